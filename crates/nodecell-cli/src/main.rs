@@ -1,0 +1,189 @@
+//! `nodecell`: run code once in a sandbox, or check what this host enforces.
+//!
+//! Exit status of `run`: 0 when the outcome's status is ok, 1 for any other status, 2 for
+//! bad usage or bad input, 3 when the host could not run the code at all.
+#![forbid(unsafe_code)]
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use nodecell::{Backend, Engine, EngineConfig, ExecRequest, LimitOverrides, Status};
+
+#[derive(Parser)]
+#[command(
+    name = "nodecell",
+    version,
+    about = "Run untrusted JavaScript in sandboxed Node.js"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run FILE (or standard input) once and print the outcome as JSON.
+    Run {
+        /// The code; `-` or nothing reads standard input.
+        file: Option<PathBuf>,
+        /// Inputs, a JSON object.
+        #[arg(long, conflicts_with = "inputs_file")]
+        inputs: Option<String>,
+        /// A file holding the inputs, a JSON object.
+        #[arg(long)]
+        inputs_file: Option<PathBuf>,
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        #[arg(long)]
+        memory_mib: Option<u64>,
+        #[arg(long)]
+        backend: Option<String>,
+    },
+    /// Print what this host enforces for each backend.
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("nodecell: {msg}");
+    ExitCode::from(2)
+}
+
+fn engine() -> Result<Engine, ExitCode> {
+    Engine::new(EngineConfig::default().locate_installation()).map_err(|e| {
+        eprintln!("nodecell: cannot start the engine: {e}");
+        ExitCode::from(3)
+    })
+}
+
+fn read_request(
+    file: Option<PathBuf>,
+    inputs: Option<String>,
+    inputs_file: Option<PathBuf>,
+) -> Result<(String, serde_json::Map<String, serde_json::Value>), String> {
+    let code = match file {
+        Some(p) if p.as_os_str() != "-" => {
+            std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?
+        }
+        _ => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| format!("standard input: {e}"))?;
+            s
+        }
+    };
+    let inputs_text = match (inputs, inputs_file) {
+        (Some(s), _) => Some(s),
+        (None, Some(p)) => {
+            Some(std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?)
+        }
+        (None, None) => None,
+    };
+    let inputs = match inputs_text {
+        None => serde_json::Map::new(),
+        Some(t) => match serde_json::from_str::<serde_json::Value>(&t) {
+            Ok(serde_json::Value::Object(m)) => m,
+            Ok(_) => return Err("inputs must be a JSON object".into()),
+            Err(e) => return Err(format!("inputs are not valid JSON: {e}")),
+        },
+    };
+    Ok((code, inputs))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Cmd::Check { json } => {
+            let engine = match engine() {
+                Ok(e) => e,
+                Err(code) => return code,
+            };
+            let reports: Vec<_> = Backend::ALL
+                .iter()
+                .map(|b| engine.report(*b).clone())
+                .collect();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&reports).expect("reports serialize")
+                );
+            } else {
+                println!(
+                    "node {} at {}",
+                    engine.layout().node_version,
+                    engine.layout().node.display()
+                );
+                for r in &reports {
+                    print!("{r}");
+                }
+            }
+            if reports.iter().all(|r| r.available) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Cmd::Run {
+            file,
+            inputs,
+            inputs_file,
+            timeout_ms,
+            memory_mib,
+            backend,
+        } => {
+            let (code, inputs) = match read_request(file, inputs, inputs_file) {
+                Ok(r) => r,
+                Err(msg) => return usage_error(msg),
+            };
+            let engine = match engine() {
+                Ok(e) => e,
+                Err(code) => return code,
+            };
+            let req = ExecRequest {
+                code,
+                inputs,
+                limits: LimitOverrides {
+                    timeout_ms,
+                    memory_mib,
+                    ..Default::default()
+                },
+                backend,
+            };
+            match engine.run(&req).await {
+                Ok(outcome) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&outcome).expect("outcomes serialize")
+                    );
+                    if outcome.status == Status::Ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) if e.is_bad_request() => usage_error(e),
+                Err(e) => {
+                    eprintln!("nodecell: {e}");
+                    ExitCode::from(3)
+                }
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("NODECELL_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(run(cli))
+}

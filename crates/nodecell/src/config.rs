@@ -1,0 +1,94 @@
+//! The engine's configuration: one typed struct, units in field names, defaults, and unknown
+//! keys rejected.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::enforcement::Protection;
+use crate::limits::{Limits, DEFAULT_LIMITS, MAX_LIMITS};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// The Node.js binary.
+    pub node_path: PathBuf,
+    /// The runner directory (runner.js, allowlist.json, node_modules).
+    pub runner_dir: PathBuf,
+    /// The `nodecell-launcher` binary.
+    pub launcher_path: PathBuf,
+    /// Where the cgroup hierarchies are mounted.
+    pub cgroup_root: PathBuf,
+    /// Protections a run must have; `None` means every one this host supports.
+    pub required_protections: Option<Vec<Protection>>,
+    /// The complete environment of the sandboxed Node process.
+    pub sandbox_env: Vec<(String, String)>,
+    /// Extra Node.js flags.
+    pub node_flags: Vec<String>,
+    /// Limits of a run that does not ask for others.
+    pub default_limits: Limits,
+    /// The most a run may ask for.
+    pub max_limits: Limits,
+    /// How long a sandbox may take to start and load the runner.
+    pub startup_timeout_ms: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            node_path: "/usr/bin/node".into(),
+            runner_dir: "runner".into(),
+            launcher_path: "nodecell-launcher".into(),
+            cgroup_root: "/sys/fs/cgroup".into(),
+            required_protections: None,
+            sandbox_env: vec![
+                ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+                ("HOME".into(), "/tmp".into()),
+                ("TZ".into(), "UTC".into()),
+                ("LANG".into(), "C.UTF-8".into()),
+            ],
+            node_flags: vec!["--no-addons".into()],
+            default_limits: DEFAULT_LIMITS,
+            max_limits: MAX_LIMITS,
+            startup_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Fills in where the launcher and the runner are: `NODECELL_LAUNCHER`,
+    /// `NODECELL_RUNNER_DIR` and `NODECELL_NODE` if set; otherwise the launcher next to the
+    /// running binary, and the first runner directory found among `<exe dir>/../../runner`
+    /// (a cargo build in the source tree), `<exe dir>/runner`,
+    /// `<exe dir>/../share/nodecell/runner` and `/usr/share/nodecell/runner`.
+    pub fn locate_installation(mut self) -> Self {
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(PathBuf::from));
+        if let Some(p) = std::env::var_os("NODECELL_LAUNCHER") {
+            self.launcher_path = p.into();
+        } else if let Some(dir) = &exe_dir {
+            self.launcher_path = dir.join("nodecell-launcher");
+        }
+        if let Some(p) = std::env::var_os("NODECELL_NODE") {
+            self.node_path = p.into();
+        }
+        if let Some(p) = std::env::var_os("NODECELL_RUNNER_DIR") {
+            self.runner_dir = p.into();
+        } else if let Some(dir) = &exe_dir {
+            let candidates = [
+                dir.join("../../runner"),
+                dir.join("runner"),
+                dir.join("../share/nodecell/runner"),
+                PathBuf::from("/usr/share/nodecell/runner"),
+            ];
+            if let Some(found) = candidates
+                .into_iter()
+                .find(|c| c.join("runner.js").is_file())
+            {
+                self.runner_dir = found;
+            }
+        }
+        self
+    }
+}

@@ -1,0 +1,327 @@
+//! The launcher: a small single-threaded process that builds one sandbox and execs Node in it.
+//!
+//! Process tree of a native sandbox:
+//!
+//! ```text
+//! host ─▶ launcher (host namespaces; joins the run's cgroups, writes the id maps)
+//!            └─▶ init (pid 1 of new user/pid/mount/net/ipc/uts/cgroup namespaces; builds
+//!                 │    the root filesystem, reaps, exits when Node exits: the kernel then
+//!                 │    kills everything left in the pid namespace)
+//!                 └─▶ node (drops identity and capabilities, rlimits, no_new_privs,
+//!                          Landlock, seccomp — in that order — then execve)
+//! ```
+//!
+//! The order of the steps is the point: privileged steps (cgroups, id maps, mounts) come
+//! first; then the process gives up its identity and capabilities; no_new_privs precedes
+//! Landlock (which requires it) and seccomp (which requires it and must come last, because
+//! its allowlist no longer permits the calls made by the steps before it). Everything runs
+//! before `execve(node)`, so every thread Node ever starts inherits all of it.
+//! Each step's name appears in the error the host gets when that step fails.
+
+pub mod landlock;
+pub mod rootfs;
+pub mod seccomp;
+pub mod spec;
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+
+use nix::sys::prctl;
+use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{
+    getegid, geteuid, getpid, sethostname, setresgid, setresuid, setsid, Gid, Pid, Uid,
+};
+
+use crate::sys::{self, Forked};
+use spec::{LaunchMessage, LaunchReport, LaunchSpec, RlimitResource, SANDBOX_ID, STATUS_FD};
+
+/// A failed step: its name and what went wrong.
+struct StepError {
+    step: &'static str,
+    message: String,
+}
+
+trait Step<T> {
+    fn step(self, name: &'static str) -> Result<T, StepError>;
+}
+
+impl<T, E: std::fmt::Display> Step<T> for Result<T, E> {
+    fn step(self, name: &'static str) -> Result<T, StepError> {
+        self.map_err(|e| StepError {
+            step: name,
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Exit code of any launcher process whose setup failed (after reporting on the status fd).
+pub const EXIT_SETUP_FAILED: i32 = 125;
+
+fn report(msg: &LaunchMessage) {
+    // Written through a duplicate, so that dropping the File leaves the status fd open.
+    if let Ok(fd) = nix::unistd::dup(unsafe_free_status_fd()) {
+        let mut f = File::from(fd);
+        let mut line = serde_json::to_vec(msg).unwrap_or_default();
+        line.push(b'\n');
+        let _ = f.write_all(&line);
+    }
+}
+
+fn unsafe_free_status_fd() -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: STATUS_FD is opened by the host for the launcher and stays open (it is only
+    // ever closed by exec, through close-on-exec, or by process exit) for as long as any
+    // code of the launcher runs.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(STATUS_FD) }
+}
+
+fn fail(e: StepError) -> ! {
+    report(&LaunchMessage::Failed {
+        step: e.step.to_string(),
+        message: e.message,
+    });
+    std::process::exit(EXIT_SETUP_FAILED)
+}
+
+/// Entry point of `nodecell-launcher SPEC_JSON`.
+pub fn main() -> ! {
+    let arg = std::env::args().nth(1).unwrap_or_default();
+    if arg == "--probe-namespaces" {
+        probe_namespaces()
+    }
+    let spec: LaunchSpec = match serde_json::from_str(&arg).step("parse_spec") {
+        Ok(s) => s,
+        Err(e) => fail(e),
+    };
+    match launcher(&spec) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => fail(e),
+    }
+}
+
+/// Exits 0 if a process with every sandbox namespace can be created here.
+fn probe_namespaces() -> ! {
+    match sys::clone_with_namespaces(sys::SANDBOX_NAMESPACES) {
+        Ok(Forked::Child) => std::process::exit(0),
+        Ok(Forked::Parent(pid)) => match waitpid(Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, 0)) => std::process::exit(0),
+            other => {
+                eprintln!("probe child ended with {other:?}");
+                std::process::exit(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("clone with new user, pid, mount, net, ipc, uts, cgroup namespaces: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
+fn launcher(spec: &LaunchSpec) -> Result<i32, StepError> {
+    // 1. Die with the host: if the service goes away, so does every sandbox.
+    prctl::set_pdeathsig(Signal::SIGKILL).step("die_with_parent")?;
+    if nix::unistd::getppid() == Pid::from_raw(1) {
+        return Err(StepError {
+            step: "die_with_parent",
+            message: "the host is already gone".into(),
+        });
+    }
+    // 2. Nothing but fds 0-5 crosses into the sandbox.
+    sys::close_fds_from(STATUS_FD + 1).step("close_inherited_fds")?;
+    // 3. Join the run's cgroups (privileged: must precede everything else).
+    for procs in &spec.cgroup_procs {
+        std::fs::write(procs, getpid().to_string()).step("join_cgroup")?;
+    }
+    let root = geteuid().is_root();
+    // 4. No supplementary groups (root's groups would otherwise follow into the sandbox).
+    if root {
+        nix::unistd::setgroups(&[]).step("clear_groups")?;
+    }
+    if !spec.namespaces {
+        confine_and_exec(spec, root, Vec::new())
+    } else {
+        spawn_init(spec, root)
+    }
+}
+
+/// Creates the namespaces with an init process in them, maps its ids, waits for it.
+fn spawn_init(spec: &LaunchSpec, root: bool) -> Result<i32, StepError> {
+    let (go_read, go_write) = nix::unistd::pipe().step("sync_pipe")?;
+    // 5. New namespaces, the child being pid 1 of the new pid namespace.
+    match sys::clone_with_namespaces(sys::SANDBOX_NAMESPACES).step("create_namespaces")? {
+        Forked::Child => {
+            drop(go_write);
+            match init(spec, go_read) {
+                Ok(code) => std::process::exit(code),
+                Err(e) => fail(e),
+            }
+        }
+        Forked::Parent(child) => {
+            drop(go_read);
+            // 6. Id maps: as root, the sandbox's nobody is the host's nobody (and its root is
+            // the host's root, used only by init before it drops to nobody); otherwise our
+            // own uid appears as nobody inside.
+            let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
+            let (uid_map, gid_map) = if root {
+                (
+                    format!("0 0 1\n{SANDBOX_ID} {SANDBOX_ID} 1\n"),
+                    format!("0 0 1\n{SANDBOX_ID} {SANDBOX_ID} 1\n"),
+                )
+            } else {
+                (
+                    format!("{SANDBOX_ID} {uid} 1\n"),
+                    format!("{SANDBOX_ID} {gid} 1\n"),
+                )
+            };
+            let proc = format!("/proc/{child}");
+            std::fs::write(format!("{proc}/setgroups"), "deny").step("write_id_maps")?;
+            std::fs::write(format!("{proc}/uid_map"), uid_map).step("write_id_maps")?;
+            std::fs::write(format!("{proc}/gid_map"), gid_map).step("write_id_maps")?;
+            File::from(go_write).write_all(b"1").step("release_init")?;
+            // Our copies of the sandbox's fds would keep its pipes open after it ends.
+            for fd in 0..=STATUS_FD {
+                let _ = nix::unistd::close(fd);
+            }
+            loop {
+                match waitpid(Pid::from_raw(child), None) {
+                    Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+                    Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+                    Ok(_) => continue,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(e).step("wait_init"),
+                }
+            }
+        }
+    }
+}
+
+/// pid 1 of the sandbox.
+fn init(spec: &LaunchSpec, go: OwnedFd) -> Result<i32, StepError> {
+    prctl::set_pdeathsig(Signal::SIGKILL).step("init_die_with_launcher")?;
+    // Wait until the launcher has written the id maps; EOF means it died.
+    let mut byte = [0u8; 1];
+    if File::from(go).read(&mut byte).step("wait_id_maps")? != 1 {
+        return Err(StepError {
+            step: "wait_id_maps",
+            message: "the launcher went away".into(),
+        });
+    }
+    let mut namespaces = Vec::new();
+    for ns in ["user", "pid", "mount", "network", "ipc", "uts", "cgroup"] {
+        namespaces.push(ns.to_string());
+    }
+    sethostname(&spec.hostname).step("set_hostname")?;
+    if let Some(rootfs) = &spec.rootfs {
+        rootfs::build(rootfs).step("build_root_filesystem")?;
+    }
+    let node = match sys::fork_single_threaded().step("fork_node")? {
+        Forked::Child => {
+            let e = match confine_and_exec(spec, false, namespaces) {
+                Ok(_) => unreachable!("confine_and_exec returns only on error"),
+                Err(e) => e,
+            };
+            fail(e)
+        }
+        Forked::Parent(pid) => Pid::from_raw(pid),
+    };
+    for fd in 0..=STATUS_FD {
+        let _ = nix::unistd::close(fd);
+    }
+    // Reap everything; return as soon as Node itself has exited. Returning ends pid 1, and
+    // the kernel then kills whatever Node left behind in the namespace.
+    loop {
+        match waitpid(None::<Pid>, None) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == node => return Ok(code),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == node => return Ok(128 + sig as i32),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).step("reap"),
+        }
+    }
+}
+
+/// The last process: gives everything up, then becomes Node. Returns only on failure.
+fn confine_and_exec(
+    spec: &LaunchSpec,
+    host_root: bool,
+    namespaces: Vec<String>,
+) -> Result<i32, StepError> {
+    let in_userns = spec.namespaces;
+    // a. A session of its own: no controlling terminal to push keystrokes into.
+    setsid().step("new_session")?;
+    // b. Bounding set first (needs CAP_SETPCAP, which the identity change below removes).
+    // c. Identity: nobody.
+    if in_userns || host_root {
+        let id = SANDBOX_ID;
+        sys::drop_bounding_and_ambient_capabilities().step("drop_bounding_set")?;
+        setresgid(Gid::from_raw(id), Gid::from_raw(id), Gid::from_raw(id)).step("set_gid")?;
+        setresuid(Uid::from_raw(id), Uid::from_raw(id), Uid::from_raw(id)).step("set_uid")?;
+    }
+    // d. All capabilities gone, in every set.
+    sys::drop_bounding_and_ambient_capabilities().step("drop_capabilities")?;
+    sys::clear_capability_sets().step("drop_capabilities")?;
+    // e. Resource limits.
+    for r in &spec.rlimits {
+        let res = match r.resource {
+            RlimitResource::Nofile => Resource::RLIMIT_NOFILE,
+            RlimitResource::Nproc => Resource::RLIMIT_NPROC,
+            RlimitResource::Core => Resource::RLIMIT_CORE,
+            RlimitResource::Fsize => Resource::RLIMIT_FSIZE,
+        };
+        setrlimit(res, r.value, r.value).step("set_rlimits")?;
+    }
+    std::env::set_current_dir(&spec.cwd).step("chdir")?;
+    // f. no_new_privs: exec can never gain privileges again (and Landlock/seccomp need it).
+    prctl::set_no_new_privs().step("no_new_privs")?;
+    // g. Landlock.
+    let (landlock_status, landlock_abi) = match &spec.landlock {
+        Some(l) => {
+            let applied = landlock::apply(l).step("landlock")?;
+            (applied.status.to_string(), applied.abi)
+        }
+        None => ("off".to_string(), sys::landlock_abi().unwrap_or(0)),
+    };
+    // h. seccomp, last.
+    let argv: Vec<CString> = spec
+        .argv
+        .iter()
+        .map(|a| CString::new(a.as_str()))
+        .collect::<Result<_, _>>()
+        .step("argv")?;
+    let env: Vec<CString> = spec
+        .env
+        .iter()
+        .map(|(k, v)| CString::new(format!("{k}={v}")))
+        .collect::<Result<_, _>>()
+        .step("env")?;
+    if spec.seccomp {
+        seccomp::install().step("seccomp")?;
+    }
+    report(&LaunchMessage::Enforced(LaunchReport {
+        namespaces,
+        rootfs: spec.rootfs.is_some(),
+        landlock: landlock_status,
+        landlock_abi,
+        seccomp: spec.seccomp,
+        no_new_privs: true,
+        capabilities_dropped: true,
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+    }));
+    // The status fd must not reach Node.
+    nix::fcntl::fcntl(
+        unsafe_free_status_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .step("close_status_on_exec")?;
+    let Some(program) = argv.first() else {
+        return Err(StepError {
+            step: "exec_node",
+            message: "empty argv".into(),
+        });
+    };
+    let err = nix::unistd::execve(program, &argv, &env).unwrap_err();
+    Err(err).step("exec_node")
+}

@@ -1,0 +1,126 @@
+//! What the host asks the launcher to build, and what the launcher reports back.
+//!
+//! The host renders a [`LaunchSpec`] per sandbox and passes it to `nodecell-launcher` as its
+//! one argument (JSON). The launcher answers on fd 5 with JSON lines ([`LaunchMessage`]); fd 5
+//! is close-on-exec in the final process, so the host sees EOF once Node has been exec'd.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The fd on which the runner reads its job.
+pub const JOB_FD: i32 = 3;
+/// The fd on which the runner writes its events.
+pub const EVENT_FD: i32 = 4;
+/// The fd on which the launcher reports setup progress and errors.
+pub const STATUS_FD: i32 = 5;
+
+/// The uid and gid the code runs as inside its user namespace ("nobody").
+pub const SANDBOX_ID: u32 = 65534;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchSpec {
+    /// New user, PID, mount, network, IPC, UTS and cgroup namespaces (native backend).
+    pub namespaces: bool,
+    /// A minimal root filesystem to pivot into (requires `namespaces`).
+    pub rootfs: Option<RootFs>,
+    /// `cgroup.procs` files the launcher writes its own pid into before anything else.
+    pub cgroup_procs: Vec<PathBuf>,
+    pub rlimits: Vec<Rlimit>,
+    pub landlock: Option<LandlockSpec>,
+    /// Install the seccomp policy compiled from `policy/seccomp/node.json`.
+    pub seccomp: bool,
+    /// The complete environment of the Node process.
+    pub env: Vec<(String, String)>,
+    /// `argv[0]` is the absolute path of the Node binary (inside the sandbox).
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    pub hostname: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootFs {
+    /// Built in order inside an empty tmpfs that becomes `/`.
+    pub entries: Vec<RootEntry>,
+    /// Device nodes bound from the host (read-write, e.g. /dev/null).
+    pub devices: Vec<PathBuf>,
+    /// Size of the private `/tmp` (nosuid, nodev, noexec).
+    pub tmp_size_bytes: u64,
+    /// Inode cap of `/tmp`.
+    pub tmp_inodes: u64,
+}
+
+/// One path of the host made visible at the same path inside the sandbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RootEntry {
+    /// A symlink with the same target as on the host (e.g. /lib64 -> usr/lib64).
+    Symlink { path: PathBuf, target: PathBuf },
+    /// A read-only bind mount of the host's `source` (a file or directory) at `path`;
+    /// `exec` leaves it executable.
+    Bind {
+        source: PathBuf,
+        path: PathBuf,
+        dir: bool,
+        exec: bool,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LandlockSpec {
+    /// Readable (files and directory listings) beneath these paths.
+    pub read: Vec<PathBuf>,
+    /// Readable and writable (create, remove, truncate) beneath these paths.
+    pub read_write: Vec<PathBuf>,
+    /// Regular files that may be executed.
+    pub execute: Vec<PathBuf>,
+    /// Readable and writable device files (no create or remove).
+    pub devices: Vec<PathBuf>,
+    /// Fail instead of running when the kernel cannot enforce everything asked.
+    pub required: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RlimitResource {
+    Nofile,
+    Nproc,
+    Core,
+    Fsize,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rlimit {
+    pub resource: RlimitResource,
+    pub value: u64,
+}
+
+/// One line on the status fd.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum LaunchMessage {
+    /// A setup step failed; nothing was exec'd.
+    Failed { step: String, message: String },
+    /// Everything was applied; Node is being exec'd with these protections.
+    Enforced(LaunchReport),
+}
+
+/// What the launcher applied to the Node process, as seen from inside.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchReport {
+    pub namespaces: Vec<String>,
+    pub rootfs: bool,
+    /// `fully_enforced`, `partially_enforced`, `not_enforced`, or `off`.
+    pub landlock: String,
+    pub landlock_abi: i32,
+    pub seccomp: bool,
+    pub no_new_privs: bool,
+    pub capabilities_dropped: bool,
+    pub uid: u32,
+    pub gid: u32,
+}

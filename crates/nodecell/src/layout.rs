@@ -1,0 +1,291 @@
+//! What a sandbox must contain: the Node binary, its ELF interpreter and shared libraries,
+//! and the runner. Worked out once, on the host, when the engine starts.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+
+use crate::launch::spec::RootEntry;
+
+/// Where the runner directory appears inside a sandbox.
+pub const RUNNER_MOUNT: &str = "/runner";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error("node binary {path}: {source}")]
+    Node {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("runner directory {path} is not usable: {reason}")]
+    Runner { path: PathBuf, reason: String },
+    #[error("listing the shared libraries of {node}: {reason}")]
+    Libraries { node: PathBuf, reason: String },
+    #[error("path {path}: {reason}")]
+    Path { path: PathBuf, reason: String },
+}
+
+/// The resolved layout.
+#[derive(Clone, Debug)]
+pub struct NodeLayout {
+    /// The Node binary, as configured (the same path works inside the sandbox).
+    pub node: PathBuf,
+    pub node_version: String,
+    /// Entries of the sandbox's root filesystem, in creation order.
+    pub entries: Vec<RootEntry>,
+    /// The runner directory on the host.
+    pub runner_dir: PathBuf,
+    /// Modules user code may load (from the runner's allowlist.json).
+    pub allowed_modules: Vec<String>,
+}
+
+/// Removes `.` and resolves `..` lexically (symlinks are resolved by the caller step by step).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Entries that make `path` resolve inside the sandbox exactly as on the host: every symlink
+/// met on the way is recreated, and the file or directory finally reached is bound.
+pub fn expose(path: &Path, exec: bool, out: &mut Vec<RootEntry>) -> Result<(), LayoutError> {
+    let mut pending = normalize(path);
+    for _ in 0..40 {
+        let mut cur = PathBuf::from("/");
+        let mut redirected = None;
+        let comps: Vec<_> = pending.components().skip(1).collect();
+        for (i, c) in comps.iter().enumerate() {
+            let next = cur.join(c);
+            let meta = fs::symlink_metadata(&next).map_err(|e| LayoutError::Path {
+                path: next.clone(),
+                reason: e.to_string(),
+            })?;
+            if meta.file_type().is_symlink() {
+                let target = fs::read_link(&next).map_err(|e| LayoutError::Path {
+                    path: next.clone(),
+                    reason: e.to_string(),
+                })?;
+                let entry = RootEntry::Symlink {
+                    path: next.clone(),
+                    target: target.clone(),
+                };
+                if !out.contains(&entry) {
+                    out.push(entry);
+                }
+                let mut resolved = normalize(&cur.join(&target));
+                for rest in &comps[i + 1..] {
+                    resolved.push(rest);
+                }
+                redirected = Some(resolved);
+                break;
+            }
+            cur = next;
+        }
+        match redirected {
+            Some(p) => pending = p,
+            None => {
+                let dir = cur.is_dir();
+                let entry = RootEntry::Bind {
+                    source: cur.clone(),
+                    path: cur,
+                    dir,
+                    exec,
+                };
+                if !out.contains(&entry) {
+                    out.push(entry);
+                }
+                return Ok(());
+            }
+        }
+    }
+    Err(LayoutError::Path {
+        path: path.to_path_buf(),
+        reason: "too many levels of symbolic links".into(),
+    })
+}
+
+/// The PT_INTERP of an ELF file (`None` for a static binary).
+fn elf_interpreter(bin: &Path) -> Result<Option<PathBuf>, String> {
+    let data = fs::read(bin).map_err(|e| e.to_string())?;
+    if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 || data[5] != 1 {
+        return Err("not a 64-bit little-endian ELF file".into());
+    }
+    let u64_at = |o: usize| u64::from_le_bytes(data[o..o + 8].try_into().unwrap()) as usize;
+    let u16_at = |o: usize| u16::from_le_bytes(data[o..o + 2].try_into().unwrap()) as usize;
+    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        if ph + 56 > data.len() {
+            break;
+        }
+        if u32::from_le_bytes(data[ph..ph + 4].try_into().unwrap()) == 3 {
+            let (off, size) = (u64_at(ph + 8), u64_at(ph + 32));
+            let raw = data.get(off..off + size).ok_or("PT_INTERP out of bounds")?;
+            let s = raw.split(|&b| b == 0).next().unwrap_or_default();
+            return Ok(Some(PathBuf::from(OsStr::new(
+                std::str::from_utf8(s).map_err(|e| e.to_string())?,
+            ))));
+        }
+    }
+    Ok(None)
+}
+
+/// The shared libraries `bin` loads, as the dynamic loader resolves them on this host.
+fn shared_libraries(bin: &Path, interp: &Path) -> Result<Vec<PathBuf>, String> {
+    let out = Command::new(interp)
+        .arg("--list")
+        .arg(bin)
+        .env_clear()
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} --list failed: {}",
+            interp.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let p = match l.split_once("=>") {
+                Some((_, rhs)) => rhs.trim(),
+                None => l,
+            };
+            let p = p.split(" (").next()?.trim();
+            p.starts_with('/').then(|| PathBuf::from(p))
+        })
+        .collect())
+}
+
+impl NodeLayout {
+    pub fn discover(node: &Path, runner_dir: &Path) -> Result<NodeLayout, LayoutError> {
+        let real_node = fs::canonicalize(node).map_err(|source| LayoutError::Node {
+            path: node.into(),
+            source,
+        })?;
+        let runner_dir = fs::canonicalize(runner_dir).map_err(|e| LayoutError::Runner {
+            path: runner_dir.into(),
+            reason: e.to_string(),
+        })?;
+        for needed in ["runner.js", "node_modules", "allowlist.json"] {
+            if !runner_dir.join(needed).exists() {
+                return Err(LayoutError::Runner {
+                    path: runner_dir,
+                    reason: format!("{needed} is missing (run `npm ci` in the runner directory)"),
+                });
+            }
+        }
+        let allowed_modules: Vec<String> = fs::read(runner_dir.join("allowlist.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| LayoutError::Runner {
+                path: runner_dir.clone(),
+                reason: "allowlist.json is not a JSON array of strings".into(),
+            })?;
+
+        let mut entries = Vec::new();
+        expose(node, true, &mut entries)?;
+        let lib_err = |reason: String| LayoutError::Libraries {
+            node: real_node.clone(),
+            reason,
+        };
+        if let Some(interp) = elf_interpreter(&real_node).map_err(lib_err)? {
+            expose(&interp, true, &mut entries)?;
+            for lib in shared_libraries(&real_node, &interp).map_err(lib_err)? {
+                expose(&lib, true, &mut entries)?;
+            }
+            if Path::new("/etc/ld.so.cache").exists() {
+                expose(Path::new("/etc/ld.so.cache"), false, &mut entries)?;
+            }
+        }
+        entries.push(RootEntry::Bind {
+            source: runner_dir.clone(),
+            path: RUNNER_MOUNT.into(),
+            dir: true,
+            exec: false,
+        });
+
+        let version = Command::new(node)
+            .arg("--version")
+            .env_clear()
+            .output()
+            .map_err(|source| LayoutError::Node {
+                path: node.into(),
+                source,
+            })?;
+        if !version.status.success() {
+            return Err(LayoutError::Node {
+                path: node.into(),
+                source: std::io::Error::other(
+                    String::from_utf8_lossy(&version.stderr).into_owned(),
+                ),
+            });
+        }
+        Ok(NodeLayout {
+            node: node.to_path_buf(),
+            node_version: String::from_utf8_lossy(&version.stdout).trim().to_string(),
+            entries,
+            runner_dir,
+            allowed_modules,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_on_the_way_are_recreated() {
+        let dir = std::env::temp_dir().join(format!("nodecell-layout-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("real/sub")).unwrap();
+        fs::write(dir.join("real/sub/file"), b"x").unwrap();
+        std::os::unix::fs::symlink("real", dir.join("link")).unwrap();
+        std::os::unix::fs::symlink("../real/sub/file", dir.join("real/alias")).unwrap();
+        let mut out = Vec::new();
+        expose(&dir.join("link/alias"), false, &mut out).unwrap();
+        let real_dir = fs::canonicalize(&dir).unwrap();
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert!(
+            matches!(&out[0], RootEntry::Symlink { target, .. } if target == Path::new("real"))
+        );
+        assert!(
+            matches!(&out[1], RootEntry::Symlink { target, .. } if target == Path::new("../real/sub/file"))
+        );
+        assert_eq!(
+            out[2],
+            RootEntry::Bind {
+                source: real_dir.join("real/sub/file"),
+                path: real_dir.join("real/sub/file"),
+                dir: false,
+                exec: false
+            }
+        );
+    }
+
+    #[test]
+    fn node_libraries_are_found() {
+        let Some(interp) = elf_interpreter(Path::new("/usr/bin/node")).unwrap() else {
+            return;
+        };
+        let libs = shared_libraries(&fs::canonicalize("/usr/bin/node").unwrap(), &interp).unwrap();
+        assert!(
+            libs.iter().any(|l| l.to_string_lossy().contains("libc.so")),
+            "{libs:?}"
+        );
+    }
+}

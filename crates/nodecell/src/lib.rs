@@ -1,0 +1,29 @@
+//! nodecell: run untrusted JavaScript in real, sandboxed Node.js and get a structured outcome.
+//!
+//! The library owns execution: [`Engine`] validates an [`ExecRequest`], starts a sandbox
+//! through a backend, hands it the job and turns what comes back into an [`Outcome`].
+//! Transports and the CLI only translate to and from these types.
+
+pub mod cgroup;
+pub mod config;
+pub mod enforcement;
+pub mod engine;
+pub mod error;
+pub mod launch;
+pub mod layout;
+pub mod limits;
+pub mod native;
+pub mod outcome;
+pub mod protocol;
+pub mod request;
+pub mod sandbox;
+mod sys;
+
+pub use config::EngineConfig;
+pub use enforcement::{EnforcementReport, Protection};
+pub use engine::{Backend, Engine};
+pub use error::{EngineError, RequestError, RunError, StartError};
+pub use limits::{LimitOverrides, Limits};
+pub use outcome::{ErrorInfo, LogEntry, LogLevel, Outcome, Status, Usage};
+pub use request::ExecRequest;
+pub use sandbox::{LiveEvent, Sandbox};

@@ -1,0 +1,114 @@
+//! The outcome of one run: the single JSON shape that the CLI prints and the transports return.
+
+use serde::{Deserialize, Serialize};
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The code's promise resolved; `result` holds its value.
+    Ok,
+    /// The code threw or rejected (or its result could not be converted).
+    Error,
+    /// The wall-time limit was reached; the sandbox was killed.
+    Timeout,
+    /// The memory limit was reached; the sandbox was killed.
+    MemoryLimit,
+    /// Captured output passed its limit; output was cut and the sandbox killed.
+    OutputLimit,
+    /// The sandbox died without producing an outcome.
+    Crashed,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Ok,
+        Status::Error,
+        Status::Timeout,
+        Status::MemoryLimit,
+        Status::OutputLimit,
+        Status::Crashed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Error => "error",
+            Status::Timeout => "timeout",
+            Status::MemoryLimit => "memory_limit",
+            Status::OutputLimit => "output_limit",
+            Status::Crashed => "crashed",
+        }
+    }
+}
+
+/// What went wrong, for every status but `ok`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    pub name: String,
+    pub message: String,
+    #[serde(default)]
+    pub stack: Option<String>,
+    /// 1-based line in the user's code as written.
+    #[serde(default)]
+    pub line: Option<u32>,
+    /// 1-based column in the user's code as written.
+    #[serde(default)]
+    pub column: Option<u32>,
+}
+
+impl ErrorInfo {
+    pub fn new(name: &str, message: impl Into<String>) -> Self {
+        ErrorInfo {
+            name: name.to_string(),
+            message: message.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The console method that produced a log entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    Log,
+    Info,
+    Warn,
+    Error,
+    Debug,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub level: LogLevel,
+    pub message: String,
+}
+
+/// Resources used, as measured by the host (never as reported by the sandbox).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// From the job reaching the sandbox to its outcome.
+    pub wall_ms: f64,
+    /// CPU time of everything in the sandbox while the job ran.
+    pub cpu_ms: f64,
+    /// Peak memory of the sandbox (0 where the backend cannot measure it).
+    pub memory_peak_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub status: Status,
+    /// The code's result converted to JSON; present when `status` is ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// Present for every status but ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+    pub logs: Vec<LogEntry>,
+    pub stdout: String,
+    pub stderr: String,
+    /// Output was cut at `max_output_bytes`.
+    pub truncated: bool,
+    pub usage: Usage,
+    pub backend: String,
+}

@@ -1,0 +1,166 @@
+//! The runner protocol: length-prefixed JSON frames between the host and runner.js.
+//!
+//! fd 3 carries the one job (host → runner); fd 4 carries events (runner → host):
+//! `ready`, then any number of `log`, then one `result`. A frame is a 4-byte big-endian
+//! length followed by that many bytes of UTF-8 JSON. The host never trusts a frame: the
+//! length is checked against a cap before anything is read, and the JSON against a schema.
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::outcome::{ErrorInfo, LogLevel};
+
+/// The one job a sandbox receives.
+#[derive(Debug, Serialize)]
+pub struct Job<'a> {
+    pub code: &'a str,
+    pub inputs: &'a serde_json::Map<String, serde_json::Value>,
+    pub max_result_bytes: u64,
+    pub max_output_bytes: u64,
+}
+
+/// What the runner says.
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RunnerEvent {
+    Ready,
+    Log { level: LogLevel, message: String },
+    Result(RunnerResult),
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RunnerResult {
+    Ok { result: serde_json::Value },
+    Error { error: ErrorInfo },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame of {len} bytes exceeds the cap of {cap} bytes")]
+    TooLarge { len: u64, cap: u64 },
+    #[error("the channel closed in the middle of a frame")]
+    Truncated,
+    #[error("malformed frame: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("i/o on the runner channel: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub fn encode_frame(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+pub async fn write_job<W: AsyncWrite + Unpin>(w: &mut W, job: &Job<'_>) -> Result<(), FrameError> {
+    let body = serde_json::to_vec(job)?;
+    w.write_all(&encode_frame(&body)).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// Reads one frame; `Ok(None)` on a clean end of stream between frames.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    cap: u64,
+) -> Result<Option<Vec<u8>>, FrameError> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        let n = r.read(&mut len[got..]).await?;
+        if n == 0 {
+            return if got == 0 {
+                Ok(None)
+            } else {
+                Err(FrameError::Truncated)
+            };
+        }
+        got += n;
+    }
+    let len = u32::from_be_bytes(len) as u64;
+    if len > cap {
+        return Err(FrameError::TooLarge { len, cap });
+    }
+    let mut body = vec![0u8; len as usize];
+    r.read_exact(&mut body).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => FrameError::Truncated,
+        _ => FrameError::Io(e),
+    })?;
+    Ok(Some(body))
+}
+
+pub async fn read_event<R: AsyncRead + Unpin>(
+    r: &mut R,
+    cap: u64,
+) -> Result<Option<RunnerEvent>, FrameError> {
+    match read_frame(r, cap).await? {
+        None => Ok(None),
+        Some(body) => Ok(Some(serde_json::from_slice(&body)?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn parse(bytes: Vec<u8>, cap: u64) -> Result<Option<RunnerEvent>, FrameError> {
+        read_event(&mut bytes.as_slice(), cap).await
+    }
+
+    #[tokio::test]
+    async fn frames_round_trip() {
+        let ev = parse(
+            encode_frame(br#"{"type":"log","level":"warn","message":"hi"}"#),
+            100,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            ev,
+            Some(RunnerEvent::Log {
+                level: LogLevel::Warn,
+                message: "hi".into()
+            })
+        );
+        let ev = parse(
+            encode_frame(br#"{"type":"result","status":"ok","result":[1]}"#),
+            100,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            ev,
+            Some(RunnerEvent::Result(RunnerResult::Ok {
+                result: serde_json::json!([1])
+            }))
+        );
+        assert_eq!(parse(vec![], 100).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn hostile_frames_are_refused_before_reading() {
+        let mut huge = (u32::MAX).to_be_bytes().to_vec();
+        huge.extend_from_slice(b"{}");
+        assert!(matches!(
+            parse(huge, 1 << 20).await,
+            Err(FrameError::TooLarge { .. })
+        ));
+        let mut cut = encode_frame(br#"{"type":"ready"}"#);
+        cut.truncate(8);
+        assert!(matches!(parse(cut, 100).await, Err(FrameError::Truncated)));
+        assert!(matches!(
+            parse(encode_frame(b"{\"type\":\"nope\"}"), 100).await,
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse(
+                encode_frame(br#"{"type":"result","status":"ok","result":1,"usage":{}}"#),
+                100
+            )
+            .await,
+            Err(FrameError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,528 @@
+//! One sandbox, seen from the host: started ahead of its job, given exactly one job, then
+//! destroyed. Every figure in the outcome is measured here, never taken from the sandbox.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::unix::pipe;
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use tokio::sync::mpsc;
+
+use crate::cgroup::RunCgroup;
+use crate::error::StartError;
+use crate::launch::spec::{LaunchMessage, LaunchReport, LaunchSpec, EVENT_FD, JOB_FD, STATUS_FD};
+use crate::limits::Limits;
+use crate::outcome::{ErrorInfo, LogEntry, Outcome, Status, Usage};
+use crate::protocol::{self, FrameError, Job, RunnerEvent, RunnerResult};
+
+/// Output of a run as it happens (for streaming transports).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LiveEvent {
+    Log(LogEntry),
+    Stdout(String),
+    Stderr(String),
+}
+
+/// A started sandbox: Node is up, the runner has loaded its modules and waits for its job.
+pub struct Sandbox {
+    child: Child,
+    /// Taken when the job is sent.
+    job: Option<pipe::Sender>,
+    /// Taken by the event reader when the job is sent.
+    events: Option<pipe::Receiver>,
+    stdout: ChildStdout,
+    stderr: ChildStderr,
+    cgroup: Option<RunCgroup>,
+    backend: String,
+    report: LaunchReport,
+    startup: Duration,
+}
+
+fn pipe_pair() -> Result<(OwnedFd, OwnedFd), StartError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| StartError::Spawn(e.into()))
+}
+
+/// Reads everything until EOF (bounded by the caller's timeout).
+async fn read_to_end_capped<R: AsyncRead + Unpin>(r: &mut R, cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = r.read(&mut buf).await {
+        if n == 0 || out.len() > cap {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+impl Sandbox {
+    /// Spawns the launcher with `spec` and waits until the runner says it is ready.
+    pub(crate) async fn start(
+        launcher: &Path,
+        spec: &LaunchSpec,
+        cgroup: Option<RunCgroup>,
+        backend: &str,
+        startup_timeout_ms: u64,
+    ) -> Result<Sandbox, StartError> {
+        let t0 = Instant::now();
+        let (job_r, job_w) = pipe_pair()?;
+        let (ev_r, ev_w) = pipe_pair()?;
+        let (st_r, st_w) = pipe_pair()?;
+        let spec_json = serde_json::to_string(spec).map_err(|e| StartError::Spawn(e.into()))?;
+        let mut cmd = Command::new(launcher);
+        cmd.arg(spec_json)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        crate::sys::inherit_fds(
+            &mut cmd,
+            vec![
+                (job_r.as_raw_fd(), JOB_FD),
+                (ev_w.as_raw_fd(), EVENT_FD),
+                (st_w.as_raw_fd(), STATUS_FD),
+            ],
+        );
+        let mut child = cmd.spawn().map_err(StartError::Spawn)?;
+        drop((job_r, ev_w, st_w));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let job = pipe::Sender::from_owned_fd(job_w).map_err(StartError::Spawn)?;
+        let mut events = pipe::Receiver::from_owned_fd(ev_r).map_err(StartError::Spawn)?;
+        let mut status = pipe::Receiver::from_owned_fd(st_r).map_err(StartError::Spawn)?;
+
+        let startup = async {
+            // 1. The launcher's report, then EOF once Node has been exec'd.
+            let lines = read_to_end_capped(&mut status, 1 << 20).await;
+            let mut report = None;
+            for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                match serde_json::from_slice::<LaunchMessage>(line) {
+                    Ok(LaunchMessage::Failed { step, message }) => {
+                        return Err(StartError::Setup { step, message })
+                    }
+                    Ok(LaunchMessage::Enforced(r)) => report = Some(r),
+                    Err(e) => {
+                        return Err(StartError::NotReady(format!(
+                            "unreadable launcher status: {e}"
+                        )))
+                    }
+                }
+            }
+            let report = report.ok_or_else(|| {
+                StartError::NotReady("the launcher exited without a report".into())
+            })?;
+            // 2. The runner's ready frame.
+            match protocol::read_event(&mut events, 4096).await {
+                Ok(Some(RunnerEvent::Ready)) => Ok(report),
+                Ok(other) => {
+                    let err = read_to_end_capped(&mut stderr, 4096).await;
+                    Err(StartError::NotReady(format!(
+                        "expected the runner's ready frame, got {other:?}; stderr: {}",
+                        String::from_utf8_lossy(&err).trim()
+                    )))
+                }
+                Err(e) => Err(StartError::NotReady(format!("runner channel: {e}"))),
+            }
+        };
+        let report =
+            match tokio::time::timeout(Duration::from_millis(startup_timeout_ms), startup).await {
+                Ok(r) => r?,
+                Err(_) => return Err(StartError::StartupTimeout(startup_timeout_ms)),
+            };
+        Ok(Sandbox {
+            child,
+            job: Some(job),
+            events: Some(events),
+            stdout,
+            stderr,
+            cgroup,
+            backend: backend.to_string(),
+            report,
+            startup: t0.elapsed(),
+        })
+    }
+
+    /// What the launcher reported it applied.
+    pub fn launch_report(&self) -> &LaunchReport {
+        &self.report
+    }
+
+    /// Time from spawn to the runner's ready frame.
+    pub fn startup_time(&self) -> Duration {
+        self.startup
+    }
+
+    /// Host pid of the launcher (the root of the sandbox's process tree on the host).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.start_kill();
+        if let Some(cg) = &self.cgroup {
+            cg.kill_all();
+        }
+    }
+
+    /// Runs the one job and destroys the sandbox. Never fails: whatever happens inside
+    /// becomes an outcome.
+    pub async fn execute(
+        mut self,
+        code: &str,
+        inputs: &serde_json::Map<String, serde_json::Value>,
+        limits: &Limits,
+        live: Option<mpsc::UnboundedSender<LiveEvent>>,
+    ) -> Outcome {
+        let mut out = Output::new(limits.max_output_bytes, live);
+        if let Some(cg) = &self.cgroup {
+            // The limits of this job (a warm sandbox was started before they were known).
+            if let Err(e) = cg
+                .set_memory_limit(limits.memory_bytes())
+                .and_then(|_| cg.set_pids_limit(limits.max_processes))
+            {
+                self.kill();
+                return self
+                    .finish(
+                        End::HostFailure(e.to_string()),
+                        out,
+                        limits,
+                        Instant::now(),
+                        None,
+                    )
+                    .await;
+            }
+        }
+        let cpu0 = self.cgroup.as_ref().and_then(RunCgroup::cpu_usage_ns);
+        let t0 = Instant::now();
+        let deadline = tokio::time::sleep(Duration::from_millis(limits.timeout_ms));
+        tokio::pin!(deadline);
+
+        let job = Job {
+            code,
+            inputs,
+            max_result_bytes: limits.max_result_bytes,
+            max_output_bytes: limits.max_output_bytes,
+        };
+        let (Some(mut job_pipe), Some(mut events)) = (self.job.take(), self.events.take()) else {
+            unreachable!("execute consumes the sandbox, so its pipes are still there");
+        };
+        let end = tokio::select! {
+            _ = &mut deadline => Some(End::Timeout),
+            r = protocol::write_job(&mut job_pipe, &job) => match r {
+                Ok(()) => None,
+                Err(e) => Some(End::RunnerGone(format!("delivering the job: {e}"))),
+            },
+        };
+        drop(job_pipe);
+
+        // Events are read by a task of their own: reading a frame is not cancel-safe.
+        let frame_cap = (limits.max_output_bytes.max(limits.max_result_bytes) + 1) * 6 + 4096;
+        let (tx, mut rx) = mpsc::channel(64);
+        let reader = tokio::spawn(async move {
+            loop {
+                let ev = protocol::read_event(&mut events, frame_cap).await;
+                let last = !matches!(ev, Ok(Some(RunnerEvent::Log { .. })));
+                if tx.send(ev).await.is_err() || last {
+                    break;
+                }
+            }
+        });
+
+        let mut obuf = vec![0u8; 16384];
+        let mut ebuf = vec![0u8; 16384];
+        let (mut stdout_open, mut stderr_open) = (true, true);
+        let end = match end {
+            Some(e) => e,
+            None => loop {
+                tokio::select! {
+                    _ = &mut deadline => break End::Timeout,
+                    ev = rx.recv() => match ev {
+                        Some(Ok(Some(RunnerEvent::Log { level, message }))) => {
+                            if !out.log(LogEntry { level, message }) {
+                                break End::OutputLimit;
+                            }
+                        }
+                        Some(Ok(Some(RunnerEvent::Result(r)))) => break End::Result(r),
+                        Some(Ok(Some(RunnerEvent::Ready))) => break End::Protocol("a second ready frame".into()),
+                        Some(Ok(None)) | None => break End::RunnerGone("the runner closed its channel without a result".into()),
+                        Some(Err(FrameError::TooLarge { len, cap })) => {
+                            out.truncated = true;
+                            break End::FrameTooLarge(len, cap);
+                        }
+                        Some(Err(e)) => break End::Protocol(e.to_string()),
+                    },
+                    n = self.stdout.read(&mut obuf), if stdout_open => match n {
+                        Ok(n) if n > 0 => if !out.stdout(&obuf[..n]) { break End::OutputLimit },
+                        _ => stdout_open = false,
+                    },
+                    n = self.stderr.read(&mut ebuf), if stderr_open => match n {
+                        Ok(n) if n > 0 => if !out.stderr(&ebuf[..n]) { break End::OutputLimit },
+                        _ => stderr_open = false,
+                    },
+                }
+            },
+        };
+        let wall = t0.elapsed();
+        reader.abort();
+        self.kill();
+        // Whatever the code wrote before its result is already in the pipes; with every
+        // writer dead, reading to EOF collects exactly that.
+        if matches!(end, End::Result(_) | End::RunnerGone(_)) {
+            let drain = async {
+                while stdout_open || stderr_open {
+                    tokio::select! {
+                        n = self.stdout.read(&mut obuf), if stdout_open => match n {
+                            Ok(n) if n > 0 => if !out.stdout(&obuf[..n]) { return false },
+                            _ => stdout_open = false,
+                        },
+                        n = self.stderr.read(&mut ebuf), if stderr_open => match n {
+                            Ok(n) if n > 0 => if !out.stderr(&ebuf[..n]) { return false },
+                            _ => stderr_open = false,
+                        },
+                    }
+                }
+                true
+            };
+            if let Ok(false) = tokio::time::timeout(Duration::from_secs(1), drain).await {
+                return self
+                    .finish(End::OutputLimit, out, limits, t0, Some((cpu0, wall)))
+                    .await;
+            }
+        }
+        self.finish(end, out, limits, t0, Some((cpu0, wall))).await
+    }
+
+    async fn finish(
+        mut self,
+        end: End,
+        out: Output,
+        limits: &Limits,
+        t0: Instant,
+        timing: Option<(Option<u64>, Duration)>,
+    ) -> Outcome {
+        let exit = match tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
+            Ok(Ok(status)) => status.code(),
+            _ => None,
+        };
+        let (cpu0, wall) = timing.unwrap_or((None, t0.elapsed()));
+        let mut usage = Usage {
+            wall_ms: wall.as_secs_f64() * 1e3,
+            ..Default::default()
+        };
+        let mut oom = false;
+        if let Some(cg) = self.cgroup.take() {
+            if let (Some(a), Some(b)) = (cpu0, cg.cpu_usage_ns()) {
+                usage.cpu_ms = b.saturating_sub(a) as f64 / 1e6;
+            }
+            usage.memory_peak_bytes = cg.memory_peak_bytes().unwrap_or(0);
+            oom = cg.oom_killed();
+            cg.remove();
+        }
+        let stderr_text = String::from_utf8_lossy(&out.stderr_bytes).into_owned();
+        let heap_oom = stderr_text.contains("JavaScript heap out of memory");
+        let (status, result, error) = match end {
+            End::Result(RunnerResult::Ok { result }) => (Status::Ok, Some(result), None),
+            End::Result(RunnerResult::Error { error }) => (Status::Error, None, Some(error)),
+            End::Timeout => (
+                Status::Timeout,
+                None,
+                Some(ErrorInfo::new(
+                    "TimeoutError",
+                    format!(
+                        "the run exceeded its time limit of {} ms",
+                        limits.timeout_ms
+                    ),
+                )),
+            ),
+            End::OutputLimit => (
+                Status::OutputLimit,
+                None,
+                Some(ErrorInfo::new(
+                    "OutputLimitError",
+                    format!(
+                        "captured output exceeded its limit of {} bytes",
+                        limits.max_output_bytes
+                    ),
+                )),
+            ),
+            End::FrameTooLarge(len, cap) => (
+                Status::OutputLimit,
+                None,
+                Some(ErrorInfo::new(
+                    "OutputLimitError",
+                    format!("the sandbox sent a frame of {len} bytes (cap {cap})"),
+                )),
+            ),
+            End::RunnerGone(_) | End::Protocol(_) if oom || heap_oom => (
+                Status::MemoryLimit,
+                None,
+                Some(ErrorInfo::new(
+                    "MemoryLimitError",
+                    format!(
+                        "the run exceeded its memory limit of {} MiB",
+                        limits.memory_mib
+                    ),
+                )),
+            ),
+            End::RunnerGone(why) => {
+                let how = match exit {
+                    Some(c) if c > 128 => format!("Node was killed by signal {}", c - 128),
+                    Some(c) => format!("Node exited with code {c}"),
+                    None => "Node's exit status is unknown".into(),
+                };
+                (
+                    Status::Crashed,
+                    None,
+                    Some(ErrorInfo::new("CrashedError", format!("{why}; {how}"))),
+                )
+            }
+            End::Protocol(why) => (
+                Status::Crashed,
+                None,
+                Some(ErrorInfo::new(
+                    "CrashedError",
+                    format!("the runner broke protocol: {why}"),
+                )),
+            ),
+            End::HostFailure(why) => (
+                Status::Crashed,
+                None,
+                Some(ErrorInfo::new(
+                    "HostError",
+                    format!("the host could not apply the limits: {why}"),
+                )),
+            ),
+        };
+        Outcome {
+            status,
+            result,
+            error,
+            logs: out.logs,
+            stdout: String::from_utf8_lossy(&out.stdout_bytes).into_owned(),
+            stderr: stderr_text,
+            truncated: out.truncated,
+            usage,
+            backend: self.backend.clone(),
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // kill_on_drop reaps the launcher; the cgroup (if still held) kills what is left.
+        let _ = self.child.start_kill();
+    }
+}
+
+/// How a run ended, before it becomes a status.
+enum End {
+    Result(RunnerResult),
+    Timeout,
+    OutputLimit,
+    FrameTooLarge(u64, u64),
+    RunnerGone(String),
+    Protocol(String),
+    HostFailure(String),
+}
+
+/// Captured output, held to one byte budget shared by logs, stdout and stderr.
+struct Output {
+    remaining: u64,
+    truncated: bool,
+    logs: Vec<LogEntry>,
+    stdout_bytes: Vec<u8>,
+    stderr_bytes: Vec<u8>,
+    live: Option<mpsc::UnboundedSender<LiveEvent>>,
+}
+
+/// The longest prefix of `s` of at most `n` bytes that ends on a character boundary.
+fn cut_str(s: &str, n: usize) -> &str {
+    let mut end = n.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl Output {
+    fn new(max: u64, live: Option<mpsc::UnboundedSender<LiveEvent>>) -> Self {
+        Output {
+            remaining: max,
+            truncated: false,
+            logs: Vec::new(),
+            stdout_bytes: Vec::new(),
+            stderr_bytes: Vec::new(),
+            live,
+        }
+    }
+
+    fn emit(&self, ev: LiveEvent) {
+        if let Some(tx) = &self.live {
+            let _ = tx.send(ev);
+        }
+    }
+
+    /// Takes up to the remaining budget; false once the budget is exceeded.
+    fn take(&mut self, len: usize) -> (usize, bool) {
+        if (len as u64) <= self.remaining {
+            self.remaining -= len as u64;
+            (len, true)
+        } else {
+            let n = self.remaining as usize;
+            self.remaining = 0;
+            self.truncated = true;
+            (n, false)
+        }
+    }
+
+    fn log(&mut self, mut entry: LogEntry) -> bool {
+        let (n, ok) = self.take(entry.message.len());
+        if !ok {
+            entry.message = cut_str(&entry.message, n).to_string();
+        }
+        self.emit(LiveEvent::Log(entry.clone()));
+        self.logs.push(entry);
+        ok
+    }
+
+    fn stdout(&mut self, bytes: &[u8]) -> bool {
+        let (n, ok) = self.take(bytes.len());
+        self.emit(LiveEvent::Stdout(
+            String::from_utf8_lossy(&bytes[..n]).into_owned(),
+        ));
+        self.stdout_bytes.extend_from_slice(&bytes[..n]);
+        ok
+    }
+
+    fn stderr(&mut self, bytes: &[u8]) -> bool {
+        let (n, ok) = self.take(bytes.len());
+        self.emit(LiveEvent::Stderr(
+            String::from_utf8_lossy(&bytes[..n]).into_owned(),
+        ));
+        self.stderr_bytes.extend_from_slice(&bytes[..n]);
+        ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_budget_is_shared_and_cut_on_char_boundaries() {
+        let mut o = Output::new(10, None);
+        assert!(o.stdout(b"abcd"));
+        assert!(!o.log(LogEntry {
+            level: crate::outcome::LogLevel::Log,
+            message: "ééé".into()
+        }));
+        assert_eq!(o.logs[0].message, "ééé"[..6].to_string());
+        assert!(o.truncated);
+        assert!(!o.stderr(b"x"));
+        assert!(o.stderr_bytes.is_empty());
+    }
+}

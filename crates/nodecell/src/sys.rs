@@ -1,0 +1,192 @@
+//! The crate's only unsafe code: thin wrappers over system calls that neither std nor nix
+//! expose safely. Each wrapper states why its call is sound.
+
+use std::io;
+use std::os::fd::RawFd;
+
+/// Flags of every namespace a native sandbox gets.
+pub const SANDBOX_NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWCGROUP;
+
+/// Where a `fork`-like call returned.
+pub enum Forked {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// `clone(2)` with namespace flags and fork semantics (no shared memory, no new stack).
+///
+/// Must only be called while the process is single-threaded (the launcher is).
+pub fn clone_with_namespaces(flags: libc::c_int) -> io::Result<Forked> {
+    // SAFETY: without CLONE_VM and with a null stack pointer, clone(2) behaves like fork(2):
+    // the child gets a copy-on-write copy of the address space and continues on its copy of
+    // the current stack. The launcher is single-threaded, so no lock can be held by another
+    // thread at the time of the copy, which is what makes continuing in the child sound.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
+/// `fork(2)`; must only be called while the process is single-threaded.
+pub fn fork_single_threaded() -> io::Result<Forked> {
+    // SAFETY: the launcher is single-threaded (it never starts threads), so the child may
+    // keep running arbitrary code, including allocation, after the fork.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// Closes every fd from `first` upwards.
+pub fn close_fds_from(first: RawFd) -> io::Result<()> {
+    // SAFETY: close_range(2) takes plain integers and touches no memory of ours. Closing fds
+    // that Rust objects might own is avoided by the callers, which hold none above `first`.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            0,
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Empties the capability bounding set and the ambient set, so that no exec can ever regain
+/// a capability. Needs CAP_SETPCAP for the bounding set, so it must run before the identity
+/// change that clears the effective set.
+pub fn drop_bounding_and_ambient_capabilities() -> io::Result<()> {
+    let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse::<libc::c_ulong>().ok())
+        .unwrap_or(63);
+    for cap in 0..=last_cap {
+        // SAFETY: prctl(PR_CAPBSET_DROP, cap) takes integers only. EINVAL for caps the
+        // kernel does not know is expected and ignored; EPERM means we lack CAP_SETPCAP,
+        // in which case the capset below still empties every set that execve would use.
+        let ret = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
+        if ret == -1 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINVAL) && err.raw_os_error() != Some(libc::EPERM) {
+                return Err(err);
+            }
+        }
+    }
+    // SAFETY: integers only.
+    if unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    } == -1
+    {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Empties the effective, permitted and inheritable capability sets.
+pub fn clear_capability_sets() -> io::Result<()> {
+    #[repr(C)]
+    struct CapHeader {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct CapData {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let header = CapHeader {
+        version: 0x2008_0522,
+        pid: 0,
+    }; // _LINUX_CAPABILITY_VERSION_3
+    let data = [CapData {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: capset(2) reads one header and, for version 3, exactly two data structs, both
+    // valid, properly laid out (repr(C)) and alive for the duration of the call.
+    let ret =
+        unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The Landlock ABI version of the running kernel, or `None` if Landlock is unavailable.
+pub fn landlock_abi() -> Option<i32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attribute pointer, size 0 and the VERSION flag, the call only
+    // returns an integer and reads no memory.
+    let v = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    (v > 0).then_some(v as i32)
+}
+
+/// Arranges for `cmd`'s child to have `fds[i].0` duplicated onto `fds[i].1` (inheritable).
+///
+/// Sources must stay open until the command is spawned. Sources and targets may overlap:
+/// every source is first moved above all targets.
+pub fn inherit_fds(cmd: &mut tokio::process::Command, fds: Vec<(RawFd, RawFd)>) {
+    let above = fds.iter().map(|&(_, dst)| dst).max().unwrap_or(2) + 1;
+    let mut moved: Vec<RawFd> = vec![-1; fds.len()];
+    let closure = move || {
+        for (i, &(src, _)) in fds.iter().enumerate() {
+            // SAFETY: fcntl(F_DUPFD_CLOEXEC) is async-signal-safe and takes integers only.
+            let fd = unsafe { libc::fcntl(src, libc::F_DUPFD_CLOEXEC, above) };
+            if fd == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            moved[i] = fd;
+        }
+        for (i, &(_, dst)) in fds.iter().enumerate() {
+            // SAFETY: dup2 is async-signal-safe and takes integers only. The copy it makes
+            // has no close-on-exec flag, so the target is inherited by the exec'd program.
+            if unsafe { libc::dup2(moved[i], dst) } == -1 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the closure only calls fcntl and dup2 (both async-signal-safe), writes into a
+    // vector allocated before the fork, and takes no locks: what is allowed between fork and
+    // exec in a multithreaded parent.
+    unsafe {
+        cmd.pre_exec(closure);
+    }
+}
