@@ -48,6 +48,13 @@ enum Cmd {
     },
 }
 
+/// Prints a line on stdout; a reader that went away (a closed pipe) is not an error of ours.
+fn print_line(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|_| out.flush());
+}
+
 fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("nodecell: {msg}");
     ExitCode::from(2)
@@ -107,19 +114,17 @@ async fn run(cli: Cli) -> ExitCode {
                 .map(|b| engine.report(*b).clone())
                 .collect();
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reports).expect("reports serialize")
-                );
+                print_line(&serde_json::to_string_pretty(&reports).expect("reports serialize"));
             } else {
-                println!(
-                    "node {} at {}",
-                    engine.layout().node_version,
-                    engine.layout().node.display()
-                );
+                let version = engine
+                    .layout()
+                    .node_version()
+                    .unwrap_or_else(|e| format!("unknown ({e})"));
+                let mut text = format!("node {version} at {}\n", engine.layout().node.display());
                 for r in &reports {
-                    print!("{r}");
+                    text.push_str(&r.to_string());
                 }
+                print_line(text.trim_end());
             }
             if reports.iter().all(|r| r.available) {
                 ExitCode::SUCCESS
@@ -155,10 +160,7 @@ async fn run(cli: Cli) -> ExitCode {
             };
             match engine.run(&req).await {
                 Ok(outcome) => {
-                    println!(
-                        "{}",
-                        serde_json::to_string(&outcome).expect("outcomes serialize")
-                    );
+                    print_line(&serde_json::to_string(&outcome).expect("outcomes serialize"));
                     if outcome.status == Status::Ok {
                         ExitCode::SUCCESS
                     } else {

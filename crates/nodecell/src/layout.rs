@@ -31,7 +31,6 @@ pub enum LayoutError {
 pub struct NodeLayout {
     /// The Node binary, as configured (the same path works inside the sandbox).
     pub node: PathBuf,
-    pub node_version: String,
     /// Entries of the sandbox's root filesystem, in creation order.
     pub entries: Vec<RootEntry>,
     /// The runner directory on the host.
@@ -113,9 +112,13 @@ pub fn expose(path: &Path, exec: bool, out: &mut Vec<RootEntry>) -> Result<(), L
     })
 }
 
-/// The PT_INTERP of an ELF file (`None` for a static binary).
+/// The PT_INTERP of an ELF file (`None` for a static binary). Reads only the headers.
 fn elf_interpreter(bin: &Path) -> Result<Option<PathBuf>, String> {
-    let data = fs::read(bin).map_err(|e| e.to_string())?;
+    use std::io::Read;
+    let mut data = Vec::new();
+    fs::File::open(bin)
+        .and_then(|f| f.take(64 * 1024).read_to_end(&mut data))
+        .map_err(|e| e.to_string())?;
     if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 || data[5] != 1 {
         return Err("not a 64-bit little-endian ELF file".into());
     }
@@ -217,29 +220,35 @@ impl NodeLayout {
             exec: false,
         });
 
-        let version = Command::new(node)
-            .arg("--version")
-            .env_clear()
-            .output()
-            .map_err(|source| LayoutError::Node {
-                path: node.into(),
-                source,
-            })?;
-        if !version.status.success() {
-            return Err(LayoutError::Node {
-                path: node.into(),
-                source: std::io::Error::other(
-                    String::from_utf8_lossy(&version.stderr).into_owned(),
-                ),
-            });
-        }
         Ok(NodeLayout {
             node: node.to_path_buf(),
-            node_version: String::from_utf8_lossy(&version.stdout).trim().to_string(),
             entries,
             runner_dir,
             allowed_modules,
         })
+    }
+}
+
+impl NodeLayout {
+    /// `node --version` (runs Node on the host, unsandboxed and with an empty environment;
+    /// only for reports, never on the request path).
+    pub fn node_version(&self) -> Result<String, LayoutError> {
+        let out = Command::new(&self.node)
+            .arg("--version")
+            .env_clear()
+            .output()
+            .map_err(|source| LayoutError::Node {
+                path: self.node.clone(),
+                source,
+            })?;
+        if !out.status.success() {
+            let msg = String::from_utf8_lossy(&out.stderr).into_owned();
+            return Err(LayoutError::Node {
+                path: self.node.clone(),
+                source: std::io::Error::other(msg),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 }
 

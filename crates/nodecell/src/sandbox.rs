@@ -115,6 +115,10 @@ impl Sandbox {
             let report = report.ok_or_else(|| {
                 StartError::NotReady("the launcher exited without a report".into())
             })?;
+            tracing::debug!(
+                elapsed_ms = t0.elapsed().as_secs_f64() * 1e3,
+                "node exec'd in the sandbox"
+            );
             // 2. The runner's ready frame.
             match protocol::read_event(&mut events, 4096).await {
                 Ok(Some(RunnerEvent::Ready)) => Ok(report),
@@ -133,6 +137,10 @@ impl Sandbox {
                 Ok(r) => r?,
                 Err(_) => return Err(StartError::StartupTimeout(startup_timeout_ms)),
             };
+        tracing::debug!(
+            elapsed_ms = t0.elapsed().as_secs_f64() * 1e3,
+            "runner ready"
+        );
         Ok(Sandbox {
             child,
             job: Some(job),

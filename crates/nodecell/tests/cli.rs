@@ -1,0 +1,142 @@
+//! The `nodecell` command line, driven as other tools will drive it.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn nodecell(args: &[&str], stdin: &str) -> Output {
+    let bin = common::repo()
+        .join("target")
+        .join(if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        })
+        .join("nodecell");
+    assert!(
+        bin.exists(),
+        "{} missing: build the workspace first",
+        bin.display()
+    );
+    let mut child = Command::new(bin)
+        .args(args)
+        .env("NODECELL_LAUNCHER", env!("CARGO_BIN_EXE_nodecell-launcher"))
+        .env("NODECELL_RUNNER_DIR", common::repo().join("runner"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+#[test]
+fn run_prints_the_outcome_and_exits_by_status() {
+    let ok = nodecell(
+        &["run", "--inputs", r#"{"trigger":{"data":{"value":10}}}"#],
+        "trigger.data.value * 2",
+    );
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let v = json(&ok);
+    assert_eq!(
+        (
+            v["status"].as_str(),
+            v["result"].as_i64(),
+            v["backend"].as_str()
+        ),
+        (Some("ok"), Some(20), Some("native"))
+    );
+
+    let err = nodecell(&["run", "-"], "throw new Error('boom')");
+    assert_eq!(err.status.code(), Some(1));
+    assert_eq!(json(&err)["error"]["message"], "boom");
+
+    let timeout = nodecell(&["run", "--timeout-ms", "200"], "while(true){}");
+    assert_eq!(timeout.status.code(), Some(1));
+    assert_eq!(json(&timeout)["status"], "timeout");
+}
+
+#[test]
+fn inputs_file_and_code_file_are_read() {
+    let dir = std::env::temp_dir().join(format!("nodecell-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("code.js"), "return apContext.configVars.k").unwrap();
+    std::fs::write(
+        dir.join("inputs.json"),
+        r#"{"apContext":{"configVars":{"k":"v"}}}"#,
+    )
+    .unwrap();
+    let o = nodecell(
+        &[
+            "run",
+            dir.join("code.js").to_str().unwrap(),
+            "--inputs-file",
+            dir.join("inputs.json").to_str().unwrap(),
+        ],
+        "",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(json(&o)["result"], "v");
+}
+
+#[test]
+fn bad_usage_and_bad_input_exit_2_with_a_message() {
+    for (args, needle) in [
+        (vec!["run", "--inputs", "[1,2]"], "JSON object"),
+        (vec!["run", "--inputs", "{nope"], "not valid JSON"),
+        (vec!["run", "/nonexistent/code.js"], "/nonexistent/code.js"),
+        (vec!["run", "--backend", "qemu"], "unknown backend"),
+        (vec!["run", "--memory-mib", "999999"], "memory_mib"),
+        (vec!["run", "--timeout-ms", "0"], "timeout_ms"),
+        (vec!["run", "--no-such-flag"], "no-such-flag"),
+    ] {
+        let o = nodecell(&args, "return 1");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(o.stdout.is_empty(), "{args:?} printed an outcome");
+    }
+}
+
+#[test]
+fn check_reports_the_host() {
+    let o = nodecell(&["check"], "");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    for needle in [
+        "backend native: available",
+        "namespaces",
+        "landlock",
+        "seccomp",
+        "cgroup_memory",
+        "no_new_privs",
+    ] {
+        assert!(text.contains(needle), "missing {needle}: {text}");
+    }
+    let o = nodecell(&["check", "--json"], "");
+    let v = json(&o);
+    assert_eq!(v[0]["backend"], "native");
+    assert!(v[0]["protections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["enforced"] == p["supported"]));
+}

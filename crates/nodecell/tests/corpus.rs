@@ -1,0 +1,511 @@
+//! The data-driven corpora: tests/contract (what user code may rely on) and tests/hostile
+//! (attacks), one file per case, the expectation in a header of `// key: value` lines.
+//! Hostile cases run with host fixtures (canary file, marker path, listeners, a sentinel
+//! process, an env secret) that are checked from the host after every run; where the header
+//! asks for it, the same file also runs unsandboxed inside a throwaway pid namespace (the
+//! positive control) to prove the attack really does what it claims.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, UdpSocket};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use nodecell::{ExecRequest, LimitOverrides, Outcome};
+use serde_json::{json, Value};
+
+const KNOWN_KEYS: &[&str] = &[
+    "about",
+    "inputs",
+    "limits",
+    "expect-status",
+    "expect-result",
+    "expect-result-has",
+    "expect-result-type",
+    "expect-result-matches",
+    "expect-error-has",
+    "expect-error-message-includes",
+    "expect-logs",
+    "expect-stdout",
+    "expect-stderr",
+    "expect-truncated",
+    "control-result-has",
+    "control",
+    "expect-status-control",
+];
+
+struct Case {
+    name: String,
+    header: BTreeMap<String, String>,
+    code: String,
+}
+
+fn parse_case(path: &Path) -> Result<Case, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let re = regex::Regex::new(r"^// ([a-z][a-z-]*): (.*)$").unwrap();
+    let mut header = BTreeMap::new();
+    let mut consumed = 0;
+    for line in text.split_inclusive('\n') {
+        let Some(c) = re.captures(line.trim_end_matches('\n')) else {
+            break;
+        };
+        let key = c[1].to_string();
+        if !KNOWN_KEYS.contains(&key.as_str()) {
+            return Err(format!("unknown header key {key:?}"));
+        }
+        if header.insert(key.clone(), c[2].to_string()).is_some() {
+            return Err(format!("duplicate header key {key:?}"));
+        }
+        consumed += line.len();
+    }
+    if !header.contains_key("about") || !header.contains_key("expect-status") {
+        return Err("header needs about and expect-status".into());
+    }
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    Ok(Case {
+        name,
+        header,
+        code: text[consumed..].to_string(),
+    })
+}
+
+fn cases(dir: &str) -> Vec<Case> {
+    let dir = common::repo().join(dir);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "js"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no cases in {}", dir.display());
+    paths
+        .into_iter()
+        .map(|p| parse_case(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .collect()
+}
+
+fn json_header(case: &Case, key: &str) -> Option<Value> {
+    case.header.get(key).map(|v| {
+        serde_json::from_str(v)
+            .unwrap_or_else(|e| panic!("{}: header {key} is not JSON: {e}", case.name))
+    })
+}
+
+/// `want` is contained in `got`: objects by the given keys, recursively; anything else equal.
+fn contains(got: &Value, want: &Value) -> bool {
+    match (got, want) {
+        (Value::Object(g), Value::Object(w)) => w
+            .iter()
+            .all(|(k, wv)| g.get(k).is_some_and(|gv| contains(gv, wv))),
+        _ => got == want,
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Every way `outcome` (as JSON) differs from what the case expects.
+fn check_expectations(case: &Case, outcome: &Value) -> Vec<String> {
+    let mut fails = Vec::new();
+    let status = outcome["status"].as_str().unwrap_or("?");
+    let allowed: Vec<&str> = case.header["expect-status"]
+        .split('|')
+        .map(str::trim)
+        .collect();
+    if !allowed.contains(&status) {
+        fails.push(format!(
+            "status {status}, expected {}",
+            case.header["expect-status"]
+        ));
+    }
+    let result = &outcome["result"];
+    let error = &outcome["error"];
+    if let Some(w) = json_header(case, "expect-result") {
+        if result != &w {
+            fails.push(format!("result {result}, expected {w}"));
+        }
+    }
+    if let Some(w) = json_header(case, "expect-result-has") {
+        if !contains(result, &w) {
+            fails.push(format!("result {result} does not contain {w}"));
+        }
+    }
+    if let Some(t) = case.header.get("expect-result-type") {
+        if type_name(result) != t {
+            fails.push(format!("result {result} is not of type {t}"));
+        }
+    }
+    if let Some(re) = case.header.get("expect-result-matches") {
+        let re = regex::Regex::new(&format!("^(?:{re})$")).unwrap();
+        if !result.as_str().is_some_and(|s| re.is_match(s)) {
+            fails.push(format!("result {result} does not match {re}"));
+        }
+    }
+    if let Some(w) = json_header(case, "expect-error-has") {
+        if !contains(error, &w) {
+            fails.push(format!("error {error} does not contain {w}"));
+        }
+    }
+    if let Some(s) = case.header.get("expect-error-message-includes") {
+        if !error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(s.as_str()))
+        {
+            fails.push(format!(
+                "error message {} does not include {s:?}",
+                error["message"]
+            ));
+        }
+    }
+    if status != "ok" && !(error["name"].is_string() && error["message"].is_string()) {
+        fails.push(format!(
+            "status {status} without a well-formed error: {error}"
+        ));
+    }
+    for (key, field) in [
+        ("expect-logs", "logs"),
+        ("expect-stdout", "stdout"),
+        ("expect-stderr", "stderr"),
+        ("expect-truncated", "truncated"),
+    ] {
+        if let Some(w) = json_header(case, key) {
+            if outcome[field] != w {
+                fails.push(format!("{field} {}, expected {w}", outcome[field]));
+            }
+        }
+    }
+    fails
+}
+
+fn request(case: &Case, inputs: serde_json::Map<String, Value>) -> ExecRequest {
+    let limits: LimitOverrides = json_header(case, "limits")
+        .map(|v| serde_json::from_value(v).unwrap_or_else(|e| panic!("{}: limits: {e}", case.name)))
+        .unwrap_or_default();
+    ExecRequest {
+        code: case.code.clone(),
+        inputs,
+        limits,
+        backend: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_corpus() {
+    let engine = std::sync::Arc::new(common::engine());
+    let cases = cases("tests/contract");
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
+    let mut tasks = Vec::new();
+    for case in cases {
+        let (engine, sem) = (engine.clone(), sem.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire().await.unwrap();
+            let inputs = json_header(&case, "inputs")
+                .and_then(|v| v.as_object().cloned())
+                .unwrap_or_default();
+            let outcome = engine
+                .run(&request(&case, inputs))
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let outcome = serde_json::to_value(&outcome).unwrap();
+            (
+                case.name.clone(),
+                check_expectations(&case, &outcome),
+                outcome,
+            )
+        }));
+    }
+    let mut failures = Vec::new();
+    let total = tasks.len();
+    for t in tasks {
+        let (name, fails, outcome) = t.await.unwrap();
+        if !fails.is_empty() {
+            failures.push(format!(
+                "{name}: {}\n    outcome: {outcome}",
+                fails.join("; ")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {total} contract cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        common::leftover_cgroups().is_empty(),
+        "cgroups left: {:?}",
+        common::leftover_cgroups()
+    );
+}
+
+/// Host-side fixtures of the hostile corpus.
+struct Fixtures {
+    dir: PathBuf,
+    canary_path: PathBuf,
+    canary_secret: String,
+    env_secret: String,
+    marker_path: PathBuf,
+    tcp: TcpListener,
+    udp: UdpSocket,
+    unix: UnixListener,
+    abstract_unix: UnixListener,
+    abstract_name: String,
+    sentinel: std::process::Child,
+}
+
+fn random_hex() -> String {
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut b)
+        .unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Fixtures {
+    fn new() -> Fixtures {
+        use std::os::linux::net::SocketAddrExt;
+        let dir = std::env::temp_dir().join(format!("nodecell-hostile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("canary")).unwrap();
+        let canary_secret = format!("CANARY-{}", random_hex());
+        let canary_path = dir.join("canary/secret.txt");
+        std::fs::write(&canary_path, &canary_secret).unwrap();
+        let env_secret = format!("ENVSECRET-{}", random_hex());
+        std::env::set_var("NODECELL_TEST_SECRET", &env_secret);
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp.set_nonblocking(true).unwrap();
+        let unix = UnixListener::bind(dir.join("host.sock")).unwrap();
+        unix.set_nonblocking(true).unwrap();
+        let abstract_name = format!("nodecell-test-{}", random_hex());
+        let addr =
+            std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes()).unwrap();
+        let abstract_unix = UnixListener::bind_addr(&addr).unwrap();
+        abstract_unix.set_nonblocking(true).unwrap();
+        let sentinel = Command::new("sleep").arg("3600").spawn().unwrap();
+        Fixtures {
+            marker_path: dir.join("marker"),
+            dir,
+            canary_path,
+            canary_secret,
+            env_secret,
+            tcp,
+            udp,
+            unix,
+            abstract_unix,
+            abstract_name,
+            sentinel,
+        }
+    }
+
+    fn inputs(&self) -> serde_json::Map<String, Value> {
+        let v = json!({
+            "canary_path": self.canary_path,
+            "canary_dir": self.canary_path.parent().unwrap(),
+            "marker_path": self.marker_path,
+            "tcp_port": self.tcp.local_addr().unwrap().port(),
+            "udp_port": self.udp.local_addr().unwrap().port(),
+            "unix_socket_path": self.dir.join("host.sock"),
+            "abstract_socket_name": self.abstract_name,
+            "sentinel_pid": self.sentinel.id(),
+            "env_secret_name": "NODECELL_TEST_SECRET",
+            "runner_dir_host": common::repo().join("runner"),
+        });
+        v.as_object().unwrap().clone()
+    }
+
+    /// What the host sees after a sandboxed run; each entry is a breach.
+    fn breaches(&mut self, outcome_text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        if outcome_text.contains(&self.canary_secret) {
+            out.push("the canary secret appears in the outcome".into());
+        }
+        if outcome_text.contains(&self.env_secret) {
+            out.push("the host env secret appears in the outcome".into());
+        }
+        if std::fs::read_to_string(&self.canary_path).ok().as_deref()
+            != Some(self.canary_secret.as_str())
+        {
+            out.push("the canary file changed".into());
+            std::fs::write(&self.canary_path, &self.canary_secret).unwrap();
+        }
+        if self.marker_path.symlink_metadata().is_ok() {
+            out.push("the marker file exists on the host".into());
+            let _ = std::fs::remove_file(&self.marker_path);
+        }
+        if self.tcp.accept().is_ok() {
+            out.push("the host TCP listener accepted a connection".into());
+        }
+        let mut buf = [0u8; 64];
+        if self.udp.recv(&mut buf).is_ok() {
+            out.push("the host UDP socket received a datagram".into());
+        }
+        if self.unix.accept().is_ok() {
+            out.push("the host unix socket accepted a connection".into());
+        }
+        if self.abstract_unix.accept().is_ok() {
+            out.push("the host abstract unix socket accepted a connection".into());
+        }
+        if self.sentinel.try_wait().ok().flatten().is_some() {
+            out.push("the host sentinel process died".into());
+            self.sentinel = Command::new("sleep").arg("3600").spawn().unwrap();
+        }
+        let left = common::leftover_cgroups();
+        if !left.is_empty() {
+            out.push(format!(
+                "processes or cgroups of the run are left: {left:?}"
+            ));
+        }
+        if std::net::TcpStream::connect("127.0.0.1:9229").is_ok() {
+            out.push("something listens on the host's inspector port 9229".into());
+        }
+        out
+    }
+}
+
+impl Drop for Fixtures {
+    fn drop(&mut self) {
+        let _ = self.sentinel.kill();
+        let _ = self.sentinel.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_corpus() {
+    let engine = common::engine();
+    let mut fx = Fixtures::new();
+    let mut failures = Vec::new();
+    let cases = cases("tests/hostile");
+    for case in &cases {
+        let outcome: Outcome = engine
+            .run(&request(case, fx.inputs()))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let text = serde_json::to_string(&outcome).unwrap();
+        let mut fails = check_expectations(case, &serde_json::to_value(&outcome).unwrap());
+        fails.extend(fx.breaches(&text));
+        if !fails.is_empty() {
+            failures.push(format!(
+                "{}: {}\n    outcome: {}",
+                case.name,
+                fails.join("; "),
+                &text[..text.len().min(2000)]
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} hostile cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// Runs the runner with plain Node, as root, in a throwaway pid namespace: no sandbox.
+/// Job on the child's stdin (as fd 3), frames on its stdout (from fd 4).
+fn run_unsandboxed(
+    code: &str,
+    inputs: &serde_json::Map<String, Value>,
+    limits: &nodecell::Limits,
+) -> Value {
+    let runner = common::repo().join("runner/runner.js");
+    let script = format!("exec /usr/bin/node {} 3<&0 4>&1 1>&2", runner.display());
+    let mut child = Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "/bin/sh",
+            "-c",
+            &script,
+        ])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let job = json!({"code": code, "inputs": inputs, "max_result_bytes": limits.max_result_bytes, "max_output_bytes": limits.max_output_bytes});
+    let body = serde_json::to_vec(&job).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(&nodecell::protocol::encode_frame(&body))
+        .unwrap();
+    drop(stdin);
+    let mut frames = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut frames)
+        .unwrap();
+    let _ = child.wait();
+    let mut rest = frames.as_slice();
+    while rest.len() >= 4 {
+        let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        let Some(body) = rest.get(4..4 + len) else {
+            break;
+        };
+        let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        if v["type"] == "result" {
+            return v;
+        }
+        rest = &rest[4 + len..];
+    }
+    json!({"status": "crashed"})
+}
+
+#[test]
+fn hostile_positive_controls() {
+    let fx = Fixtures::new();
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for case in cases("tests/hostile") {
+        let Some(want) = json_header(&case, "control-result-has") else {
+            continue;
+        };
+        ran += 1;
+        let req = request(&case, fx.inputs());
+        let limits = nodecell::Limits::default()
+            .with_overrides(&req.limits, &nodecell::limits::MAX_LIMITS)
+            .unwrap();
+        let got = run_unsandboxed(&case.code, &req.inputs, &limits);
+        let want_status = case
+            .header
+            .get("expect-status-control")
+            .map(String::as_str)
+            .unwrap_or("ok");
+        if got["status"] != want_status || !contains(&got["result"], &want) {
+            failures.push(format!(
+                "{}: unsandboxed gave {got}, expected status {want_status} and {want}",
+                case.name
+            ));
+        }
+        let _ = std::fs::remove_file(&fx.marker_path);
+    }
+    assert!(ran >= 10, "only {ran} cases have a positive control");
+    assert!(
+        failures.is_empty(),
+        "{} positive controls did not show the attack working:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

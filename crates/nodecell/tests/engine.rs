@@ -1,0 +1,244 @@
+//! Engine behaviour checked from the host: what every sandboxed thread is subject to, fail
+//! closed, and nothing left behind.
+
+mod common;
+
+use std::path::PathBuf;
+
+use nodecell::{
+    Backend, EngineConfig, ExecRequest, LimitOverrides, Limits, Protection, RequestError, RunError,
+    Status,
+};
+
+fn req(code: &str) -> ExecRequest {
+    ExecRequest {
+        code: code.into(),
+        ..Default::default()
+    }
+}
+
+/// Host pids of every process below `pid`.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let mut stack = vec![pid];
+    while let Some(p) = stack.pop() {
+        let tasks = std::fs::read_dir(format!("/proc/{p}/task"))
+            .map(|d| d.flatten().collect::<Vec<_>>())
+            .unwrap_or_default();
+        for t in tasks {
+            if let Ok(children) = std::fs::read_to_string(t.path().join("children")) {
+                for c in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                    out.push(c);
+                    stack.push(c);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn status_field<'a>(status: &'a str, key: &str) -> &'a str {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(str::trim)
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn every_node_thread_is_confined() {
+    let engine = common::engine();
+    let sandbox = engine
+        .start(Backend::Native, &Limits::default())
+        .await
+        .unwrap();
+    let report = sandbox.launch_report().clone();
+    assert_eq!(report.landlock, "fully_enforced");
+    assert!(report.seccomp && report.no_new_privs && report.capabilities_dropped);
+    let node = common::config().node_path.canonicalize().unwrap();
+    let mut threads = 0;
+    for pid in descendants(sandbox.pid().unwrap()) {
+        if std::fs::read_link(format!("/proc/{pid}/exe")).ok() != Some(node.clone()) {
+            continue;
+        }
+        for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+        {
+            let status = std::fs::read_to_string(t.path().join("status")).unwrap();
+            threads += 1;
+            assert_eq!(
+                status_field(&status, "Seccomp:"),
+                "2",
+                "thread {:?}",
+                t.path()
+            );
+            assert_eq!(status_field(&status, "NoNewPrivs:"), "1");
+            assert_eq!(status_field(&status, "CapEff:"), "0000000000000000");
+            assert_eq!(status_field(&status, "CapPrm:"), "0000000000000000");
+            assert_eq!(status_field(&status, "CapBnd:"), "0000000000000000");
+            let uid = status_field(&status, "Uid:");
+            assert!(
+                uid.split_whitespace().all(|u| u != "0"),
+                "a Node thread runs as host root: {uid}"
+            );
+        }
+        let ns = |p: u32, n: &str| std::fs::read_link(format!("/proc/{p}/ns/{n}")).unwrap();
+        for n in ["user", "pid", "mnt", "net", "ipc", "uts", "cgroup"] {
+            assert_ne!(
+                ns(pid, n),
+                ns(std::process::id(), n),
+                "{n} namespace is the host's"
+            );
+        }
+    }
+    assert!(threads >= 5, "found only {threads} Node threads");
+    let outcome = sandbox
+        .execute("return 1", &Default::default(), &Limits::default(), None)
+        .await;
+    assert_eq!(outcome.status, Status::Ok);
+}
+
+#[tokio::test]
+async fn a_killed_run_leaves_nothing_behind() {
+    let engine = common::engine();
+    let sandbox = engine
+        .start(Backend::Native, &Limits::default())
+        .await
+        .unwrap();
+    let launcher = sandbox.pid().unwrap();
+    let tree = descendants(launcher);
+    assert!(tree.len() >= 2);
+    let code = "process.getBuiltinModule('child_process').spawn(process.execPath, ['-e', 'setInterval(()=>{},1000)'], {detached: true, stdio: 'ignore'}).unref(); while (true) {}";
+    let limits = Limits {
+        timeout_ms: 300,
+        ..Limits::default()
+    };
+    let outcome = sandbox
+        .execute(code, &Default::default(), &limits, None)
+        .await;
+    assert_eq!(outcome.status, Status::Timeout, "{outcome:?}");
+    for pid in std::iter::once(launcher).chain(tree) {
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false);
+        assert!(!alive, "process {pid} of the sandbox is still alive");
+    }
+    assert!(common::leftover_cgroups().is_empty());
+}
+
+#[tokio::test]
+async fn a_required_protection_the_host_lacks_fails_closed() {
+    let config = EngineConfig {
+        cgroup_root: PathBuf::from("/nonexistent-cgroup-root"),
+        required_protections: Some(vec![Protection::CgroupMemory]),
+        ..common::config()
+    };
+    let engine = nodecell::Engine::new(config).unwrap();
+    let report = engine.report(Backend::Native);
+    assert!(!report.available);
+    assert!(
+        report.problems.iter().any(|p| p.contains("cgroup_memory")),
+        "{:?}",
+        report.problems
+    );
+    match engine.run(&req("return 1")).await {
+        Err(RunError::Request(RequestError::BackendUnavailable { reason, .. })) => {
+            assert!(reason.contains("cgroup_memory"))
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn without_requirements_unsupported_protections_are_reported_not_faked() {
+    let config = EngineConfig {
+        cgroup_root: PathBuf::from("/nonexistent-cgroup-root"),
+        ..common::config()
+    };
+    let engine = nodecell::Engine::new(config).unwrap();
+    let report = engine.report(Backend::Native);
+    assert!(report.available);
+    assert!(!report.enforces(Protection::CgroupMemory));
+    let outcome = engine.run(&req("return 2")).await.unwrap();
+    assert_eq!(
+        (outcome.status, outcome.result),
+        (Status::Ok, Some(serde_json::json!(2)))
+    );
+    assert_eq!(
+        outcome.usage.memory_peak_bytes, 0,
+        "no cgroup, so no measured peak"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_before_anything_starts() {
+    let engine = common::engine();
+    let big = ExecRequest {
+        code: "x".repeat(2 << 20),
+        ..Default::default()
+    };
+    assert!(matches!(
+        engine.run(&big).await,
+        Err(RunError::Request(RequestError::CodeTooLarge { .. }))
+    ));
+    let over = ExecRequest {
+        limits: LimitOverrides {
+            memory_mib: Some(1 << 30),
+            ..Default::default()
+        },
+        ..req("1")
+    };
+    assert!(matches!(
+        engine.run(&over).await,
+        Err(RunError::Request(RequestError::Limit(_)))
+    ));
+    let unknown = ExecRequest {
+        backend: Some("qemu".into()),
+        ..req("1")
+    };
+    let err = engine.run(&unknown).await.unwrap_err();
+    assert_eq!(err.code(), "unknown_backend");
+    assert!(err.to_string().contains("qemu"));
+}
+
+#[tokio::test]
+async fn usage_is_measured_by_the_host() {
+    let engine = common::engine();
+    let code = "Date.now = () => 0; process.hrtime = () => [0, 0]; const t = performance.now(); while (performance.now() - t < 50) {} return 'done'";
+    let outcome = engine.run(&req(code)).await.unwrap();
+    assert_eq!(outcome.status, Status::Ok);
+    assert!(outcome.usage.wall_ms >= 50.0, "{:?}", outcome.usage);
+    assert!(outcome.usage.cpu_ms >= 40.0, "{:?}", outcome.usage);
+    assert!(
+        outcome.usage.memory_peak_bytes > 1 << 20,
+        "{:?}",
+        outcome.usage
+    );
+}
+
+#[tokio::test]
+async fn concurrent_runs_do_not_see_each_other() {
+    let engine = std::sync::Arc::new(common::engine());
+    let code = "const fs = process.getBuiltinModule('fs'); const seen = fs.readdirSync('/tmp'); fs.writeFileSync('/tmp/mark-' + inputs.n, 'x'); globalThis.leak = inputs.n; await new Promise(r => setTimeout(r, 100)); return {seen: seen.length, after: fs.readdirSync('/tmp').length, uuid: crypto.randomUUID()}";
+    let mut tasks = Vec::new();
+    for n in 0..4 {
+        let engine = engine.clone();
+        let mut r = req(code);
+        r.inputs.insert("n".into(), n.into());
+        tasks.push(tokio::spawn(async move { engine.run(&r).await.unwrap() }));
+    }
+    let mut uuids = std::collections::HashSet::new();
+    for t in tasks {
+        let o = t.await.unwrap();
+        assert_eq!(o.status, Status::Ok, "{o:?}");
+        let r = o.result.unwrap();
+        assert_eq!(
+            (r["seen"].as_u64(), r["after"].as_u64()),
+            (Some(0), Some(1)),
+            "{r}"
+        );
+        uuids.insert(r["uuid"].as_str().unwrap().to_string());
+    }
+    assert_eq!(uuids.len(), 4, "random state is shared between sandboxes");
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets everything up and runs every check: formatting, lints, the runner's own tests,
+# the seccomp policy check, and the Rust unit, integration and corpus tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+cargo fmt --all --check
+cargo clippy --release --locked --all-targets -- -D warnings
+(cd runner && npm test)
+if [ "$(id -u)" = 0 ] && [ -x policy/seccomp/verify.sh ]; then
+  policy/seccomp/verify.sh
+fi
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --release --locked --no-fail-fast
+else
+  cargo test --release --locked --no-fail-fast
+fi
