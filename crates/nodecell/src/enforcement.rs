@@ -98,7 +98,7 @@ impl fmt::Display for EnforcementReport {
             };
             writeln!(
                 f,
-                "  {:<16} {:<20} {}",
+                "  {:<22} {:<20} {}",
                 s.protection.as_str(),
                 state,
                 s.detail
