@@ -1,7 +1,9 @@
 //! The runner protocol: length-prefixed JSON frames between the host and runner.js.
 //!
 //! fd 3 carries the one job (host → runner); fd 4 carries events (runner → host):
-//! `ready`, then any number of `log`, then one `result`. A frame is a 4-byte big-endian
+//! `ready`, then any number of `log`, then one `result`. The job carries a fresh random
+//! `nonce` that the runner echoes in its result; user code writing frames to fd 4 blindly
+//! cannot produce an accepted result (and could only ever decide its own result anyway). A frame is a 4-byte big-endian
 //! length followed by that many bytes of UTF-8 JSON. The host never trusts a frame: the
 //! length is checked against a cap before anything is read, and the JSON against a schema.
 
@@ -13,6 +15,7 @@ use crate::outcome::{ErrorInfo, LogLevel};
 /// The one job a sandbox receives.
 #[derive(Debug, Serialize)]
 pub struct Job<'a> {
+    pub nonce: &'a str,
     pub code: &'a str,
     pub inputs: &'a serde_json::Map<String, serde_json::Value>,
     pub max_result_bytes: u64,
@@ -31,8 +34,32 @@ pub enum RunnerEvent {
 #[derive(Debug, Deserialize, PartialEq)]
 #[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RunnerResult {
-    Ok { result: serde_json::Value },
-    Error { error: ErrorInfo },
+    Ok {
+        nonce: String,
+        result: serde_json::Value,
+    },
+    Error {
+        nonce: String,
+        error: ErrorInfo,
+    },
+}
+
+impl RunnerResult {
+    pub fn nonce(&self) -> &str {
+        match self {
+            RunnerResult::Ok { nonce, .. } | RunnerResult::Error { nonce, .. } => nonce,
+        }
+    }
+}
+
+/// A fresh random nonce (128 bits, hex).
+pub fn new_nonce() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("reading /dev/urandom");
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +152,7 @@ mod tests {
             })
         );
         let ev = parse(
-            encode_frame(br#"{"type":"result","status":"ok","result":[1]}"#),
+            encode_frame(br#"{"type":"result","status":"ok","nonce":"n","result":[1]}"#),
             100,
         )
         .await
@@ -133,6 +160,7 @@ mod tests {
         assert_eq!(
             ev,
             Some(RunnerEvent::Result(RunnerResult::Ok {
+                nonce: "n".into(),
                 result: serde_json::json!([1])
             }))
         );
@@ -156,7 +184,9 @@ mod tests {
         ));
         assert!(matches!(
             parse(
-                encode_frame(br#"{"type":"result","status":"ok","result":1,"usage":{}}"#),
+                encode_frame(
+                    br#"{"type":"result","status":"ok","nonce":"n","result":1,"usage":{}}"#
+                ),
                 100
             )
             .await,

@@ -417,15 +417,21 @@ async fn hostile_corpus() {
     );
 }
 
-/// Runs the runner with plain Node, as root, in a throwaway pid namespace: no sandbox.
-/// Job on the child's stdin (as fd 3), frames on its stdout (from fd 4).
+/// Runs the runner with plain Node, as root, in a throwaway pid namespace: no sandbox, the
+/// host's files, network and environment (with the env secret) in reach. The fd layout is the
+/// sandbox's: job on fd 3 (from the child's stdin), frames on fd 4 (to its stdout), fd 0
+/// /dev/null, fds 1 and 2 a pipe.
 fn run_unsandboxed(
     code: &str,
     inputs: &serde_json::Map<String, Value>,
     limits: &nodecell::Limits,
+    secret: &str,
 ) -> Value {
     let runner = common::repo().join("runner/runner.js");
-    let script = format!("exec /usr/bin/node {} 3<&0 4>&1 1>&2", runner.display());
+    let script = format!(
+        "exec /usr/bin/node --no-addons {} 3<&0 4>&1 1>&2 0</dev/null",
+        runner.display()
+    );
     let mut child = Command::new("unshare")
         .args([
             "--pid",
@@ -438,12 +444,16 @@ fn run_unsandboxed(
         ])
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
+        .env("NODECELL_TEST_SECRET", secret)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let job = json!({"code": code, "inputs": inputs, "max_result_bytes": limits.max_result_bytes, "max_output_bytes": limits.max_output_bytes});
+    let mut stderr = child.stderr.take().unwrap();
+    let drain = std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let nonce = "control";
+    let job = json!({"nonce": nonce, "code": code, "inputs": inputs, "max_result_bytes": limits.max_result_bytes, "max_output_bytes": limits.max_output_bytes});
     let body = serde_json::to_vec(&job).unwrap();
     let mut stdin = child.stdin.take().unwrap();
     stdin
@@ -458,6 +468,7 @@ fn run_unsandboxed(
         .read_to_end(&mut frames)
         .unwrap();
     let _ = child.wait();
+    let _ = drain.join();
     let mut rest = frames.as_slice();
     while rest.len() >= 4 {
         let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
@@ -465,7 +476,7 @@ fn run_unsandboxed(
             break;
         };
         let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        if v["type"] == "result" {
+        if v["type"] == "result" && v["nonce"] == nonce {
             return v;
         }
         rest = &rest[4 + len..];
@@ -487,7 +498,7 @@ fn hostile_positive_controls() {
         let limits = nodecell::Limits::default()
             .with_overrides(&req.limits, &nodecell::limits::MAX_LIMITS)
             .unwrap();
-        let got = run_unsandboxed(&case.code, &req.inputs, &limits);
+        let got = run_unsandboxed(&case.code, &req.inputs, &limits, &fx.env_secret);
         let want_status = case
             .header
             .get("expect-status-control")

@@ -61,17 +61,22 @@ impl<T, E: std::fmt::Display> Step<T> for Result<T, E> {
 /// Exit code of any launcher process whose setup failed (after reporting on the status fd).
 pub const EXIT_SETUP_FAILED: i32 = 125;
 
+/// Writes one line on the status fd. Uses only write(2): after seccomp is installed the
+/// allowlist is all there is.
 fn report(msg: &LaunchMessage) {
-    // Written through a duplicate, so that dropping the File leaves the status fd open.
-    if let Ok(fd) = nix::unistd::dup(unsafe_free_status_fd()) {
-        let mut f = File::from(fd);
-        let mut line = serde_json::to_vec(msg).unwrap_or_default();
-        line.push(b'\n');
-        let _ = f.write_all(&line);
+    let mut line = serde_json::to_vec(msg).unwrap_or_default();
+    line.push(b'\n');
+    let mut rest = line.as_slice();
+    while !rest.is_empty() {
+        match nix::unistd::write(status_fd(), rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return,
+        }
     }
 }
 
-fn unsafe_free_status_fd() -> std::os::fd::BorrowedFd<'static> {
+fn status_fd() -> std::os::fd::BorrowedFd<'static> {
     // SAFETY: STATUS_FD is opened by the host for the launcher and stays open (it is only
     // ever closed by exec, through close-on-exec, or by process exit) for as long as any
     // code of the launcher runs.
@@ -312,7 +317,7 @@ fn confine_and_exec(
     }));
     // The status fd must not reach Node.
     nix::fcntl::fcntl(
-        unsafe_free_status_fd(),
+        status_fd(),
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     )
     .step("close_status_on_exec")?;

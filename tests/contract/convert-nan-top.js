@@ -1,0 +1,4 @@
+// about: a NaN result gives null
+// expect-status: ok
+// expect-result: null
+return Number('not a number');

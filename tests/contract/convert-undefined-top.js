@@ -1,0 +1,4 @@
+// about: returning undefined gives null
+// expect-status: ok
+// expect-result: null
+return undefined;

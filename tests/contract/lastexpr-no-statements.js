@@ -1,0 +1,3 @@
+// about: empty code (no statements at all) gives null
+// expect-status: ok
+// expect-result: null

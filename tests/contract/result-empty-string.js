@@ -1,0 +1,4 @@
+// about: falsy empty string is returned as "", not null
+// expect-status: ok
+// expect-result: ""
+return '';

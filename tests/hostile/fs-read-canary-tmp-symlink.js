@@ -1,0 +1,38 @@
+// about: plant symlinks in /tmp (to the canary, to /proc/self, to /) and read the canary through them (Deno CVE-2024-34346 alias trick)
+// expect-status: ok
+// expect-result-has: {"read": false}
+// control-result-has: {"read": true}
+// limits: {"timeout_ms": 5000, "memory_mib": 128}
+// Built-ins the way an attacker gets them: getBuiltinModule/require first; if the runner removed those back doors,
+// dig them out of objects the runtime still exposes (an fs stream keeps the whole fs module under its kFs symbol -
+// process.stdin is an fs.ReadStream when fd 0 is /dev/null - and stdio sockets hand out the net.Socket class).
+const mod = (n) => {
+  try { const m = process.getBuiltinModule && process.getBuiltinModule(n); if (m) return m; } catch (_) {}
+  try { const m = require(n); if (m) return m; } catch (_) {}
+  try {
+    if (n === 'fs') for (const k of ['stdin', 'stdout', 'stderr']) { const s = process[k]; const y = s && Object.getOwnPropertySymbols(s).find((x) => x.description === 'kFs'); if (y && s[y] && typeof s[y].readFileSync === 'function') return s[y]; }
+    if (n === 'net') for (const k of ['stdout', 'stderr', 'stdin']) { const C = process[k] && process[k].constructor; if (typeof C === 'function' && C.name === 'Socket' && typeof C.prototype.connect === 'function') return { Socket: C, connect: (...a) => new C().connect(...a), createConnection: (...a) => new C().connect(...a) }; }
+  } catch (_) {}
+  return null;
+};
+const errc = (e) => (e && typeof e === 'object' && (e.code || e.name)) ? String(e.code || e.name) : String(e);
+const I = (typeof inputs === 'object' && inputs) ? inputs : {};
+const fs = mod('fs'); const os = mod('os') || { tmpdir: () => '/tmp' }; const path = mod('path');
+
+const out = { read: false, symlinks_created: 0, attempts: {} };
+let dir = null;
+try {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nodecell-hostile-link-'));
+  const links = {
+    direct: [I.canary_path, ''],
+    self_alias: ['/proc/self', '/root' + I.canary_path],
+    root_alias: ['/', I.canary_path],
+  };
+  for (const [name, [target, suffix]] of Object.entries(links)) {
+    const l = path.join(dir, name);
+    try { fs.symlinkSync(target, l); out.symlinks_created++; } catch (e) { out.attempts[name] = 'symlink:' + errc(e); continue; }
+    try { fs.readFileSync(l + suffix); out.attempts[name] = 'read'; out.read = true; } catch (e) { out.attempts[name] = errc(e); }
+  }
+} catch (e) { out.error = errc(e); }
+finally { if (dir) { try { fs.rmSync(dir, { recursive: true, force: true }); } catch (_) {} } }
+return out;

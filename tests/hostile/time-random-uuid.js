@@ -1,0 +1,23 @@
+// about: return crypto.randomUUID(), random bytes and Math.random() so the harness can compare runs (clones of one snapshot/warm pool must differ)
+// expect-status: ok
+// control: skip the comparison across sandboxed runs is the test
+// limits: {"timeout_ms": 5000, "memory_mib": 128}
+// Built-ins the way an attacker gets them: getBuiltinModule/require first; if the runner removed those back doors,
+// dig them out of objects the runtime still exposes (an fs stream keeps the whole fs module under its kFs symbol -
+// process.stdin is an fs.ReadStream when fd 0 is /dev/null - and stdio sockets hand out the net.Socket class).
+const mod = (n) => {
+  try { const m = process.getBuiltinModule && process.getBuiltinModule(n); if (m) return m; } catch (_) {}
+  try { const m = require(n); if (m) return m; } catch (_) {}
+  try {
+    if (n === 'fs') for (const k of ['stdin', 'stdout', 'stderr']) { const s = process[k]; const y = s && Object.getOwnPropertySymbols(s).find((x) => x.description === 'kFs'); if (y && s[y] && typeof s[y].readFileSync === 'function') return s[y]; }
+    if (n === 'net') for (const k of ['stdout', 'stderr', 'stdin']) { const C = process[k] && process[k].constructor; if (typeof C === 'function' && C.name === 'Socket' && typeof C.prototype.connect === 'function') return { Socket: C, connect: (...a) => new C().connect(...a), createConnection: (...a) => new C().connect(...a) }; }
+  } catch (_) {}
+  return null;
+};
+const c = mod('crypto');
+return {
+  uuid: globalThis.crypto && globalThis.crypto.randomUUID ? globalThis.crypto.randomUUID() : c.randomUUID(),
+  uuid_node: c.randomUUID(),
+  random_bytes: c.randomBytes(16).toString('hex'),
+  math_random: [Math.random(), Math.random()],
+};
