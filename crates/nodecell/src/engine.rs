@@ -2,7 +2,6 @@
 //! sandboxes and runs jobs in them.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::cgroup::CgroupDriver;
 use crate::config::EngineConfig;
@@ -52,15 +51,9 @@ struct HostSupport {
 
 impl HostSupport {
     fn probe(config: &EngineConfig) -> HostSupport {
-        let namespaces = match Command::new(&config.launcher_path)
-            .arg("--probe-namespaces")
-            .env_clear()
-            .output()
-        {
-            Ok(o) if o.status.success() => Ok(()),
-            Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_string()),
-            Err(e) => Err(e.to_string()),
-        };
+        let namespaces = crate::sys::probe_namespaces().map_err(|e| {
+            format!("clone with new user, pid, mount, net, ipc, uts, cgroup namespaces: {e}")
+        });
         let seccomp = std::fs::read_to_string("/proc/self/status")
             .map(|s| s.contains("\nSeccomp:"))
             .unwrap_or(false);

@@ -190,3 +190,36 @@ pub fn inherit_fds(cmd: &mut tokio::process::Command, fds: Vec<(RawFd, RawFd)>) 
         cmd.pre_exec(closure);
     }
 }
+
+/// Whether a process with every sandbox namespace can be created here: clones a child into
+/// them that exits at once.
+pub fn probe_namespaces() -> io::Result<()> {
+    // SAFETY: clone without CLONE_VM gives the child a copy of our address space; in a
+    // multithreaded parent the child may only make async-signal-safe calls, and it makes
+    // exactly one, _exit, so no lock or allocator state of the copy is ever touched.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (SANDBOX_NAMESPACES | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            // SAFETY: _exit is async-signal-safe and never returns.
+            unsafe { libc::_exit(0) }
+        }
+        pid => {
+            match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as libc::pid_t), None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+                other => Err(io::Error::other(format!(
+                    "the probe child ended with {other:?}"
+                ))),
+            }
+        }
+    }
+}

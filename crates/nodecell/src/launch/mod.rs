@@ -94,9 +94,6 @@ fn fail(e: StepError) -> ! {
 /// Entry point of `nodecell-launcher SPEC_JSON`.
 pub fn main() -> ! {
     let arg = std::env::args().nth(1).unwrap_or_default();
-    if arg == "--probe-namespaces" {
-        probe_namespaces()
-    }
     let spec: LaunchSpec = match serde_json::from_str(&arg).step("parse_spec") {
         Ok(s) => s,
         Err(e) => fail(e),
@@ -104,24 +101,6 @@ pub fn main() -> ! {
     match launcher(&spec) {
         Ok(code) => std::process::exit(code),
         Err(e) => fail(e),
-    }
-}
-
-/// Exits 0 if a process with every sandbox namespace can be created here.
-fn probe_namespaces() -> ! {
-    match sys::clone_with_namespaces(sys::SANDBOX_NAMESPACES) {
-        Ok(Forked::Child) => std::process::exit(0),
-        Ok(Forked::Parent(pid)) => match waitpid(Pid::from_raw(pid), None) {
-            Ok(WaitStatus::Exited(_, 0)) => std::process::exit(0),
-            other => {
-                eprintln!("probe child ended with {other:?}");
-                std::process::exit(1)
-            }
-        },
-        Err(e) => {
-            eprintln!("clone with new user, pid, mount, net, ipc, uts, cgroup namespaces: {e}");
-            std::process::exit(1)
-        }
     }
 }
 
