@@ -1,5 +1,5 @@
-// about: write malformed frames into every host-facing fd 3..20 (little-endian and 8-byte lengths, bare JSON, netstring, NUL/CR/ANSI, a frame claiming 2 GiB then EOF), then return; the host must neither hang nor buffer 2 GiB
-// expect-status: ok|error
+// about: write malformed frames into every host-facing fd 3..20 (little-endian and 8-byte lengths, bare JSON, netstring, NUL/CR/ANSI, a frame claiming 2 GiB then EOF), then return; the host must neither hang nor buffer 2 GiB: broken framing ends the run as crashed, a well-framed forgery is ignored
+// expect-status: ok|error|crashed
 // control: skip protocol robustness does not depend on the sandbox
 // limits: {"timeout_ms": 5000, "memory_mib": 128}
 // Built-ins the way an attacker gets them: getBuiltinModule/require first; if the runner removed those back doors,

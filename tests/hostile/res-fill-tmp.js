@@ -2,7 +2,7 @@
 // expect-status: ok
 // expect-result-has: {"stopped": true}
 // control: skip would write up to 512 MiB into the host's /tmp
-// limits: {"timeout_ms": 20000, "memory_mib": 256, "tmp_size_mib": 32}
+// limits: {"timeout_ms": 20000, "memory_mib": 256}
 // Built-ins the way an attacker gets them: getBuiltinModule/require first; if the runner removed those back doors,
 // dig them out of objects the runtime still exposes (an fs stream keeps the whole fs module under its kFs symbol -
 // process.stdin is an fs.ReadStream when fd 0 is /dev/null - and stdio sockets hand out the net.Socket class).

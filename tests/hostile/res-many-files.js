@@ -1,7 +1,7 @@
 // about: create empty files in a /tmp directory until an error (inode cap/ENOSPC/memory), at most 200000, then remove them
 // expect-status: ok|memory_limit
 // control: skip would create up to 200000 files in the host's /tmp
-// limits: {"timeout_ms": 60000, "memory_mib": 256, "tmp_size_mib": 32}
+// limits: {"timeout_ms": 60000, "memory_mib": 256}
 // Built-ins the way an attacker gets them: getBuiltinModule/require first; if the runner removed those back doors,
 // dig them out of objects the runtime still exposes (an fs stream keeps the whole fs module under its kFs symbol -
 // process.stdin is an fs.ReadStream when fd 0 is /dev/null - and stdio sockets hand out the net.Socket class).

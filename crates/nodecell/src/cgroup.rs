@@ -176,7 +176,8 @@ impl CgroupDriver {
 }
 
 impl RunCgroup {
-    fn dirs(&self) -> Vec<PathBuf> {
+    /// The group's directory in every hierarchy.
+    pub fn dirs(&self) -> Vec<PathBuf> {
         self.driver
             .parents()
             .into_iter()

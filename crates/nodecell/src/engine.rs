@@ -40,6 +40,15 @@ impl Backend {
     }
 }
 
+/// When the runner loads the allowed modules (lodash, dayjs, uuid, built-ins).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModuleLoading {
+    /// Before the sandbox says it is ready: for sandboxes started ahead of their job.
+    Eager,
+    /// On first use: for a sandbox started for a job that is already waiting.
+    Lazy,
+}
+
 /// What this host offers, found out once.
 #[derive(Clone, Debug)]
 struct HostSupport {
@@ -168,7 +177,12 @@ impl Engine {
 
     /// Starts a sandbox whose limits are `limits` (memory and processes may still be changed
     /// per job; /tmp size and open files are fixed at start).
-    pub async fn start(&self, backend: Backend, limits: &Limits) -> Result<Sandbox, StartError> {
+    pub async fn start(
+        &self,
+        backend: Backend,
+        limits: &Limits,
+        modules: ModuleLoading,
+    ) -> Result<Sandbox, StartError> {
         let report = self.report(backend);
         if !report.available {
             return Err(StartError::Setup {
@@ -193,6 +207,7 @@ impl Engine {
             seccomp: report.enforces(Protection::Seccomp),
             landlock: report.enforces(Protection::Landlock),
             landlock_required: required(report, Protection::Landlock),
+            modules,
         };
         let spec = native::launch_spec(&self.layout, &self.config, limits, procs, &choices);
         Sandbox::start(
@@ -217,7 +232,9 @@ impl Engine {
         live: Option<tokio::sync::mpsc::UnboundedSender<LiveEvent>>,
     ) -> Result<Outcome, RunError> {
         let checked = self.check_request(req)?;
-        let sandbox = self.start(checked.backend, &checked.limits).await?;
+        let sandbox = self
+            .start(checked.backend, &checked.limits, ModuleLoading::Lazy)
+            .await?;
         Ok(sandbox
             .execute(&req.code, &req.inputs, &checked.limits, live)
             .await)

@@ -21,7 +21,7 @@ mod sys;
 
 pub use config::EngineConfig;
 pub use enforcement::{EnforcementReport, Protection};
-pub use engine::{Backend, Engine};
+pub use engine::{Backend, Engine, ModuleLoading};
 pub use error::{EngineError, RequestError, RunError, StartError};
 pub use limits::{LimitOverrides, Limits};
 pub use outcome::{ErrorInfo, LogEntry, LogLevel, Outcome, Status, Usage};

@@ -11,11 +11,12 @@ use crate::limits::Limits;
 /// Device nodes a sandbox gets (read-write; everything else of /dev is absent).
 pub const DEVICES: [&str; 4] = ["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"];
 
-/// What the enforcement decision says to apply.
+/// What the enforcement decision says to apply, and how the runner loads its modules.
 pub struct NativeChoices {
     pub seccomp: bool,
     pub landlock: bool,
     pub landlock_required: bool,
+    pub modules: crate::engine::ModuleLoading,
 }
 
 pub fn launch_spec(
@@ -46,6 +47,9 @@ pub fn launch_spec(
     let mut argv = vec![layout.node.to_string_lossy().into_owned()];
     argv.extend(config.node_flags.iter().cloned());
     argv.push(format!("{RUNNER_MOUNT}/runner.js"));
+    if choices.modules == crate::engine::ModuleLoading::Lazy {
+        argv.push("--lazy-modules".into());
+    }
     LaunchSpec {
         namespaces: true,
         rootfs: Some(RootFs {

@@ -164,6 +164,14 @@ impl Sandbox {
         self.startup
     }
 
+    /// The directories of this sandbox's cgroups (empty without cgroups).
+    pub fn cgroup_dirs(&self) -> Vec<std::path::PathBuf> {
+        self.cgroup
+            .as_ref()
+            .map(RunCgroup::dirs)
+            .unwrap_or_default()
+    }
+
     /// Host pid of the launcher (the root of the sandbox's process tree on the host).
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
@@ -210,7 +218,7 @@ impl Sandbox {
         tokio::pin!(deadline);
 
         let nonce = protocol::new_nonce();
-        let mut forged = 0u32;
+        let mut ignored = 0u32;
         let job = Job {
             nonce: &nonce,
             code,
@@ -218,7 +226,7 @@ impl Sandbox {
             max_result_bytes: limits.max_result_bytes,
             max_output_bytes: limits.max_output_bytes,
         };
-        let (Some(mut job_pipe), Some(mut events)) = (self.job.take(), self.events.take()) else {
+        let (Some(mut job_pipe), Some(events)) = (self.job.take(), self.events.take()) else {
             unreachable!("execute consumes the sandbox, so its pipes are still there");
         };
         let end = tokio::select! {
@@ -233,20 +241,7 @@ impl Sandbox {
         // Events are read by a task of their own: reading a frame is not cancel-safe.
         let frame_cap = (limits.max_output_bytes.max(limits.max_result_bytes) + 1) * 6 + 4096;
         let (tx, mut rx) = mpsc::channel(64);
-        let expected = nonce.clone();
-        let reader = tokio::spawn(async move {
-            loop {
-                let ev = protocol::read_event(&mut events, frame_cap).await;
-                let more = match &ev {
-                    Ok(Some(RunnerEvent::Log { .. })) => true,
-                    Ok(Some(RunnerEvent::Result(r))) => r.nonce() != expected,
-                    _ => false,
-                };
-                if tx.send(ev).await.is_err() || !more {
-                    break;
-                }
-            }
-        });
+        let reader = tokio::spawn(read_events(events, frame_cap, nonce, tx));
 
         let mut obuf = vec![0u8; 16384];
         let mut ebuf = vec![0u8; 16384];
@@ -257,22 +252,23 @@ impl Sandbox {
                 tokio::select! {
                     _ = &mut deadline => break End::Timeout,
                     ev = rx.recv() => match ev {
-                        Some(Ok(Some(RunnerEvent::Log { level, message }))) => {
-                            if !out.log(LogEntry { level, message }) {
+                        Some(Read::Log(entry)) => {
+                            if !out.log(entry) {
                                 break End::OutputLimit;
                             }
                         }
-                        Some(Ok(Some(RunnerEvent::Result(r)))) if r.nonce() == nonce => break End::Result(r),
-                        // A result without this run's nonce was written by the user's code
-                        // (or is garbage): ignored, the real one follows.
-                        Some(Ok(Some(RunnerEvent::Result(_)))) => forged += 1,
-                        Some(Ok(Some(RunnerEvent::Ready))) => break End::Protocol("a second ready frame".into()),
-                        Some(Ok(None)) | None => break End::RunnerGone("the runner closed its channel without a result".into()),
-                        Some(Err(FrameError::TooLarge { len, cap })) => {
-                            out.truncated = true;
-                            break End::FrameTooLarge(len, cap);
+                        Some(Read::Result(r)) => break End::Result(r),
+                        // Frames the host cannot accept (a result without this run's nonce,
+                        // anything off-schema) can only come from the user's code writing to
+                        // fd 4: ignored, but their bytes count against the output budget.
+                        Some(Read::Ignored(len)) => {
+                            ignored += 1;
+                            if !out.charge(len) {
+                                break End::OutputLimit;
+                            }
                         }
-                        Some(Err(e)) => break End::Protocol(e.to_string()),
+                        Some(Read::Closed) | None => break End::RunnerGone("the runner closed its channel without a result".into()),
+                        Some(Read::Broken(e)) => break End::Protocol(e.to_string()),
                     },
                     n = self.stdout.read(&mut obuf), if stdout_open => match n {
                         Ok(n) if n > 0 => if !out.stdout(&obuf[..n]) { break End::OutputLimit },
@@ -287,9 +283,9 @@ impl Sandbox {
         };
         let wall = t0.elapsed();
         reader.abort();
-        if forged > 0 {
+        if ignored > 0 {
             // One aggregated line per run: user code decides how many frames it forges.
-            tracing::debug!(forged, "ignored result frames without this run's nonce");
+            tracing::debug!(ignored, "ignored frames the runner did not send");
         }
         self.kill();
         // Whatever the code wrote before its result is already in the pipes; with every
@@ -372,14 +368,6 @@ impl Sandbox {
                     ),
                 )),
             ),
-            End::FrameTooLarge(len, cap) => (
-                Status::OutputLimit,
-                None,
-                Some(ErrorInfo::new(
-                    "OutputLimitError",
-                    format!("the sandbox sent a frame of {len} bytes (cap {cap})"),
-                )),
-            ),
             End::RunnerGone(_) | End::Protocol(_) if oom || heap_oom => (
                 Status::MemoryLimit,
                 None,
@@ -408,7 +396,7 @@ impl Sandbox {
                 None,
                 Some(ErrorInfo::new(
                     "CrashedError",
-                    format!("the runner broke protocol: {why}"),
+                    format!("the runner's channel broke: {why}"),
                 )),
             ),
             End::HostFailure(why) => (
@@ -441,12 +429,44 @@ impl Drop for Sandbox {
     }
 }
 
+/// What the event reader passes on.
+enum Read {
+    Log(LogEntry),
+    /// The result carrying this run's nonce.
+    Result(RunnerResult),
+    /// A well-framed frame the host does not accept, of this many bytes.
+    Ignored(usize),
+    /// End of stream between frames.
+    Closed,
+    /// The framing itself is broken (a length over the cap, a cut frame, an i/o error).
+    Broken(FrameError),
+}
+
+/// Reads the event channel until the real result, the end, or broken framing. Runs as a task
+/// of its own: reading a frame is not cancel-safe.
+async fn read_events(mut events: pipe::Receiver, cap: u64, nonce: String, tx: mpsc::Sender<Read>) {
+    loop {
+        let read = match protocol::read_frame(&mut events, cap).await {
+            Ok(None) => Read::Closed,
+            Err(e) => Read::Broken(e),
+            Ok(Some(body)) => match serde_json::from_slice::<RunnerEvent>(&body) {
+                Ok(RunnerEvent::Log { level, message }) => Read::Log(LogEntry { level, message }),
+                Ok(RunnerEvent::Result(r)) if r.nonce() == nonce => Read::Result(r),
+                Ok(_) | Err(_) => Read::Ignored(body.len()),
+            },
+        };
+        let last = matches!(read, Read::Result(_) | Read::Closed | Read::Broken(_));
+        if tx.send(read).await.is_err() || last {
+            return;
+        }
+    }
+}
+
 /// How a run ended, before it becomes a status.
 enum End {
     Result(RunnerResult),
     Timeout,
     OutputLimit,
-    FrameTooLarge(u64, u64),
     RunnerGone(String),
     Protocol(String),
     HostFailure(String),
@@ -500,6 +520,11 @@ impl Output {
             self.truncated = true;
             (n, false)
         }
+    }
+
+    /// Counts bytes against the budget without keeping them.
+    fn charge(&mut self, len: usize) -> bool {
+        self.take(len).1
     }
 
     fn log(&mut self, mut entry: LogEntry) -> bool {

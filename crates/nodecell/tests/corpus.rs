@@ -37,6 +37,10 @@ const KNOWN_KEYS: &[&str] = &[
     "expect-status-control",
 ];
 
+/// The corpus tests run one at a time: after each run they check that no cgroup of this
+/// process is left, which only means something while no other run of it is in flight.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Case {
     name: String,
     header: BTreeMap<String, String>,
@@ -203,6 +207,7 @@ fn request(case: &Case, inputs: serde_json::Map<String, Value>) -> ExecRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contract_corpus() {
+    let _serial = SERIAL.lock().await;
     let engine = std::sync::Arc::new(common::engine());
     let cases = cases("tests/contract");
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
@@ -277,7 +282,9 @@ fn random_hex() -> String {
 impl Fixtures {
     fn new() -> Fixtures {
         use std::os::linux::net::SocketAddrExt;
-        let dir = std::env::temp_dir().join(format!("nodecell-hostile-{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("nodecell-hostile-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("canary")).unwrap();
         let canary_secret = format!("CANARY-{}", random_hex());
@@ -292,8 +299,11 @@ impl Fixtures {
         let unix = UnixListener::bind(dir.join("host.sock")).unwrap();
         unix.set_nonblocking(true).unwrap();
         let abstract_name = format!("nodecell-test-{}", random_hex());
-        let addr =
-            std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes()).unwrap();
+        // Node 20 connects to abstract names zero-padded to the whole sun_path (107 bytes
+        // after the leading NUL); bound that way, the positive control can reach it.
+        let mut padded = abstract_name.as_bytes().to_vec();
+        padded.resize(107, 0);
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(&padded).unwrap();
         let abstract_unix = UnixListener::bind_addr(&addr).unwrap();
         abstract_unix.set_nonblocking(true).unwrap();
         let sentinel = Command::new("sleep").arg("3600").spawn().unwrap();
@@ -387,6 +397,7 @@ impl Drop for Fixtures {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_corpus() {
+    let _serial = SERIAL.lock().await;
     let engine = common::engine();
     let mut fx = Fixtures::new();
     let mut failures = Vec::new();
@@ -429,7 +440,7 @@ fn run_unsandboxed(
 ) -> Value {
     let runner = common::repo().join("runner/runner.js");
     let script = format!(
-        "exec /usr/bin/node --no-addons {} 3<&0 4>&1 1>&2 0</dev/null",
+        "exec /usr/bin/node {} 3<&0 4>&1 1>&2 0</dev/null",
         runner.display()
     );
     let mut child = Command::new("unshare")
@@ -486,6 +497,7 @@ fn run_unsandboxed(
 
 #[test]
 fn hostile_positive_controls() {
+    let _serial = SERIAL.blocking_lock();
     let fx = Fixtures::new();
     let mut failures = Vec::new();
     let mut ran = 0;

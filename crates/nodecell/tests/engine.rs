@@ -6,8 +6,8 @@ mod common;
 use std::path::PathBuf;
 
 use nodecell::{
-    Backend, EngineConfig, ExecRequest, LimitOverrides, Limits, Protection, RequestError, RunError,
-    Status,
+    Backend, EngineConfig, ExecRequest, LimitOverrides, Limits, ModuleLoading, Protection,
+    RequestError, RunError, Status,
 };
 
 fn req(code: &str) -> ExecRequest {
@@ -49,7 +49,7 @@ fn status_field<'a>(status: &'a str, key: &str) -> &'a str {
 async fn every_node_thread_is_confined() {
     let engine = common::engine();
     let sandbox = engine
-        .start(Backend::Native, &Limits::default())
+        .start(Backend::Native, &Limits::default(), ModuleLoading::Eager)
         .await
         .unwrap();
     let report = sandbox.launch_report().clone();
@@ -103,10 +103,12 @@ async fn every_node_thread_is_confined() {
 async fn a_killed_run_leaves_nothing_behind() {
     let engine = common::engine();
     let sandbox = engine
-        .start(Backend::Native, &Limits::default())
+        .start(Backend::Native, &Limits::default(), ModuleLoading::Eager)
         .await
         .unwrap();
     let launcher = sandbox.pid().unwrap();
+    let cgroups = sandbox.cgroup_dirs();
+    assert!(!cgroups.is_empty());
     let tree = descendants(launcher);
     assert!(tree.len() >= 2);
     let code = "process.getBuiltinModule('child_process').spawn(process.execPath, ['-e', 'setInterval(()=>{},1000)'], {detached: true, stdio: 'ignore'}).unref(); while (true) {}";
@@ -124,7 +126,9 @@ async fn a_killed_run_leaves_nothing_behind() {
             .unwrap_or(false);
         assert!(!alive, "process {pid} of the sandbox is still alive");
     }
-    assert!(common::leftover_cgroups().is_empty());
+    for dir in cgroups {
+        assert!(!dir.exists(), "{} is left", dir.display());
+    }
 }
 
 #[tokio::test]

@@ -1,0 +1,275 @@
+'use strict';
+// Turns the user's `code` into the source of a wrapper function, keeping every
+// user token at its original line and column (except where the last-expression
+// capture inserts text; those insertions are recorded so positions reported by
+// V8 can be mapped back, see mapColumn()).
+//
+// Generated layout (the wrapper is compiled with filename "user.js" and
+// lineOffset -1, so the user's first line is line 1):
+//
+//   line 0: (function (require, __nodecell_imports__, __nodecell_capture__,
+//             __nodecell_last__) { return async function () { <prologue>
+//   line 1..n: the user's code, import declarations blanked out
+//   line n+1: ;return __nodecell_last__();
+//   line n+2: }; })
+//
+// Only runs before user code; it may use ordinary built-ins.
+
+// By file path: avoids loading node's package-exports resolver at startup.
+// (This is the file acorn's exports map selects for require.)
+const acorn = require(require('path').join(__dirname, '..', 'node_modules', 'acorn', 'dist', 'acorn.js'));
+
+const WRAPPER_HEAD =
+  '(function (require, __nodecell_imports__, __nodecell_capture__, __nodecell_last__) ' +
+  '{ return async function () {';
+const WRAPPER_TAIL = '\n;return __nodecell_last__();\n}; })';
+const CAPTURE_OPEN = '__nodecell_capture__((';
+const CAPTURE_CLOSE = '))';
+const FILENAME = 'user.js';
+const LINE_OFFSET = -1;
+
+const BASE_OPTIONS = {
+  ecmaVersion: 'latest',
+  allowReturnOutsideFunction: true,
+  allowAwaitOutsideFunction: true,
+  allowHashBang: true,
+};
+const SCRIPT_OPTIONS = { ...BASE_OPTIONS, sourceType: 'script' };
+const MODULE_OPTIONS = { ...BASE_OPTIONS, sourceType: 'module' };
+
+const LINE_BREAK = /\r\n?|[\n\u2028\u2029]/g;
+
+// Offsets at which each line starts (line 1 at index 0). Same line terminators
+// as acorn and V8: \n, \r\n, \r, U+2028, U+2029.
+function lineStarts(code) {
+  const starts = [0];
+  LINE_BREAK.lastIndex = 0;
+  let m;
+  while ((m = LINE_BREAK.exec(code)) !== null) starts.push(m.index + m[0].length);
+  return starts;
+}
+
+// offset -> { line (1-based), column (0-based, UTF-16 units) }
+function position(starts, offset) {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid] <= offset) lo = mid; else hi = mid - 1;
+  }
+  return { line: lo + 1, column: offset - starts[lo] };
+}
+
+function syntaxError(message, line, column0) {
+  return {
+    name: 'SyntaxError',
+    message,
+    line,
+    column: column0 + 1,
+  };
+}
+
+function fromAcornError(e) {
+  const message = String(e.message).replace(/ \(\d+:\d+\)$/, '');
+  if (e.loc && typeof e.loc.line === 'number') {
+    return syntaxError(message, e.loc.line, e.loc.column);
+  }
+  return { name: 'SyntaxError', message, line: null, column: null };
+}
+
+const IMPORT_EXPORT_ONLY_MODULE = /'import' and 'export' may appear only with 'sourceType: module'/;
+
+function parse(code) {
+  try {
+    return { ast: acorn.parse(code, SCRIPT_OPTIONS), module: false };
+  } catch (e) {
+    if (!(e instanceof SyntaxError) || !IMPORT_EXPORT_ONLY_MODULE.test(e.message)) {
+      if (e instanceof SyntaxError) return { error: fromAcornError(e) };
+      throw e;
+    }
+  }
+  try {
+    return { ast: acorn.parse(code, MODULE_OPTIONS), module: true };
+  } catch (e) {
+    if (e instanceof SyntaxError) return { error: fromAcornError(e) };
+    throw e;
+  }
+}
+
+// Is there a ReturnStatement outside any function/class? Returns can only sit
+// in statement positions, so walking statements (never expressions, which is
+// where functions and classes live) is exact.
+function hasTopLevelReturn(body) {
+  const stack = body.slice();
+  while (stack.length > 0) {
+    const s = stack.pop();
+    if (s === null || s === undefined) continue;
+    switch (s.type) {
+      case 'ReturnStatement': return true;
+      case 'BlockStatement': case 'StaticBlock':
+        for (const x of s.body) stack.push(x);
+        break;
+      case 'IfStatement': stack.push(s.consequent, s.alternate); break;
+      case 'ForStatement': case 'ForInStatement': case 'ForOfStatement':
+      case 'WhileStatement': case 'DoWhileStatement': case 'LabeledStatement':
+      case 'WithStatement':
+        stack.push(s.body);
+        break;
+      case 'TryStatement':
+        stack.push(s.block, s.handler && s.handler.body, s.finalizer);
+        break;
+      case 'SwitchStatement':
+        for (const c of s.cases) for (const x of c.consequent) stack.push(x);
+        break;
+      default: break;
+    }
+  }
+  return false;
+}
+
+function isLineBreak(c) {
+  return c === '\n' || c === '\r' || c === '\u2028' || c === '\u2029';
+}
+
+// Text replacing code[start, end): `replacement` then spaces, keeping every
+// line break (so lines and columns after it do not move).
+function blankText(code, start, end, replacement = '') {
+  let out = replacement;
+  for (let i = start + replacement.length; i < end; i++) {
+    out += isLineBreak(code[i]) ? code[i] : ' ';
+  }
+  return out;
+}
+
+function importedName(spec) {
+  switch (spec.type) {
+    case 'ImportDefaultSpecifier': return 'default';
+    case 'ImportNamespaceSpecifier': return '*';
+    default: return spec.imported.type === 'Literal' ? String(spec.imported.value) : spec.imported.name;
+  }
+}
+
+/**
+ * @returns {{ error }} for a syntax error, or
+ *   { source, imports, insertions, strict, captured, hasReturn, filename, lineOffset }
+ *   imports: [{ source, line, column, bindings: [{ imported, local }] }]
+ *     (line/column 1-based, of the module specifier)
+ *   insertions: line -> [{ column (0-based user column), length }] (null-prototype object)
+ */
+function transform(code) {
+  if (typeof code !== 'string') code = String(code);
+  const parsed = parse(code);
+  if (parsed.error) return { error: parsed.error };
+  const { ast } = parsed;
+  const starts = lineStarts(code);
+  const edits = []; // { start, end, text }, non-overlapping
+  const imports = [];
+  const body = ast.body;
+
+  // Hashbang (acorn accepts it; a function body would not).
+  if (code.startsWith('#!')) {
+    let end = 2;
+    while (end < code.length && !isLineBreak(code[end])) end++;
+    edits.push({ start: 0, end, text: blankText(code, 0, end) });
+  }
+
+  if (parsed.module) {
+    for (const node of body) {
+      if (node.type === 'ImportDeclaration') {
+        const p = position(starts, node.source.start);
+        imports.push({
+          source: String(node.source.value),
+          line: p.line,
+          column: p.column + 1,
+          bindings: node.specifiers.map((s) => ({ imported: importedName(s), local: s.local.name })),
+        });
+        // An empty statement where the declaration was: terminates whatever
+        // precedes it exactly like the declaration did (no ASI surprises).
+        edits.push({ start: node.start, end: node.end, text: blankText(code, node.start, node.end, ';') });
+      } else if (node.type === 'ExportNamedDeclaration' || node.type === 'ExportDefaultDeclaration' ||
+                 node.type === 'ExportAllDeclaration') {
+        const p = position(starts, node.start);
+        return {
+          error: syntaxError("'export' is not supported: the code runs as the body of an async function; use 'return' to produce the result",
+            p.line, p.column),
+        };
+      }
+    }
+  }
+
+  const strict = body.length > 0 && body[0].type === 'ExpressionStatement' &&
+    body[0].directive === 'use strict';
+  const hasReturn = hasTopLevelReturn(body);
+  // line -> [{ column, length }]; a null-prototype object of plain arrays,
+  // because mapColumn() runs after user code (which may patch Map/Array
+  // prototypes) and only reads own properties.
+  const insertions = Object.create(null);
+  let captured = false;
+
+  if (!hasReturn) {
+    let last = null;
+    for (const node of body) if (node.type === 'ExpressionStatement') last = node;
+    if (last !== null) {
+      captured = true;
+      const expr = last.expression;
+      edits.push({ start: expr.start, end: expr.start, text: CAPTURE_OPEN });
+      edits.push({ start: expr.end, end: expr.end, text: CAPTURE_CLOSE });
+      const ps = position(starts, expr.start);
+      const pe = position(starts, expr.end);
+      const add = (line, column, length) => {
+        if (insertions[line] === undefined) insertions[line] = [];
+        insertions[line].push({ column, length });
+      };
+      add(ps.line, ps.column, CAPTURE_OPEN.length);
+      add(pe.line, pe.column, CAPTURE_CLOSE.length);
+    }
+  }
+
+  let prologue = strict ? ' "use strict";' : '';
+  let index = 0;
+  for (const imp of imports) {
+    for (const b of imp.bindings) {
+      prologue += ` const ${b.local} = __nodecell_imports__[${index++}];`;
+    }
+  }
+
+  edits.sort((a, b) => a.start - b.start || a.end - b.end);
+  let user = '';
+  let at = 0;
+  for (const e of edits) {
+    user += code.slice(at, e.start) + e.text;
+    at = e.end;
+  }
+  user += code.slice(at);
+
+  const source = WRAPPER_HEAD + prologue + '\n' + user + WRAPPER_TAIL;
+  return {
+    source,
+    imports,
+    insertions,
+    strict,
+    captured,
+    hasReturn,
+    filename: FILENAME,
+    lineOffset: LINE_OFFSET,
+  };
+}
+
+// Map a 0-based column reported by V8 on user line `line` back to the user's
+// column (0-based). A position inside inserted text maps to its insertion point.
+function mapColumn(insertions, line, genColumn) {
+  const list = insertions ? insertions[line] : undefined;
+  if (list === undefined) return genColumn;
+  let shift = 0;
+  // list is in increasing column order (open before close on the same line)
+  for (let i = 0; i < list.length; i++) {
+    const ins = list[i];
+    const genStart = ins.column + shift;
+    if (genColumn < genStart) break;
+    if (genColumn < genStart + ins.length) return ins.column;
+    shift += ins.length;
+  }
+  return genColumn - shift;
+}
+
+module.exports = { transform, mapColumn, lineStarts, position, acorn, FILENAME, LINE_OFFSET };

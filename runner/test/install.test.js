@@ -1,0 +1,91 @@
+'use strict';
+// The runner's files, wherever they live, with or without the V8 code cache.
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
+const { runJob, RUNNER } = require('../support/harness');
+
+const ROOT = path.dirname(RUNNER);
+const CODE = "import _ from 'lodash';\nimport dayjs from 'dayjs';\n[_.sum([1, 2]), dayjs(0).valueOf()]";
+
+test('allowlist.json is a JSON array of strings, and every entry loads', async () => {
+  const list = JSON.parse(fs.readFileSync(path.join(ROOT, 'allowlist.json'), 'utf8'));
+  assert.ok(Array.isArray(list) && list.length > 0);
+  for (const name of list) assert.equal(typeof name, 'string');
+  const code = `return ${JSON.stringify(list)}.map((n) => typeof require(n))`;
+  const r = await runJob(code);
+  assert.equal(r.result.status, 'ok', JSON.stringify(r.result));
+  for (const t of r.result.result) assert.ok(t === 'object' || t === 'function', t);
+});
+
+test('the runner loads npm packages from the files require() would pick', async () => {
+  // lodash is loaded from its minified build on purpose: same version.
+  const r = await runJob([
+    "const _ = require('lodash'), dayjs = require('dayjs'), uuid = require('uuid');",
+    'return [_.VERSION, Object.keys(_).length, typeof dayjs.extend, Object.keys(uuid).sort()]',
+  ].join('\n'));
+  const _ = require(path.join(ROOT, 'node_modules', 'lodash'));
+  const uuid = require(path.join(ROOT, 'node_modules', 'uuid'));
+  assert.deepEqual(r.result.result, [_.VERSION, Object.keys(_).length, 'function', Object.keys(uuid).sort()]);
+  const resolve = (id) => require.resolve(id, { paths: [ROOT] });
+  assert.equal(resolve('dayjs'), path.join(ROOT, 'node_modules/dayjs/dayjs.min.js'));
+  assert.equal(resolve('uuid'), path.join(ROOT, 'node_modules/uuid/dist/cjs/index.js'));
+  assert.equal(resolve('acorn'), path.join(ROOT, 'node_modules/acorn/dist/acorn.js'));
+});
+
+test('runs from a copy in another directory (paths come from __dirname)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nodecell-runner-'));
+  try {
+    for (const f of ['runner.js', 'allowlist.json', 'package.json']) fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
+    fs.cpSync(path.join(ROOT, 'lib'), path.join(dir, 'lib'), { recursive: true });
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+    // with a truncated code cache (must be ignored, not crash)
+    const cacheDir = path.join(ROOT, '.v8cache');
+    if (fs.existsSync(cacheDir)) {
+      fs.mkdirSync(path.join(dir, '.v8cache'));
+      for (const f of fs.readdirSync(cacheDir)) {
+        const data = fs.readFileSync(path.join(cacheDir, f));
+        fs.writeFileSync(path.join(dir, '.v8cache', f), data.subarray(0, data.length >> 1));
+      }
+    }
+    const r = await runJob(CODE, { runner: path.join(dir, 'runner.js') });
+    assert.deepEqual(r.result, { type: 'result', status: 'ok', result: [3, 0] });
+    const e = await runJob('null.x', { runner: path.join(dir, 'runner.js') });
+    assert.equal(e.result.error.stack, "TypeError: Cannot read properties of null (reading 'x')\n    at user.js:1:6");
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('works without a usable code cache (other V8 flags)', async () => {
+  const r = await runJob(CODE, { nodeArgs: ['--no-addons', '--stack-size=900'] });
+  assert.deepEqual(r.result, { type: 'result', status: 'ok', result: [3, 0] });
+});
+
+test('the code cache (built by postinstall and pretest) is current and accepted by V8', (t) => {
+  const probe = [
+    `const cache = require(${JSON.stringify(path.join(ROOT, 'lib/cache.js'))});`,
+    'const file = cache.cacheFile();',
+    'if (!require("fs").existsSync(file)) { console.log("none"); process.exit(0); }',
+    'cache.install();',
+    `require(${JSON.stringify(path.join(ROOT, 'lib/main.js'))});`,
+    'console.log(JSON.stringify(cache.stats));',
+  ].join('\n');
+  // (a file, not -e: execArgv is part of the cache key)
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nodecell-probe-')), 'probe.js');
+  fs.writeFileSync(file, probe);
+  const out = spawnSync(process.execPath, ['--no-addons', file], { env: {}, encoding: 'utf8' });
+  fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  assert.equal(out.status, 0, out.stderr);
+  if (out.stdout.trim() === 'none') {
+    t.skip('no .v8cache for these flags (npm ci --ignore-scripts?)');
+    return;
+  }
+  const stats = JSON.parse(out.stdout);
+  assert.ok(stats.hits > 20, out.stdout);
+  assert.equal(stats.rejected, 0, out.stdout);
+  assert.equal(stats.misses, 0, `stale cache, rebuild with \`npm run build-cache\`: ${out.stdout}`);
+});
