@@ -105,7 +105,7 @@ impl fmt::Display for EnforcementReport {
             )?;
         }
         for a in &self.always {
-            writeln!(f, "  {:<22} {}", a, "enforced (always)")?;
+            writeln!(f, "  {a:<22} enforced (always)")?;
         }
         for p in &self.problems {
             writeln!(f, "  problem: {p}")?;
