@@ -114,8 +114,15 @@ impl Engine {
                 path: config.launcher_path.clone(),
             });
         }
+        let t0 = std::time::Instant::now();
         let layout = NodeLayout::discover(&config.node_path, &config.runner_dir)?;
+        let t1 = std::time::Instant::now();
         let host = HostSupport::probe(&config);
+        tracing::debug!(
+            layout_ms = (t1 - t0).as_secs_f64() * 1e3,
+            probe_ms = t1.elapsed().as_secs_f64() * 1e3,
+            "engine discovered the host"
+        );
         let native_report = native_report(&config, &host);
         Ok(Engine {
             config,

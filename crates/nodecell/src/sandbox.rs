@@ -327,6 +327,7 @@ impl Sandbox {
             Ok(Ok(status)) => status.code(),
             _ => None,
         };
+        let reaped = t0.elapsed();
         let (cpu0, wall) = timing.unwrap_or((None, t0.elapsed()));
         let mut usage = Usage {
             wall_ms: wall.as_secs_f64() * 1e3,
@@ -341,6 +342,12 @@ impl Sandbox {
             oom = cg.oom_killed();
             cg.remove();
         }
+        tracing::debug!(
+            wall_ms = wall.as_secs_f64() * 1e3,
+            reaped_ms = reaped.as_secs_f64() * 1e3,
+            cleaned_ms = t0.elapsed().as_secs_f64() * 1e3,
+            "run finished"
+        );
         let stderr_text = String::from_utf8_lossy(&out.stderr_bytes).into_owned();
         let heap_oom = stderr_text.contains("JavaScript heap out of memory");
         let (status, result, error) = match end {
