@@ -3,6 +3,9 @@
 //! The library owns execution: [`Engine`] validates an [`ExecRequest`], starts a sandbox
 //! through a backend, hands it the job and turns what comes back into an [`Outcome`].
 //! Transports and the CLI only translate to and from these types.
+//!
+//! All unsafe code lives in the private `sys` module; the rest of the crate denies it.
+#![deny(unsafe_code)]
 
 pub mod cgroup;
 pub mod config;
@@ -17,6 +20,7 @@ pub mod outcome;
 pub mod protocol;
 pub mod request;
 pub mod sandbox;
+#[allow(unsafe_code)]
 mod sys;
 
 pub use config::EngineConfig;

@@ -223,3 +223,12 @@ pub fn probe_namespaces() -> io::Result<()> {
         }
     }
 }
+
+/// An fd the launcher's parent opened for it and that stays open for the launcher's whole
+/// life (it is only ever closed by exec, through close-on-exec, or by process exit).
+pub fn inherited_fd(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: borrow_raw requires the fd to stay open for the borrow's lifetime; the
+    // launcher's inherited fds (3-5) are never closed by the code that borrows them, which
+    // runs only in the launcher processes before exec.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}

@@ -77,10 +77,7 @@ fn report(msg: &LaunchMessage) {
 }
 
 fn status_fd() -> std::os::fd::BorrowedFd<'static> {
-    // SAFETY: STATUS_FD is opened by the host for the launcher and stays open (it is only
-    // ever closed by exec, through close-on-exec, or by process exit) for as long as any
-    // code of the launcher runs.
-    unsafe { std::os::fd::BorrowedFd::borrow_raw(STATUS_FD) }
+    sys::inherited_fd(STATUS_FD)
 }
 
 fn fail(e: StepError) -> ! {
