@@ -215,6 +215,8 @@ impl Engine {
             landlock: report.enforces(Protection::Landlock),
             landlock_required: required(report, Protection::Landlock),
             modules,
+            v8_heap_limit_mib: (!report.enforces(Protection::CgroupMemory))
+                .then_some(limits.memory_mib),
         };
         let spec = native::launch_spec(&self.layout, &self.config, limits, procs, &choices);
         Sandbox::start(
@@ -301,7 +303,7 @@ fn native_report(config: &EngineConfig, host: &HostSupport) -> EnforcementReport
             cg.is_ok(),
             match cg {
                 Ok(d) => format!("cgroup v{}: memory limit, no swap, OOM detection, peak usage", d.version()),
-                Err(e) => e.clone(),
+                Err(e) => format!("{e}; instead V8's heap is capped at the memory limit (Buffers and WebAssembly are not)"),
             },
         ),
         (

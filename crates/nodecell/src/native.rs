@@ -17,6 +17,9 @@ pub struct NativeChoices {
     pub landlock: bool,
     pub landlock_required: bool,
     pub modules: crate::engine::ModuleLoading,
+    /// Without a memory cgroup, V8's heap is capped instead (Buffers and WebAssembly
+    /// memory are not covered by this).
+    pub v8_heap_limit_mib: Option<u64>,
 }
 
 pub fn launch_spec(
@@ -46,6 +49,9 @@ pub fn launch_spec(
         .collect();
     let mut argv = vec![layout.node.to_string_lossy().into_owned()];
     argv.extend(config.node_flags.iter().cloned());
+    if let Some(mib) = choices.v8_heap_limit_mib {
+        argv.push(format!("--max-old-space-size={mib}"));
+    }
     argv.push(format!("{RUNNER_MOUNT}/runner.js"));
     if choices.modules == crate::engine::ModuleLoading::Lazy {
         argv.push("--lazy-modules".into());
