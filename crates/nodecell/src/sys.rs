@@ -19,14 +19,15 @@ pub enum Forked {
     Child,
 }
 
-/// `clone(2)` with namespace flags and fork semantics (no shared memory, no new stack).
+/// `clone(2)` with `flags` and fork semantics: no CLONE_VM and no new stack, so the child
+/// gets a copy-on-write copy of the address space and continues on its copy of the stack.
 ///
-/// Must only be called while the process is single-threaded (the launcher is).
-pub fn clone_with_namespaces(flags: libc::c_int) -> io::Result<Forked> {
-    // SAFETY: without CLONE_VM and with a null stack pointer, clone(2) behaves like fork(2):
-    // the child gets a copy-on-write copy of the address space and continues on its copy of
-    // the current stack. The launcher is single-threaded, so no lock can be held by another
-    // thread at the time of the copy, which is what makes continuing in the child sound.
+/// # Safety
+/// In the child, only what is sound after a fork of this process may run: anything if the
+/// process was single-threaded, otherwise only async-signal-safe calls.
+unsafe fn fork_like_clone(flags: libc::c_int) -> io::Result<Forked> {
+    // SAFETY: the arguments are plain integers (a null stack pointer means "the current
+    // stack, copied"); what the child may do afterwards is the caller's contract above.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone,
@@ -42,6 +43,15 @@ pub fn clone_with_namespaces(flags: libc::c_int) -> io::Result<Forked> {
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(pid as libc::pid_t)),
     }
+}
+
+/// `clone(2)` into new namespaces, with fork semantics.
+///
+/// Must only be called while the process is single-threaded (the launcher is).
+pub fn clone_with_namespaces(flags: libc::c_int) -> io::Result<Forked> {
+    // SAFETY: the launcher is single-threaded, so no lock can be held by another thread at
+    // the time of the copy, and the child may go on running arbitrary code.
+    unsafe { fork_like_clone(flags) }
 }
 
 /// `fork(2)`; must only be called while the process is single-threaded.
@@ -192,35 +202,20 @@ pub fn inherit_fds(cmd: &mut tokio::process::Command, fds: Vec<(RawFd, RawFd)>) 
 }
 
 /// Whether a process with every sandbox namespace can be created here: clones a child into
-/// them that exits at once.
+/// them that exits at once. Safe to call from a multithreaded process.
 pub fn probe_namespaces() -> io::Result<()> {
-    // SAFETY: clone without CLONE_VM gives the child a copy of our address space; in a
-    // multithreaded parent the child may only make async-signal-safe calls, and it makes
-    // exactly one, _exit, so no lock or allocator state of the copy is ever touched.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (SANDBOX_NAMESPACES | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
-    match ret {
-        -1 => Err(io::Error::last_os_error()),
-        0 => {
-            // SAFETY: _exit is async-signal-safe and never returns.
-            unsafe { libc::_exit(0) }
-        }
-        pid => {
-            match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as libc::pid_t), None) {
-                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
-                other => Err(io::Error::other(format!(
-                    "the probe child ended with {other:?}"
-                ))),
-            }
-        }
+    // SAFETY: the child makes exactly one call, _exit, which is async-signal-safe, so no
+    // lock or allocator state of the copied address space is ever touched.
+    match unsafe { fork_like_clone(SANDBOX_NAMESPACES) }? {
+        // SAFETY: _exit is async-signal-safe and never returns.
+        Forked::Child => unsafe { libc::_exit(0) },
+        Forked::Parent(pid) => match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None)
+        {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+            other => Err(io::Error::other(format!(
+                "the probe child ended with {other:?}"
+            ))),
+        },
     }
 }
 
