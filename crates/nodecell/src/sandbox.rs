@@ -177,10 +177,16 @@ impl Sandbox {
         self.child.id()
     }
 
+    /// Asks the launcher to stop the sandbox: it SIGKILLs the sandbox's init and exits once
+    /// the kernel has emptied the pid namespace. (SIGKILL to the launcher itself, the
+    /// fallback in [`Sandbox::finish`] and on drop, also works, through init's parent-death
+    /// signal, but without waiting for the namespace to empty.)
     fn kill(&mut self) {
-        let _ = self.child.start_kill();
-        if let Some(cg) = &self.cgroup {
-            cg.kill_all();
+        if let Some(pid) = self.child.id() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
         }
     }
 
@@ -325,7 +331,15 @@ impl Sandbox {
     ) -> Outcome {
         let exit = match tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
             Ok(Ok(status)) => status.code(),
-            _ => None,
+            _ => {
+                // The launcher did not stop in time: kill it and everything in the cgroup.
+                let _ = self.child.start_kill();
+                if let Some(cg) = &self.cgroup {
+                    cg.kill_all();
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+                None
+            }
         };
         let reaped = t0.elapsed();
         let (cpu0, wall) = timing.unwrap_or((None, t0.elapsed()));

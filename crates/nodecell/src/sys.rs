@@ -227,3 +227,43 @@ pub fn inherited_fd(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
     // runs only in the launcher processes before exec.
     unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
 }
+
+/// The sandbox init the launcher kills on SIGTERM (0: none yet).
+static INIT_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn kill_init(_signal: libc::c_int) {
+    let pid = INIT_PID.load(std::sync::atomic::Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe and takes integers only.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Blocks or unblocks SIGTERM for the calling thread.
+pub fn block_sigterm(block: bool) -> io::Result<()> {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+    let how = if block {
+        SigmaskHow::SIG_BLOCK
+    } else {
+        SigmaskHow::SIG_UNBLOCK
+    };
+    nix::sys::signal::sigprocmask(how, Some(&SigSet::from(Signal::SIGTERM)), None)
+        .map_err(io::Error::from)
+}
+
+/// From now on, SIGTERM makes this process SIGKILL `init` (and nothing else): the launcher
+/// then sees init's exit, which the kernel completes only once the pid namespace is empty.
+pub fn kill_init_on_sigterm(init: libc::pid_t) -> io::Result<()> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
+    INIT_PID.store(init, std::sync::atomic::Ordering::Relaxed);
+    let action = SigAction::new(
+        SigHandler::Handler(kill_init),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only loads an atomic and calls kill(2), both async-signal-safe.
+    unsafe { nix::sys::signal::sigaction(Signal::SIGTERM, &action) }.map_err(io::Error::from)?;
+    Ok(())
+}

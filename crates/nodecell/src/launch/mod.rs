@@ -131,10 +131,15 @@ fn launcher(spec: &LaunchSpec) -> Result<i32, StepError> {
 /// Creates the namespaces with an init process in them, maps its ids, waits for it.
 fn spawn_init(spec: &LaunchSpec, root: bool) -> Result<i32, StepError> {
     let (go_read, go_write) = nix::unistd::pipe().step("sync_pipe")?;
+    // SIGTERM (the host's "stop") stays pending until its handler is in place below.
+    sys::block_sigterm(true).step("block_sigterm")?;
     // 5. New namespaces, the child being pid 1 of the new pid namespace.
     match sys::clone_with_namespaces(sys::SANDBOX_NAMESPACES).step("create_namespaces")? {
         Forked::Child => {
             drop(go_write);
+            if let Err(e) = sys::block_sigterm(false).step("unblock_sigterm") {
+                fail(e)
+            }
             match init(spec, go_read) {
                 Ok(code) => std::process::exit(code),
                 Err(e) => fail(e),
@@ -142,6 +147,10 @@ fn spawn_init(spec: &LaunchSpec, root: bool) -> Result<i32, StepError> {
         }
         Forked::Parent(child) => {
             drop(go_read);
+            // The host stops a sandbox with SIGTERM to the launcher: init is SIGKILLed, and
+            // when the wait below returns, every process of the sandbox is gone.
+            sys::kill_init_on_sigterm(child).step("stop_handler")?;
+            sys::block_sigterm(false).step("unblock_sigterm")?;
             // 6. Id maps: as root, the sandbox's nobody is the host's nobody (and its root is
             // the host's root, used only by init before it drops to nobody); otherwise our
             // own uid appears as nobody inside.
