@@ -542,14 +542,30 @@ function installInputs(inputs) {
 }
 
 // Node writes to pipes asynchronously when the fd is non-blocking, and the runner exits as
-// soon as its result is sent: stdout and stderr are made blocking before user code runs, so
-// that everything the code wrote reaches the host.
+// soon as its result is sent: stdout and stderr are made blocking, so that everything the
+// code wrote reaches the host. Node creates these streams lazily (for a pipe that costs a
+// few milliseconds), so this happens on first access, through Node's own getter.
 function makeStdioBlocking() {
-  for (const stream of [processRef.stdout, processRef.stderr]) {
-    try {
-      const handle = stream._handle;
-      if (handle && typeof handle.setBlocking === 'function') handle.setBlocking(true);
-    } catch (_) { /* not a pipe or tty: writes are synchronous already */ }
+  for (const name of ['stdout', 'stderr']) {
+    const d = I.ObjectGetOwnPropertyDescriptor(processRef, name);
+    if (d === undefined || typeof d.get !== 'function') continue;
+    const nodeGetter = d.get;
+    I.ObjectDefineProperty(processRef, name, {
+      __proto__: null,
+      configurable: true,
+      enumerable: d.enumerable,
+      get() {
+        const stream = I.ReflectApply(nodeGetter, processRef, []);
+        try {
+          const handle = stream._handle;
+          if (handle && typeof handle.setBlocking === 'function') handle.setBlocking(true);
+        } catch (_) { /* not a pipe or tty: writes are synchronous already */ }
+        I.ObjectDefineProperty(processRef, name, {
+          __proto__: null, value: stream, writable: true, configurable: true, enumerable: d.enumerable,
+        });
+        return stream;
+      },
+    });
   }
 }
 
