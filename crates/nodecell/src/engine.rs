@@ -209,7 +209,6 @@ impl Engine {
             }
             _ => None,
         };
-        let procs = cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default();
         let choices = NativeChoices {
             seccomp: report.enforces(Protection::Seccomp),
             landlock: report.enforces(Protection::Landlock),
@@ -218,7 +217,7 @@ impl Engine {
             v8_heap_limit_mib: (!report.enforces(Protection::CgroupMemory))
                 .then_some(limits.memory_mib),
         };
-        let spec = native::launch_spec(&self.layout, &self.config, limits, procs, &choices);
+        let spec = native::launch_spec(&self.layout, &self.config, limits, &choices);
         Sandbox::start(
             &self.config.launcher_path,
             &spec,

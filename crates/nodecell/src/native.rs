@@ -26,7 +26,6 @@ pub fn launch_spec(
     layout: &NodeLayout,
     config: &EngineConfig,
     limits: &Limits,
-    cgroup_procs: Vec<PathBuf>,
     choices: &NativeChoices,
 ) -> LaunchSpec {
     let executables: Vec<PathBuf> = layout
@@ -64,7 +63,8 @@ pub fn launch_spec(
             tmp_size_bytes: limits.tmp_size_mib << 20,
             tmp_inodes: (limits.tmp_size_mib * 256).max(1024),
         }),
-        cgroup_procs,
+        // The host moves Node into the run's cgroups while it boots (Sandbox::start).
+        cgroup_procs: Vec::new(),
         rlimits: vec![
             Rlimit {
                 resource: RlimitResource::Nofile,

@@ -58,6 +58,54 @@ async fn read_to_end_capped<R: AsyncRead + Unpin>(r: &mut R, cap: usize) -> Vec<
     out
 }
 
+/// The launcher's report, read until EOF (which comes once Node has been exec'd).
+async fn launcher_report(status: &mut pipe::Receiver) -> Result<LaunchReport, StartError> {
+    let lines = read_to_end_capped(status, 1 << 20).await;
+    let mut report = None;
+    for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        match serde_json::from_slice::<LaunchMessage>(line) {
+            Ok(LaunchMessage::Failed { step, message }) => {
+                return Err(StartError::Setup { step, message })
+            }
+            Ok(LaunchMessage::Enforced(r)) => report = Some(r),
+            Err(e) => {
+                return Err(StartError::NotReady(format!(
+                    "unreadable launcher status: {e}"
+                )))
+            }
+        }
+    }
+    report.ok_or_else(|| StartError::NotReady("the launcher exited without a report".into()))
+}
+
+/// The runner's ready frame (with its stderr as the explanation if something else comes).
+async fn ready_frame(
+    events: &mut pipe::Receiver,
+    stderr: &mut ChildStderr,
+) -> Result<(), StartError> {
+    match protocol::read_event(events, 4096).await {
+        Ok(Some(RunnerEvent::Ready)) => Ok(()),
+        Ok(other) => {
+            let err = read_to_end_capped(stderr, 4096).await;
+            Err(StartError::NotReady(format!(
+                "expected the runner's ready frame, got {other:?}; stderr: {}",
+                String::from_utf8_lossy(&err).trim()
+            )))
+        }
+        Err(e) => Err(StartError::NotReady(format!("runner channel: {e}"))),
+    }
+}
+
+/// The first child of process `pid` (host pid namespace).
+fn first_child(pid: i32) -> Option<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 impl Sandbox {
     /// Spawns the launcher with `spec` and waits until the runner says it is ready.
     pub(crate) async fn start(
@@ -95,42 +143,42 @@ impl Sandbox {
         let mut events = pipe::Receiver::from_owned_fd(ev_r).map_err(StartError::Spawn)?;
         let mut status = pipe::Receiver::from_owned_fd(st_r).map_err(StartError::Spawn)?;
 
+        // Node joins the run's cgroups while it boots: on cgroup v1 a task migration waits for
+        // an RCU grace period (~10 ms), which this takes off the critical path. The job is
+        // sent only after the move is complete, so every byte and process of user code is
+        // accounted for; what Node allocated while booting stays charged to the parent
+        // (cgroup v1 does not move charges).
+        let launcher_pid = child.id();
+        let procs = cgroup
+            .as_ref()
+            .map(RunCgroup::procs_files)
+            .unwrap_or_default();
         let startup = async {
-            // 1. The launcher's report, then EOF once Node has been exec'd.
-            let lines = read_to_end_capped(&mut status, 1 << 20).await;
-            let mut report = None;
-            for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                match serde_json::from_slice::<LaunchMessage>(line) {
-                    Ok(LaunchMessage::Failed { step, message }) => {
-                        return Err(StartError::Setup { step, message })
-                    }
-                    Ok(LaunchMessage::Enforced(r)) => report = Some(r),
-                    Err(e) => {
-                        return Err(StartError::NotReady(format!(
-                            "unreadable launcher status: {e}"
-                        )))
-                    }
-                }
-            }
-            let report = report.ok_or_else(|| {
-                StartError::NotReady("the launcher exited without a report".into())
-            })?;
+            let report = launcher_report(&mut status).await?;
             tracing::debug!(
                 elapsed_ms = t0.elapsed().as_secs_f64() * 1e3,
                 "node exec'd in the sandbox"
             );
-            // 2. The runner's ready frame.
-            match protocol::read_event(&mut events, 4096).await {
-                Ok(Some(RunnerEvent::Ready)) => Ok(report),
-                Ok(other) => {
-                    let err = read_to_end_capped(&mut stderr, 4096).await;
-                    Err(StartError::NotReady(format!(
-                        "expected the runner's ready frame, got {other:?}; stderr: {}",
-                        String::from_utf8_lossy(&err).trim()
-                    )))
-                }
-                Err(e) => Err(StartError::NotReady(format!("runner channel: {e}"))),
+            if procs.is_empty() {
+                return ready_frame(&mut events, &mut stderr).await.map(|()| report);
             }
+            let node = launcher_pid
+                .and_then(|l| first_child(l as i32))
+                .and_then(first_child)
+                .ok_or_else(|| StartError::NotReady("Node is not running in the sandbox".into()))?;
+            let join = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                for f in procs {
+                    std::fs::write(f, node.to_string())?;
+                }
+                Ok(())
+            });
+            let (ready, joined) = tokio::join!(ready_frame(&mut events, &mut stderr), join);
+            joined
+                .map_err(|e| StartError::NotReady(format!("joining the cgroup: {e}")))?
+                .map_err(|e| {
+                    StartError::NotReady(format!("moving Node into the run's cgroup: {e}"))
+                })?;
+            ready.map(|()| report)
         };
         let report =
             match tokio::time::timeout(Duration::from_millis(startup_timeout_ms), startup).await {

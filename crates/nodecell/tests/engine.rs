@@ -83,6 +83,25 @@ async fn every_node_thread_is_confined() {
                 "a Node thread runs as host root: {uid}"
             );
         }
+        // Node sits in the run's cgroups (memory, pids) before any job is sent.
+        let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        for dir in sandbox.cgroup_dirs() {
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let controller = dir
+                .parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            assert!(
+                membership
+                    .lines()
+                    .any(|l| l.contains(&controller) && l.ends_with(&format!("/{name}"))),
+                "Node is not in {}: {membership}",
+                dir.display()
+            );
+        }
         let ns = |p: u32, n: &str| std::fs::read_link(format!("/proc/{p}/ns/{n}")).unwrap();
         for n in ["user", "pid", "mnt", "net", "ipc", "uts", "cgroup"] {
             assert_ne!(
