@@ -63,8 +63,6 @@ pub fn launch_spec(
             tmp_size_bytes: limits.tmp_size_mib << 20,
             tmp_inodes: (limits.tmp_size_mib * 256).max(1024),
         }),
-        // The host moves Node into the run's cgroups while it boots (Sandbox::start).
-        cgroup_procs: Vec::new(),
         rlimits: vec![
             Rlimit {
                 resource: RlimitResource::Nofile,

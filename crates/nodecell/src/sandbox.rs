@@ -229,7 +229,7 @@ impl Sandbox {
     /// the kernel has emptied the pid namespace. (SIGKILL to the launcher itself, the
     /// fallback in [`Sandbox::finish`] and on drop, also works, through init's parent-death
     /// signal, but without waiting for the namespace to empty.)
-    fn kill(&mut self) {
+    fn stop(&mut self) {
         if let Some(pid) = self.child.id() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid as i32),
@@ -254,7 +254,7 @@ impl Sandbox {
                 .set_memory_limit(limits.memory_bytes())
                 .and_then(|_| cg.set_pids_limit(limits.max_processes))
             {
-                self.kill();
+                self.stop();
                 return self
                     .finish(
                         End::HostFailure(e.to_string()),
@@ -341,7 +341,7 @@ impl Sandbox {
             // One aggregated line per run: user code decides how many frames it forges.
             tracing::debug!(ignored, "ignored frames the runner did not send");
         }
-        self.kill();
+        self.stop();
         // Whatever the code wrote before its result is already in the pipes; with every
         // writer dead, reading to EOF collects exactly that.
         if matches!(end, End::Result(_) | End::RunnerGone(_)) {

@@ -3,7 +3,7 @@
 //! Process tree of a native sandbox:
 //!
 //! ```text
-//! host ─▶ launcher (host namespaces; joins the run's cgroups, writes the id maps)
+//! host ─▶ launcher (host namespaces; writes the id maps; on SIGTERM kills init and waits)
 //!            └─▶ init (pid 1 of new user/pid/mount/net/ipc/uts/cgroup namespaces; builds
 //!                 │    the root filesystem, reaps, exits when Node exits: the kernel then
 //!                 │    kills everything left in the pid namespace)
@@ -11,7 +11,7 @@
 //!                          Landlock, seccomp — in that order — then execve)
 //! ```
 //!
-//! The order of the steps is the point: privileged steps (cgroups, id maps, mounts) come
+//! The order of the steps is the point: privileged steps (id maps, mounts) come
 //! first; then the process gives up its identity and capabilities; no_new_privs precedes
 //! Landlock (which requires it) and seccomp (which requires it and must come last, because
 //! its allowlist no longer permits the calls made by the steps before it). Everything runs
@@ -32,9 +32,7 @@ use nix::sys::prctl;
 use nix::sys::resource::{setrlimit, Resource};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{
-    getegid, geteuid, getpid, sethostname, setresgid, setresuid, setsid, Gid, Pid, Uid,
-};
+use nix::unistd::{getegid, geteuid, sethostname, setresgid, setresuid, setsid, Gid, Pid, Uid};
 
 use crate::sys::{self, Forked};
 use spec::{LaunchMessage, LaunchReport, LaunchSpec, RlimitResource, SANDBOX_ID, STATUS_FD};
@@ -112,12 +110,8 @@ fn launcher(spec: &LaunchSpec) -> Result<i32, StepError> {
     }
     // 2. Nothing but fds 0-5 crosses into the sandbox.
     sys::close_fds_from(STATUS_FD + 1).step("close_inherited_fds")?;
-    // 3. Join the run's cgroups (privileged: must precede everything else).
-    for procs in &spec.cgroup_procs {
-        std::fs::write(procs, getpid().to_string()).step("join_cgroup")?;
-    }
     let root = geteuid().is_root();
-    // 4. No supplementary groups (root's groups would otherwise follow into the sandbox).
+    // 3. No supplementary groups (root's groups would otherwise follow into the sandbox).
     if root {
         nix::unistd::setgroups(&[]).step("clear_groups")?;
     }
@@ -133,7 +127,7 @@ fn spawn_init(spec: &LaunchSpec, root: bool) -> Result<i32, StepError> {
     let (go_read, go_write) = nix::unistd::pipe().step("sync_pipe")?;
     // SIGTERM (the host's "stop") stays pending until its handler is in place below.
     sys::block_sigterm(true).step("block_sigterm")?;
-    // 5. New namespaces, the child being pid 1 of the new pid namespace.
+    // 4. New namespaces, the child being pid 1 of the new pid namespace.
     match sys::clone_with_namespaces(sys::SANDBOX_NAMESPACES).step("create_namespaces")? {
         Forked::Child => {
             drop(go_write);
@@ -151,7 +145,7 @@ fn spawn_init(spec: &LaunchSpec, root: bool) -> Result<i32, StepError> {
             // when the wait below returns, every process of the sandbox is gone.
             sys::kill_init_on_sigterm(child).step("stop_handler")?;
             sys::block_sigterm(false).step("unblock_sigterm")?;
-            // 6. Id maps: as root, the sandbox's nobody is the host's nobody (and its root is
+            // 5. Id maps: as root, the sandbox's nobody is the host's nobody (and its root is
             // the host's root, used only by init before it drops to nobody); otherwise our
             // own uid appears as nobody inside.
             let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
@@ -241,16 +235,16 @@ fn confine_and_exec(
     let in_userns = spec.namespaces;
     // a. A session of its own: no controlling terminal to push keystrokes into.
     setsid().step("new_session")?;
-    // b. Bounding set first (needs CAP_SETPCAP, which the identity change below removes).
+    // b. Bounding and ambient sets first: emptying the bounding set needs CAP_SETPCAP,
+    //    which the identity change below removes.
+    sys::drop_bounding_and_ambient_capabilities().step("drop_bounding_set")?;
     // c. Identity: nobody.
     if in_userns || host_root {
         let id = SANDBOX_ID;
-        sys::drop_bounding_and_ambient_capabilities().step("drop_bounding_set")?;
         setresgid(Gid::from_raw(id), Gid::from_raw(id), Gid::from_raw(id)).step("set_gid")?;
         setresuid(Uid::from_raw(id), Uid::from_raw(id), Uid::from_raw(id)).step("set_uid")?;
     }
-    // d. All capabilities gone, in every set.
-    sys::drop_bounding_and_ambient_capabilities().step("drop_capabilities")?;
+    // d. Effective, permitted and inheritable sets empty.
     sys::clear_capability_sets().step("drop_capabilities")?;
     // e. Resource limits.
     for r in &spec.rlimits {

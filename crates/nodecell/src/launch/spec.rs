@@ -25,8 +25,6 @@ pub struct LaunchSpec {
     pub namespaces: bool,
     /// A minimal root filesystem to pivot into (requires `namespaces`).
     pub rootfs: Option<RootFs>,
-    /// `cgroup.procs` files the launcher writes its own pid into before anything else.
-    pub cgroup_procs: Vec<PathBuf>,
     pub rlimits: Vec<Rlimit>,
     pub landlock: Option<LandlockSpec>,
     /// Install the seccomp policy compiled from `policy/seccomp/node.json`.
