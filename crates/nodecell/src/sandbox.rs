@@ -4,6 +4,8 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -26,6 +28,26 @@ pub enum LiveEvent {
     Stderr(String),
 }
 
+/// Teardowns still running in the background (see [`Sandbox::set_cleanups`]).
+#[derive(Debug, Default)]
+pub struct Cleanups {
+    pending: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl Cleanups {
+    /// Waits until every tracked teardown has finished.
+    pub async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.pending.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
 /// A started sandbox: Node is up, the runner has loaded its modules and waits for its job.
 pub struct Sandbox {
     child: Child,
@@ -36,6 +58,8 @@ pub struct Sandbox {
     stdout: ChildStdout,
     stderr: ChildStderr,
     cgroup: Option<RunCgroup>,
+    /// Set by a pool: teardown after a result may finish in the background, tracked here.
+    cleanups: Option<Arc<Cleanups>>,
     backend: String,
     report: LaunchReport,
     startup: Duration,
@@ -93,6 +117,28 @@ async fn ready_frame(
             )))
         }
         Err(e) => Err(StartError::NotReady(format!("runner channel: {e}"))),
+    }
+}
+
+/// Reads what is buffered in a (non-blocking) pipe right now, without waiting; `keep` returns
+/// false once the output budget is exceeded, which stops the read and is returned.
+fn drain_buffered(
+    pipe: &impl std::os::fd::AsFd,
+    buf: &mut [u8],
+    mut keep: impl FnMut(&[u8]) -> bool,
+) -> bool {
+    loop {
+        match nix::unistd::read(pipe.as_fd(), buf) {
+            Ok(0) => return true,
+            Ok(n) => {
+                if !keep(&buf[..n]) {
+                    return false;
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            // EAGAIN: nothing more is buffered; anything else: nothing more can be read.
+            Err(_) => return true,
+        }
     }
 }
 
@@ -196,10 +242,17 @@ impl Sandbox {
             stdout,
             stderr,
             cgroup,
+            cleanups: None,
             backend: backend.to_string(),
             report,
             startup: t0.elapsed(),
         })
+    }
+
+    /// After a result, let the teardown (launcher exit, cgroup removal) finish in the
+    /// background, tracked by `cleanups`, instead of before the outcome is returned.
+    pub fn set_cleanups(&mut self, cleanups: Arc<Cleanups>) {
+        self.cleanups = Some(cleanups);
     }
 
     /// What the launcher reported it applied.
@@ -235,6 +288,21 @@ impl Sandbox {
                 nix::unistd::Pid::from_raw(pid as i32),
                 nix::sys::signal::Signal::SIGTERM,
             );
+        }
+    }
+
+    /// Destroys a sandbox that will not get a job, and waits until nothing of it is left.
+    pub async fn discard(mut self) {
+        self.stop();
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.start_kill();
+            let _ = self.child.wait().await;
+        }
+        if let Some(cg) = self.cgroup.take() {
+            let _ = tokio::task::spawn_blocking(move || cg.remove()).await;
         }
     }
 
@@ -341,10 +409,24 @@ impl Sandbox {
             // One aggregated line per run: user code decides how many frames it forges.
             tracing::debug!(ignored, "ignored frames the runner did not send");
         }
+        // After a result: Node writes to the stdout and stderr pipes synchronously, so
+        // everything the code wrote before its result is already buffered in them; it is
+        // read without waiting for anything to exit.
+        if matches!(end, End::Result(_)) {
+            let ok = (!stdout_open || drain_buffered(&self.stdout, &mut obuf, |b| out.stdout(b)))
+                && (!stderr_open || drain_buffered(&self.stderr, &mut ebuf, |b| out.stderr(b)));
+            self.stop();
+            if !ok {
+                return self
+                    .finish(End::OutputLimit, out, limits, t0, Some((cpu0, wall)))
+                    .await;
+            }
+            return self.finish(end, out, limits, t0, Some((cpu0, wall))).await;
+        }
         self.stop();
-        // Whatever the code wrote before its result is already in the pipes; with every
-        // writer dead, reading to EOF collects exactly that.
-        if matches!(end, End::Result(_) | End::RunnerGone(_)) {
+        // The runner went away without a result: what it wrote is collected to EOF, which
+        // comes once every process of the sandbox is gone.
+        if matches!(end, End::RunnerGone(_)) {
             let drain = async {
                 while stdout_open || stderr_open {
                     tokio::select! {
@@ -377,6 +459,23 @@ impl Sandbox {
         t0: Instant,
         timing: Option<(Option<u64>, Duration)>,
     ) -> Outcome {
+        let (cpu0, wall) = timing.unwrap_or((None, t0.elapsed()));
+        if self.cleanups.is_some() && matches!(end, End::Result(_)) {
+            // The result and all output are in hand (the pipes reached EOF): answer now; the
+            // launcher's exit and the cgroup's removal complete in the background, tracked so
+            // that whoever owns the pool can wait until nothing is left.
+            let (usage, oom) = self.measure(wall, cpu0);
+            let outcome = self.outcome(end, out, limits, usage, oom, None);
+            let cleanups = self.cleanups.take().expect("checked above");
+            cleanups.pending.fetch_add(1, Ordering::AcqRel);
+            tokio::spawn(async move {
+                self.discard().await;
+                if cleanups.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    cleanups.idle.notify_waiters();
+                }
+            });
+            return outcome;
+        }
         let exit = match tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
             Ok(Ok(status)) => status.code(),
             _ => {
@@ -390,18 +489,8 @@ impl Sandbox {
             }
         };
         let reaped = t0.elapsed();
-        let (cpu0, wall) = timing.unwrap_or((None, t0.elapsed()));
-        let mut usage = Usage {
-            wall_ms: wall.as_secs_f64() * 1e3,
-            ..Default::default()
-        };
-        let mut oom = false;
+        let (usage, oom) = self.measure(wall, cpu0);
         if let Some(cg) = self.cgroup.take() {
-            if let (Some(a), Some(b)) = (cpu0, cg.cpu_usage_ns()) {
-                usage.cpu_ms = b.saturating_sub(a) as f64 / 1e6;
-            }
-            usage.memory_peak_bytes = cg.memory_peak_bytes().unwrap_or(0);
-            oom = cg.oom_killed();
             cg.remove();
         }
         tracing::debug!(
@@ -410,6 +499,35 @@ impl Sandbox {
             cleaned_ms = t0.elapsed().as_secs_f64() * 1e3,
             "run finished"
         );
+        self.outcome(end, out, limits, usage, oom, exit)
+    }
+
+    /// Usage as the host measures it, and whether the memory cgroup's OOM killer acted.
+    fn measure(&self, wall: Duration, cpu0: Option<u64>) -> (Usage, bool) {
+        let mut usage = Usage {
+            wall_ms: wall.as_secs_f64() * 1e3,
+            ..Default::default()
+        };
+        let Some(cg) = &self.cgroup else {
+            return (usage, false);
+        };
+        if let (Some(a), Some(b)) = (cpu0, cg.cpu_usage_ns()) {
+            usage.cpu_ms = b.saturating_sub(a) as f64 / 1e6;
+        }
+        usage.memory_peak_bytes = cg.memory_peak_bytes().unwrap_or(0);
+        (usage, cg.oom_killed())
+    }
+
+    /// How the run ended, as an outcome. `exit` is the launcher's exit code, when known.
+    fn outcome(
+        &self,
+        end: End,
+        out: Output,
+        limits: &Limits,
+        usage: Usage,
+        oom: bool,
+        exit: Option<i32>,
+    ) -> Outcome {
         let stderr_text = String::from_utf8_lossy(&out.stderr_bytes).into_owned();
         let heap_oom = stderr_text.contains("JavaScript heap out of memory");
         let (status, result, error) = match end {

@@ -1,0 +1,153 @@
+//! A warm pool: sandboxes started ahead of their jobs (Node booted, the runner and every
+//! allowed module loaded), each used for exactly one job and then destroyed, with a
+//! replacement started in the background. No state of one run can reach the next.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::engine::{Backend, Engine, ModuleLoading};
+use crate::error::{RunError, StartError};
+use crate::outcome::Outcome;
+use crate::request::ExecRequest;
+use crate::sandbox::{Cleanups, LiveEvent, Sandbox};
+
+/// How many sandboxes are kept warm, per backend.
+pub struct Pool {
+    engine: Arc<Engine>,
+    backend: Backend,
+    target: usize,
+    warm: Mutex<VecDeque<Sandbox>>,
+    starting: AtomicUsize,
+    /// Why the last start failed, while starts keep failing.
+    last_error: Mutex<Option<String>>,
+    wake: Notify,
+    closed: AtomicBool,
+    /// Teardowns of finished sandboxes still running in the background.
+    cleanups: Arc<Cleanups>,
+}
+
+impl Pool {
+    /// Creates the pool and starts filling it in the background.
+    pub fn new(engine: Arc<Engine>, backend: Backend, target: usize) -> Arc<Pool> {
+        let pool = Arc::new(Pool {
+            engine,
+            backend,
+            target,
+            warm: Mutex::new(VecDeque::new()),
+            starting: AtomicUsize::new(0),
+            last_error: Mutex::new(None),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+            cleanups: Arc::new(Cleanups::default()),
+        });
+        tokio::spawn(Pool::refill(pool.clone()));
+        pool
+    }
+
+    /// Sandboxes ready for a job now.
+    pub fn warm_count(&self) -> usize {
+        self.warm.lock().expect("pool lock").len()
+    }
+
+    /// Why sandboxes cannot be started, if the last attempt failed.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().expect("pool lock").clone()
+    }
+
+    /// Keeps `target` sandboxes warm; backs off while starts fail.
+    async fn refill(pool: Arc<Pool>) {
+        let mut backoff = Duration::from_millis(50);
+        while !pool.closed.load(Ordering::Acquire) {
+            let have = pool.warm_count() + pool.starting.load(Ordering::Acquire);
+            if have >= pool.target {
+                pool.wake.notified().await;
+                continue;
+            }
+            // `starting` covers the whole start, until the sandbox is queued or discarded, so
+            // that shutdown (which waits for it to drop to 0) never misses one.
+            pool.starting.fetch_add(1, Ordering::AcqRel);
+            let started = pool.start_one(ModuleLoading::Eager).await;
+            match started {
+                Ok(sandbox) if !pool.closed.load(Ordering::Acquire) => {
+                    *pool.last_error.lock().expect("pool lock") = None;
+                    pool.warm.lock().expect("pool lock").push_back(sandbox);
+                    backoff = Duration::from_millis(50);
+                }
+                Ok(sandbox) => sandbox.discard().await,
+                Err(e) => {
+                    // Aggregated: one line per failed start, with backoff between starts.
+                    tracing::warn!(error = %e, "starting a warm sandbox failed");
+                    *pool.last_error.lock().expect("pool lock") = Some(e.to_string());
+                    pool.starting.fetch_sub(1, Ordering::AcqRel);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            }
+            pool.starting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    async fn start_one(&self, modules: ModuleLoading) -> Result<Sandbox, StartError> {
+        self.engine
+            .start(self.backend, &self.engine.config().default_limits, modules)
+            .await
+    }
+
+    /// Runs one request in a warm sandbox (or, when none is warm, in one started for it).
+    /// The request's memory and process limits are applied to the sandbox before the job.
+    pub async fn run(
+        &self,
+        req: &ExecRequest,
+        live: Option<tokio::sync::mpsc::UnboundedSender<LiveEvent>>,
+    ) -> Result<Outcome, RunError> {
+        let checked = self.engine.check_request(req)?;
+        if checked.backend != self.backend {
+            return Err(RunError::Request(
+                crate::error::RequestError::BackendUnavailable {
+                    backend: checked.backend.as_str().into(),
+                    reason: format!("this pool runs {}", self.backend.as_str()),
+                },
+            ));
+        }
+        let warm = self.warm.lock().expect("pool lock").pop_front();
+        // The replacement starts after the run (also when the caller gives up on it), so
+        // that its boot does not compete with the run for CPU.
+        let _refill = RefillOnDrop(&self.wake);
+        let sandbox = match warm {
+            Some(s) => s,
+            None => self.start_one(ModuleLoading::Lazy).await?,
+        };
+        Ok(sandbox
+            .execute(&req.code, &req.inputs, &checked.limits, live)
+            .await)
+    }
+
+    /// Stops refilling, destroys every warm sandbox and waits for every teardown still in
+    /// progress: afterwards nothing of the pool's sandboxes is left.
+    pub async fn shutdown(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake.notify_one();
+        while self.starting.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let drained: Vec<Sandbox> = self.warm.lock().expect("pool lock").drain(..).collect();
+        for s in drained {
+            s.discard().await;
+        }
+        self.cleanups.wait_idle().await;
+    }
+}
+
+/// Wakes the refill task when dropped.
+struct RefillOnDrop<'a>(&'a Notify);
+
+impl Drop for RefillOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}

@@ -1,0 +1,138 @@
+//! The warm pool: single-use sandboxes started ahead of their jobs.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nodecell::{Backend, ExecRequest, LimitOverrides, Pool, Status};
+
+/// One test at a time: each checks that nothing of this process is left afterwards.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn req(code: &str) -> ExecRequest {
+    ExecRequest {
+        code: code.into(),
+        ..Default::default()
+    }
+}
+
+async fn wait_warm(pool: &Pool, n: usize) {
+    let t = Instant::now();
+    while pool.warm_count() < n {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "pool never got {n} warm sandboxes: {:?}",
+            pool.last_error()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_job_gets_a_fresh_warm_sandbox_and_the_pool_refills() {
+    let _serial = SERIAL.lock().await;
+    let pool = Pool::new(Arc::new(common::engine()), Backend::Native, 2);
+    wait_warm(&pool, 2).await;
+    // Every run leaves marks; none of them may be visible to the next.
+    let code = "const fs = process.getBuiltinModule('fs'); const seen = fs.readdirSync('/tmp').length + (globalThis.mark ? 1 : 0); \
+                fs.writeFileSync('/tmp/mark', 'x'); globalThis.mark = 1; \
+                import _ from 'lodash'; return {seen, sum: _.sum([inputs.n, 1]), pid: process.pid}";
+    for n in 0..5 {
+        let mut r = req(code);
+        r.inputs.insert("n".into(), n.into());
+        let o = pool.run(&r, None).await.unwrap();
+        assert_eq!(o.status, Status::Ok, "{o:?}");
+        let v = o.result.unwrap();
+        assert_eq!(
+            (v["seen"].as_u64(), v["sum"].as_i64()),
+            (Some(0), Some(n + 1)),
+            "{v}"
+        );
+    }
+    wait_warm(&pool, 2).await;
+    pool.shutdown().await;
+    assert_eq!(pool.warm_count(), 0);
+    assert!(
+        common::leftover_cgroups().is_empty(),
+        "{:?}",
+        common::leftover_cgroups()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_s_limits_apply_to_a_sandbox_started_before_it() {
+    let _serial = SERIAL.lock().await;
+    let pool = Pool::new(Arc::new(common::engine()), Backend::Native, 1);
+    wait_warm(&pool, 1).await;
+    let bomb = ExecRequest {
+        limits: LimitOverrides {
+            memory_mib: Some(64),
+            ..Default::default()
+        },
+        ..req("const a = []; while (true) a.push(Buffer.alloc(8 << 20, 1))")
+    };
+    assert_eq!(
+        pool.run(&bomb, None).await.unwrap().status,
+        Status::MemoryLimit
+    );
+    wait_warm(&pool, 1).await;
+    let slow = ExecRequest {
+        limits: LimitOverrides {
+            timeout_ms: Some(200),
+            ..Default::default()
+        },
+        ..req("while (true) {}")
+    };
+    assert_eq!(pool.run(&slow, None).await.unwrap().status, Status::Timeout);
+    pool.shutdown().await;
+    assert!(
+        common::leftover_cgroups().is_empty(),
+        "{:?}",
+        common::leftover_cgroups()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_pool_still_answers_and_a_failing_start_is_reported() {
+    let _serial = SERIAL.lock().await;
+    // Target 0: every job starts its own sandbox.
+    let pool = Pool::new(Arc::new(common::engine()), Backend::Native, 0);
+    let o = pool.run(&req("return 7"), None).await.unwrap();
+    assert_eq!(o.result, Some(serde_json::json!(7)));
+    pool.shutdown().await;
+
+    // A runner that cannot start: the pool says why instead of hanging.
+    let dir = std::env::temp_dir().join(format!("nodecell-broken-runner-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("node_modules")).unwrap();
+    std::fs::write(dir.join("runner.js"), "process.exit(3)").unwrap();
+    std::fs::write(dir.join("allowlist.json"), "[]").unwrap();
+    let engine = nodecell::Engine::new(nodecell::EngineConfig {
+        runner_dir: dir.clone(),
+        ..common::config()
+    })
+    .unwrap();
+    let broken = Pool::new(Arc::new(engine), Backend::Native, 1);
+    let t = Instant::now();
+    while broken.last_error().is_none() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no start error reported"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        broken.last_error().unwrap().contains("ready"),
+        "{:?}",
+        broken.last_error()
+    );
+    let err = broken.run(&req("return 1"), None).await.unwrap_err();
+    assert_eq!(err.code(), "sandbox_unavailable");
+    broken.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        common::leftover_cgroups().is_empty(),
+        "{:?}",
+        common::leftover_cgroups()
+    );
+}
