@@ -41,6 +41,24 @@ enum Cmd {
         #[arg(long)]
         backend: Option<String>,
     },
+    /// Serve HTTP and gRPC over a warm pool until SIGTERM/SIGINT (exit 64 on bad configuration).
+    Serve {
+        /// A TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        http_listen: Option<String>,
+        #[arg(long)]
+        grpc_listen: Option<String>,
+        #[arg(long)]
+        pool_size: Option<usize>,
+        #[arg(long)]
+        max_concurrent: Option<usize>,
+        #[arg(long)]
+        max_queue: Option<usize>,
+        #[arg(long)]
+        backend: Option<String>,
+    },
     /// Print what this host enforces for each backend.
     Check {
         #[arg(long)]
@@ -102,8 +120,41 @@ fn read_request(
     Ok((code, inputs))
 }
 
+/// Exit status for bad configuration (sysexits EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+fn serve(config: Option<PathBuf>, overrides: nodecell_server::Overrides) -> ExitCode {
+    let config = match nodecell_server::ServerConfig::load(
+        config.as_deref(),
+        |k| std::env::var(k).ok(),
+        &overrides,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("nodecell: bad configuration: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(nodecell_server::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(nodecell_server::ServeError::Config(e)) => {
+            eprintln!("nodecell: bad configuration: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e) => {
+            eprintln!("nodecell: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Cmd::Serve { .. } => unreachable!("serve runs on its own runtime"),
         Cmd::Check { json } => {
             let engine = match engine() {
                 Ok(e) => e,
@@ -183,6 +234,26 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Cmd::Serve {
+        config,
+        http_listen,
+        grpc_listen,
+        pool_size,
+        max_concurrent,
+        max_queue,
+        backend,
+    } = cli.command
+    {
+        let overrides = nodecell_server::Overrides {
+            http_listen,
+            grpc_listen,
+            pool_size,
+            max_concurrent,
+            max_queue,
+            backend,
+        };
+        return serve(config, overrides);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

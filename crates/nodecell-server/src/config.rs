@@ -1,0 +1,275 @@
+//! The service's configuration: one typed struct, from defaults, a TOML file, `NODECELL_*`
+//! environment variables and flags, in rising precedence; unknown keys rejected; validated
+//! before any port is bound.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use nodecell::EngineConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// HTTP listener.
+    pub http_listen: SocketAddr,
+    /// gRPC listener (a separate port).
+    pub grpc_listen: SocketAddr,
+    /// Sandboxes kept warm for the default backend.
+    pub pool_size: usize,
+    /// Runs at the same time.
+    pub max_concurrent: usize,
+    /// Requests waiting for a run slot; beyond it, 429 / RESOURCE_EXHAUSTED at once.
+    pub max_queue: usize,
+    /// Longest a request waits in the queue before 429 / RESOURCE_EXHAUSTED.
+    pub max_queue_wait_ms: u64,
+    /// The default backend.
+    pub backend: String,
+    /// Bearer tokens; when any are set, every API call must carry one.
+    pub auth_tokens: Vec<String>,
+    /// On SIGTERM/SIGINT, how long runs in flight may take before they are killed.
+    pub shutdown_grace_ms: u64,
+    /// The engine: Node, runner, launcher, cgroups, limits.
+    pub engine: EngineConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            http_listen: "127.0.0.1:8080".parse().expect("valid address"),
+            grpc_listen: "127.0.0.1:50051".parse().expect("valid address"),
+            pool_size: 2,
+            max_concurrent: 4,
+            max_queue: 64,
+            max_queue_wait_ms: 10_000,
+            backend: "native".into(),
+            auth_tokens: Vec::new(),
+            shutdown_grace_ms: 10_000,
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+/// Settings given on the command line (highest precedence).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub http_listen: Option<String>,
+    pub grpc_listen: Option<String>,
+    pub pool_size: Option<usize>,
+    pub max_concurrent: Option<usize>,
+    pub max_queue: Option<usize>,
+    pub backend: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    v.trim()
+        .parse()
+        .map_err(|e| ConfigError(format!("{what}: {v:?}: {e}")))
+}
+
+impl ServerConfig {
+    /// Defaults, then `file`, then `env` (`NODECELL_*`), then `flags`; then validated.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        flags: &Overrides,
+    ) -> Result<ServerConfig, ConfigError> {
+        let mut c = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?;
+                toml::from_str::<ServerConfig>(&text)
+                    .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?
+            }
+            None => ServerConfig::default(),
+        };
+        // Where the runner and launcher are, unless the file said so.
+        let found = EngineConfig::default().locate_installation();
+        let defaults = EngineConfig::default();
+        if c.engine.runner_dir == defaults.runner_dir {
+            c.engine.runner_dir = found.runner_dir;
+        }
+        if c.engine.launcher_path == defaults.launcher_path {
+            c.engine.launcher_path = found.launcher_path;
+        }
+        if let Some(v) = env("NODECELL_NODE") {
+            c.engine.node_path = PathBuf::from(v);
+        }
+        if let Some(v) = env("NODECELL_HTTP_LISTEN") {
+            c.http_listen = parse("NODECELL_HTTP_LISTEN", &v)?;
+        }
+        if let Some(v) = env("NODECELL_GRPC_LISTEN") {
+            c.grpc_listen = parse("NODECELL_GRPC_LISTEN", &v)?;
+        }
+        if let Some(v) = env("NODECELL_POOL_SIZE") {
+            c.pool_size = parse("NODECELL_POOL_SIZE", &v)?;
+        }
+        if let Some(v) = env("NODECELL_MAX_CONCURRENT") {
+            c.max_concurrent = parse("NODECELL_MAX_CONCURRENT", &v)?;
+        }
+        if let Some(v) = env("NODECELL_MAX_QUEUE") {
+            c.max_queue = parse("NODECELL_MAX_QUEUE", &v)?;
+        }
+        if let Some(v) = env("NODECELL_MAX_QUEUE_WAIT_MS") {
+            c.max_queue_wait_ms = parse("NODECELL_MAX_QUEUE_WAIT_MS", &v)?;
+        }
+        if let Some(v) = env("NODECELL_BACKEND") {
+            c.backend = v;
+        }
+        if let Some(v) = env("NODECELL_AUTH_TOKENS") {
+            c.auth_tokens = v
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        if let Some(v) = env("NODECELL_SHUTDOWN_GRACE_MS") {
+            c.shutdown_grace_ms = parse("NODECELL_SHUTDOWN_GRACE_MS", &v)?;
+        }
+        if let Some(v) = &flags.http_listen {
+            c.http_listen = parse("--http-listen", v)?;
+        }
+        if let Some(v) = &flags.grpc_listen {
+            c.grpc_listen = parse("--grpc-listen", v)?;
+        }
+        if let Some(v) = flags.pool_size {
+            c.pool_size = v;
+        }
+        if let Some(v) = flags.max_concurrent {
+            c.max_concurrent = v;
+        }
+        if let Some(v) = flags.max_queue {
+            c.max_queue = v;
+        }
+        if let Some(v) = &flags.backend {
+            c.backend = v.clone();
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError(m));
+        if self.http_listen == self.grpc_listen && self.http_listen.port() != 0 {
+            return bad(format!(
+                "http_listen and grpc_listen are the same address {}",
+                self.http_listen
+            ));
+        }
+        if self.pool_size > 256 {
+            return bad(format!(
+                "pool_size {} is above its maximum 256",
+                self.pool_size
+            ));
+        }
+        if self.max_concurrent == 0 || self.max_concurrent > 1024 {
+            return bad(format!(
+                "max_concurrent {} must be 1 ..= 1024",
+                self.max_concurrent
+            ));
+        }
+        if self.max_queue > 100_000 {
+            return bad(format!(
+                "max_queue {} is above its maximum 100000",
+                self.max_queue
+            ));
+        }
+        if nodecell::Backend::parse(&self.backend).is_err() {
+            return bad(format!(
+                "unknown backend {:?} (known: {})",
+                self.backend,
+                nodecell::Backend::ALL.map(|b| b.as_str()).join(", ")
+            ));
+        }
+        if self
+            .auth_tokens
+            .iter()
+            .any(|t| t.len() < 16 || t.chars().any(char::is_whitespace))
+        {
+            return bad("auth_tokens must be at least 16 characters, without spaces".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_defaults() {
+        let dir = std::env::temp_dir().join(format!("nodecell-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "pool_size = 3\nmax_queue = 5\nmax_concurrent = 7\n[engine.default_limits]\ntimeout_ms = 1000\nmemory_mib = 64\nmax_output_bytes = 100\nmax_result_bytes = 100\nmax_code_bytes = 100\nmax_inputs_bytes = 100\nmax_processes = 32\nmax_open_files = 64\ntmp_size_mib = 1\n").unwrap();
+        let flags = Overrides {
+            pool_size: Some(9),
+            ..Default::default()
+        };
+        let c = ServerConfig::load(
+            Some(&file),
+            env(&[("NODECELL_POOL_SIZE", "4"), ("NODECELL_MAX_QUEUE", "6")]),
+            &flags,
+        )
+        .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((c.pool_size, c.max_queue, c.max_concurrent), (9, 6, 7));
+        assert_eq!(c.engine.default_limits.timeout_ms, 1000);
+        assert_eq!(c.http_listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn bad_configuration_is_refused_with_a_clear_message() {
+        let dir = std::env::temp_dir().join(format!("nodecell-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "pool_sise = 3\n").unwrap();
+        let err = ServerConfig::load(Some(&file), env(&[]), &Overrides::default()).unwrap_err();
+        assert!(
+            err.0.contains("unknown field") && err.0.contains("pool_sise"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let err = ServerConfig::load(
+            None,
+            env(&[("NODECELL_MAX_CONCURRENT", "many")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.0.contains("NODECELL_MAX_CONCURRENT"), "{err}");
+        let err = ServerConfig::load(
+            None,
+            env(&[]),
+            &Overrides {
+                backend: Some("qemu".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(err.0.contains("unknown backend"), "{err}");
+        let err = ServerConfig::load(
+            None,
+            env(&[("NODECELL_AUTH_TOKENS", "short")]),
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.0.contains("auth_tokens"), "{err}");
+    }
+}

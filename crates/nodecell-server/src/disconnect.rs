@@ -1,0 +1,86 @@
+//! Noticing that an HTTP client went away while its run is in progress (hyper does not look
+//! at the socket while a response is pending). Each connection gets a watcher on a duplicate
+//! of its socket that waits for end-of-stream; the execute handler drops its run (which kills
+//! the sandbox) when that happens.
+
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::connect_info::Connected;
+use axum::serve::IncomingStream;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Per-connection: whether the peer has closed its side.
+#[derive(Clone)]
+pub struct ConnectionWatch {
+    closed: watch::Receiver<bool>,
+    _stop: Arc<StopWatcher>,
+}
+
+/// Stops the watcher (and closes its duplicate of the socket) once the connection and every
+/// request of it are gone, so that the duplicate never keeps a connection open.
+struct StopWatcher(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Drop for StopWatcher {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl ConnectionWatch {
+    /// Resolves when the client has gone away (never, if it cannot be watched).
+    pub async fn closed(&self) {
+        let mut rx = self.closed.clone();
+        if rx.wait_for(|c| *c).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Connected<IncomingStream<'_, TcpListener>> for ConnectionWatch {
+    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+        let (tx, closed) = watch::channel(false);
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let dup = stream
+            .io()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::net::TcpStream::from)
+            .and_then(|s| {
+                s.set_nonblocking(true)?;
+                TcpStream::from_std(s)
+            });
+        if let Ok(dup) = dup {
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = stopped => {}
+                    _ = watch_eof(&dup) => { let _ = tx.send(true); }
+                }
+            });
+        }
+        ConnectionWatch {
+            closed,
+            _stop: Arc::new(StopWatcher(Some(stop))),
+        }
+    }
+}
+
+/// Resolves when the peer has closed the connection (EOF or an error), without consuming
+/// anything hyper has yet to read.
+async fn watch_eof(s: &TcpStream) {
+    let mut byte = [0u8; 1];
+    loop {
+        if s.readable().await.is_err() {
+            return;
+        }
+        match s.peek(&mut byte).await {
+            Ok(0) | Err(_) => return,
+            // Pipelined data hyper has not read yet: look again a little later.
+            Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}

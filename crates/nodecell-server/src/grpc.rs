@@ -1,0 +1,407 @@
+//! The gRPC API (tonic): `nodecell.v1.Sandbox`, thin over [`AppState`], plus the standard
+//! health service and server reflection.
+//!
+//! A run lives exactly as long as its call: `Execute` awaits the run inside the handler, so a
+//! client cancellation or an expired deadline drops the run (and its sandbox is killed);
+//! `ExecuteStream` runs it in a task that is aborted as soon as the response stream is dropped
+//! or an event cannot be delivered.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use nodecell::{ExecRequest, LimitOverrides, LiveEvent, LogLevel, Outcome};
+use tokio::sync::mpsc;
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::{Code, Request, Response, Status};
+
+use crate::error::{ApiError, Kind};
+use crate::state::AppState;
+
+/// The generated messages, server and client.
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("nodecell.v1");
+
+    /// The encoded descriptor set of nodecell.proto (with its imports), for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("nodecell_descriptor");
+}
+
+use pb::sandbox_server::{Sandbox, SandboxServer};
+
+/// The metadata key carrying the stable error code of a failed call.
+pub const ERROR_CODE_KEY: &str = "nodecell-error-code";
+
+/// How often the health service's statuses are refreshed from [`AppState::not_ready`].
+const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Serves Sandbox, Health and Reflection on `listener` until `shutdown` completes.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    update_health(&reporter, &state).await;
+    let _health_updater = AbortOnDrop(tokio::spawn({
+        let state = state.clone();
+        async move {
+            loop {
+                tokio::time::sleep(HEALTH_INTERVAL).await;
+                update_health(&reporter, &state).await;
+            }
+        }
+    }));
+
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
+        .build_v1()
+        .expect("the compiled-in descriptor sets are valid");
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .expect("the compiled-in descriptor sets are valid");
+
+    let limits = &state.engine.config().max_limits;
+    let max_request = (limits.max_code_bytes + limits.max_inputs_bytes + (64 << 10)) as usize;
+    let sandbox = SandboxServer::new(SandboxService {
+        state: state.clone(),
+    })
+    .max_decoding_message_size(max_request);
+    let tokens = Arc::new(state.config.auth_tokens.clone());
+    let sandbox =
+        InterceptedService::new(sandbox, move |req: Request<()>| check_token(&tokens, req));
+
+    tracing::info!(addr = ?listener.local_addr().ok(), "serving gRPC");
+    tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(sandbox)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
+        .await
+}
+
+async fn update_health(reporter: &tonic_health::server::HealthReporter, state: &AppState) {
+    let status = match state.not_ready() {
+        None => tonic_health::ServingStatus::Serving,
+        Some(_) => tonic_health::ServingStatus::NotServing,
+    };
+    for name in ["", pb::sandbox_server::SERVICE_NAME] {
+        reporter.set_service_status(name, status).await;
+    }
+}
+
+/// When tokens are configured, `authorization: Bearer <token>` must carry one of them.
+#[allow(clippy::result_large_err)]
+fn check_token(tokens: &[String], req: Request<()>) -> Result<Request<()>, Status> {
+    if tokens.is_empty() {
+        return Ok(req);
+    }
+    let given = req
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(t)
+            if tokens
+                .iter()
+                .any(|ok| constant_time_eq(ok.as_bytes(), t.as_bytes())) =>
+        {
+            Ok(req)
+        }
+        _ => Err(to_status(ApiError::new(
+            Kind::Unauthenticated,
+            "unauthenticated",
+            "a valid bearer token is required",
+        ))),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An [`ApiError`] as a gRPC status: the code from the error table, the message prefixed with
+/// the stable code, which is also in the `nodecell-error-code` metadata.
+pub fn to_status(e: ApiError) -> Status {
+    let mut metadata = MetadataMap::new();
+    metadata.insert(ERROR_CODE_KEY, MetadataValue::from_static(e.code));
+    if let Some(s) = e.retry_after_s {
+        metadata.insert("retry-after", MetadataValue::from(s));
+    }
+    Status::with_metadata(
+        Code::from_i32(e.kind.grpc_code()),
+        format!("{}: {}", e.code, e.message),
+        metadata,
+    )
+}
+
+struct SandboxService {
+    state: Arc<AppState>,
+}
+
+#[tonic::async_trait]
+impl Sandbox for SandboxService {
+    async fn execute(
+        &self,
+        request: Request<pb::ExecuteRequest>,
+    ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        let req = to_exec_request(request.into_inner()).map_err(to_status)?;
+        // Awaited here: when tonic drops this future (cancellation, deadline), the run drops.
+        let outcome = self.state.execute(req, None).await.map_err(to_status)?;
+        Ok(Response::new(to_response(outcome)))
+    }
+
+    type ExecuteStreamStream = EventStream;
+
+    async fn execute_stream(
+        &self,
+        request: Request<pb::ExecuteRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let req = to_exec_request(request.into_inner()).map_err(to_status)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let state = self.state.clone();
+        let task = tokio::spawn(async move {
+            let (live_tx, mut live_rx) = mpsc::unbounded_channel();
+            let run = state.execute(req, Some(live_tx));
+            tokio::pin!(run);
+            let result = loop {
+                tokio::select! {
+                    biased;
+                    Some(ev) = live_rx.recv() => {
+                        if tx.send(Ok(live_event(ev))).is_err() {
+                            return; // the client is gone: dropping `run` kills the sandbox
+                        }
+                    }
+                    _ = tx.closed() => return,
+                    r = &mut run => break r,
+                }
+            };
+            while let Ok(ev) = live_rx.try_recv() {
+                if tx.send(Ok(live_event(ev))).is_err() {
+                    return;
+                }
+            }
+            let last = match result {
+                Ok(outcome) => Ok(pb::ExecuteEvent {
+                    event: Some(pb::execute_event::Event::Outcome(to_response(outcome))),
+                }),
+                Err(e) => Err(to_status(e)),
+            };
+            let _ = tx.send(last);
+        });
+        Ok(Response::new(EventStream {
+            rx,
+            _task: AbortOnDrop(task),
+        }))
+    }
+}
+
+/// The events of one streamed run; dropping it (the client went away) aborts the run.
+pub struct EventStream {
+    rx: mpsc::UnboundedReceiver<Result<pb::ExecuteEvent, Status>>,
+    _task: AbortOnDrop,
+}
+
+impl tokio_stream::Stream for EventStream {
+    type Item = Result<pb::ExecuteEvent, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn live_event(ev: LiveEvent) -> pb::ExecuteEvent {
+    use pb::execute_event::Event;
+    let event = match ev {
+        LiveEvent::Log(l) => Event::Log(pb::Log {
+            level: level_str(l.level).into(),
+            message: l.message,
+        }),
+        LiveEvent::Stdout(s) => Event::Stdout(s),
+        LiveEvent::Stderr(s) => Event::Stderr(s),
+    };
+    pb::ExecuteEvent { event: Some(event) }
+}
+
+fn level_str(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Log => "log",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+        LogLevel::Debug => "debug",
+    }
+}
+
+/// The request as the library's [`ExecRequest`]; an empty backend means the default.
+pub fn to_exec_request(req: pb::ExecuteRequest) -> Result<ExecRequest, ApiError> {
+    let inputs = match req.inputs {
+        Some(s) => struct_to_json(s).map_err(|e| ApiError::invalid(format!("inputs: {e}")))?,
+        None => serde_json::Map::new(),
+    };
+    let limits = req.limits.unwrap_or_default();
+    Ok(ExecRequest {
+        code: req.code,
+        inputs,
+        limits: LimitOverrides {
+            timeout_ms: limits.timeout_ms,
+            memory_mib: limits.memory_mib,
+            max_output_bytes: limits.max_output_bytes,
+            ..LimitOverrides::default()
+        },
+        backend: (!req.backend.is_empty()).then_some(req.backend),
+    })
+}
+
+/// The outcome as the response message.
+pub fn to_response(o: Outcome) -> pb::ExecuteResponse {
+    let status = match o.status {
+        nodecell::Status::Ok => pb::Status::Ok,
+        nodecell::Status::Error => pb::Status::Error,
+        nodecell::Status::Timeout => pb::Status::Timeout,
+        nodecell::Status::MemoryLimit => pb::Status::MemoryLimit,
+        nodecell::Status::OutputLimit => pb::Status::OutputLimit,
+        nodecell::Status::Crashed => pb::Status::Crashed,
+    };
+    pb::ExecuteResponse {
+        status: status.into(),
+        result: o.result.map(json_to_value),
+        error: o.error.map(|e| pb::Error {
+            name: e.name,
+            message: e.message,
+            stack: e.stack.unwrap_or_default(),
+            line: e.line,
+            column: e.column,
+        }),
+        logs: o
+            .logs
+            .into_iter()
+            .map(|l| pb::Log {
+                level: level_str(l.level).into(),
+                message: l.message,
+            })
+            .collect(),
+        stdout: o.stdout,
+        stderr: o.stderr,
+        truncated: o.truncated,
+        usage: Some(pb::Usage {
+            wall_ms: o.usage.wall_ms,
+            cpu_ms: o.usage.cpu_ms,
+            memory_peak_bytes: o.usage.memory_peak_bytes,
+        }),
+        backend: o.backend,
+    }
+}
+
+/// A protobuf `Struct` as a JSON object.
+pub fn struct_to_json(
+    s: prost_types::Struct,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    s.fields
+        .into_iter()
+        .map(|(k, v)| {
+            Ok((
+                k.clone(),
+                value_to_json(v).map_err(|e| format!("{k}: {e}"))?,
+            ))
+        })
+        .collect()
+}
+
+/// A protobuf `Value` as JSON. Numbers are doubles; integral ones within ±2^53 become JSON
+/// integers. NaN and infinities have no JSON form and are refused.
+pub fn value_to_json(v: prost_types::Value) -> Result<serde_json::Value, String> {
+    use prost_types::value::Kind as K;
+    Ok(match v.kind {
+        None | Some(K::NullValue(_)) => serde_json::Value::Null,
+        Some(K::BoolValue(b)) => serde_json::Value::Bool(b),
+        Some(K::StringValue(s)) => serde_json::Value::String(s),
+        Some(K::NumberValue(n)) => {
+            const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+            if n.fract() == 0.0 && n.abs() <= EXACT {
+                serde_json::Value::from(n as i64)
+            } else {
+                serde_json::Number::from_f64(n)
+                    .map(serde_json::Value::Number)
+                    .ok_or_else(|| format!("{n} is not a JSON number"))?
+            }
+        }
+        Some(K::StructValue(s)) => serde_json::Value::Object(struct_to_json(s)?),
+        Some(K::ListValue(l)) => serde_json::Value::Array(
+            l.values
+                .into_iter()
+                .map(value_to_json)
+                .collect::<Result<_, _>>()?,
+        ),
+    })
+}
+
+/// JSON as a protobuf `Value`; every number becomes a double.
+pub fn json_to_value(v: serde_json::Value) -> prost_types::Value {
+    use prost_types::value::Kind as K;
+    let kind = match v {
+        serde_json::Value::Null => K::NullValue(prost_types::NullValue::NullValue.into()),
+        serde_json::Value::Bool(b) => K::BoolValue(b),
+        serde_json::Value::Number(n) => K::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
+        serde_json::Value::String(s) => K::StringValue(s),
+        serde_json::Value::Array(a) => K::ListValue(prost_types::ListValue {
+            values: a.into_iter().map(json_to_value).collect(),
+        }),
+        serde_json::Value::Object(o) => K::StructValue(json_to_struct(o)),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+/// A JSON object as a protobuf `Struct`.
+pub fn json_to_struct(o: serde_json::Map<String, serde_json::Value>) -> prost_types::Struct {
+    prost_types::Struct {
+        fields: o.into_iter().map(|(k, v)| (k, json_to_value(v))).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trips_through_protobuf_values() {
+        let j = serde_json::json!({"a": 1, "b": [true, null, "s", 2.5, -3], "c": {"d": {}}, "e": 1e300});
+        let serde_json::Value::Object(o) = j.clone() else {
+            unreachable!()
+        };
+        let back = struct_to_json(json_to_struct(o)).unwrap();
+        assert_eq!(serde_json::Value::Object(back), j);
+        let nan = prost_types::Value {
+            kind: Some(prost_types::value::Kind::NumberValue(f64::NAN)),
+        };
+        assert!(value_to_json(nan).is_err());
+    }
+
+    #[test]
+    fn api_errors_keep_their_code_and_stable_name() {
+        let s = to_status(ApiError::invalid("bad"));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(s.message(), "invalid_request: bad");
+        assert_eq!(s.metadata().get(ERROR_CODE_KEY).unwrap(), "invalid_request");
+    }
+}

@@ -1,0 +1,126 @@
+//! The HTTP API (axum): thin, over [`AppState`]. `router(state)` serves tests without a socket.
+
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use nodecell::ExecRequest;
+
+use crate::disconnect::ConnectionWatch;
+use crate::error::{ApiError, Kind};
+use crate::state::AppState;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.kind.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, Json(self.body())).into_response();
+        if let Some(s) = self.retry_after_s {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        resp
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/v1/execute", post(execute))
+        .route("/v1/info", get(info))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// When tokens are configured, `Authorization: Bearer <token>` must carry one of them.
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    if state.config.auth_tokens.is_empty() {
+        return next.run(req).await;
+    }
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(t)
+            if state
+                .config
+                .auth_tokens
+                .iter()
+                .any(|ok| constant_time_eq(ok.as_bytes(), t.as_bytes())) =>
+        {
+            next.run(req).await
+        }
+        _ => ApiError::new(
+            Kind::Unauthenticated,
+            "unauthenticated",
+            "a valid bearer token is required",
+        )
+        .into_response(),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn execute(State(state): State<Arc<AppState>>, req: Request) -> Result<Response, ApiError> {
+    // Present when served through `Server` (absent when a test calls the router directly).
+    let watch = req
+        .extensions()
+        .get::<ConnectInfo<ConnectionWatch>>()
+        .cloned();
+    let body: Body = req.into_body();
+    let limits = &state.engine.config().max_limits;
+    let cap = (limits.max_code_bytes + limits.max_inputs_bytes + (64 << 10)) as usize;
+    let bytes = to_bytes(body, cap).await.map_err(|_| {
+        ApiError::new(
+            Kind::TooLarge,
+            "request_too_large",
+            format!("the request body is larger than {cap} bytes"),
+        )
+    })?;
+    let req: ExecRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid(format!("invalid request body: {e}")))?;
+    let run = state.execute(req, None);
+    let outcome = match watch {
+        Some(ConnectInfo(watch)) => tokio::select! {
+            outcome = run => outcome?,
+            // The client is gone: dropping the run kills its sandbox.
+            () = watch.closed() => return Err(ApiError::new(Kind::InvalidRequest, "client_closed", "the client went away")),
+        },
+        None => run.await?,
+    };
+    Ok(Json(outcome).into_response())
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    match state.not_ready() {
+        None => (StatusCode::OK, "ready").into_response(),
+        Some(why) => ApiError::new(Kind::Unavailable, "not_ready", why).into_response(),
+    }
+}
+
+async fn info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(state.info())
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> String {
+    metrics::gauge!("nodecell_warm_sandboxes", "backend" => state.backend.as_str())
+        .set(state.pool.warm_count() as f64);
+    state.metrics.render()
+}

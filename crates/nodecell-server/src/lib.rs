@@ -1,0 +1,150 @@
+//! nodecell's service: HTTP (and gRPC) over a warm pool of single-use sandboxes. Thin: every
+//! decision about execution is the library's; this crate only admits, translates and reports.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod disconnect;
+pub mod error;
+pub mod grpc;
+pub mod http;
+pub mod state;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub use config::{ConfigError, Overrides, ServerConfig};
+pub use state::AppState;
+
+/// The process-wide Prometheus recorder (installed once, shared by every server in it).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&buckets)
+                .expect("buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Starting the service failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Bad configuration: nothing was bound (exit status 64).
+    #[error("{0}")]
+    Config(String),
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A bound, running service.
+pub struct Server {
+    pub state: Arc<AppState>,
+    pub http_addr: std::net::SocketAddr,
+    pub grpc_addr: std::net::SocketAddr,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+    grpc: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Server {
+    /// Checks the configuration and the engine, then binds (in that order).
+    pub async fn start(config: ServerConfig) -> Result<Server, ServeError> {
+        let engine = nodecell::Engine::new(config.engine.clone())
+            .map_err(|e| ServeError::Config(e.to_string()))?;
+        let (http_listen, grpc_listen) = (config.http_listen, config.grpc_listen);
+        let state = AppState::new(config, Arc::new(engine), metrics_handle());
+        let bind = |addr| async move {
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })
+        };
+        let listener = bind(http_listen).await?;
+        let http_addr = listener.local_addr()?;
+        let grpc_listener = bind(grpc_listen).await?;
+        let grpc_addr = grpc_listener.local_addr()?;
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let app = http::router(state.clone())
+            .into_make_service_with_connect_info::<disconnect::ConnectionWatch>();
+        let http = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        let mut grpc_stopped = stop.subscribe();
+        let grpc = tokio::spawn(grpc::serve(state.clone(), grpc_listener, async move {
+            let _ = grpc_stopped.wait_for(|s| *s).await;
+        }));
+        tracing::info!(%http_addr, %grpc_addr, "serving HTTP and gRPC");
+        Ok(Server {
+            state,
+            http_addr,
+            grpc_addr,
+            http,
+            grpc,
+            stop,
+        })
+    }
+
+    /// Graceful shutdown: not ready and refusing new runs at once, runs in flight finish
+    /// within the grace period (then they are killed), and no sandbox survives.
+    pub async fn shutdown(self) {
+        self.state.start_draining();
+        let grace = Duration::from_millis(self.state.config.shutdown_grace_ms);
+        let t0 = std::time::Instant::now();
+        while self.state.in_flight() > 0 && t0.elapsed() < grace {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let killed = self.state.in_flight();
+        if killed > 0 {
+            tracing::warn!(
+                killed,
+                grace_ms = grace.as_millis() as u64,
+                "runs still in flight after the grace period are killed"
+            );
+        }
+        let _ = self.stop.send(true);
+        // Connections still open now are dropped with their runs, whose sandboxes are killed
+        // as their futures drop.
+        stop_within(self.http, Duration::from_millis(200)).await;
+        stop_within(self.grpc, Duration::from_millis(200)).await;
+        self.state.pool.shutdown().await;
+    }
+}
+
+/// Waits for a listener task to end; aborts it (dropping its connections) after `limit`.
+async fn stop_within<T>(mut task: tokio::task::JoinHandle<T>, limit: Duration) {
+    if tokio::time::timeout(limit, &mut task).await.is_err() {
+        task.abort();
+        let _ = task.await;
+    }
+}
+
+/// Runs until SIGTERM or SIGINT, then shuts down gracefully.
+pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
+    let server = Server::start(config).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("draining");
+    server.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! What both transports share: the engine, the warm pool, admission, readiness, metrics.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nodecell::{Backend, Engine, ExecRequest, LiveEvent, Outcome, Pool, Protection};
+use tokio::sync::Semaphore;
+
+use crate::config::ServerConfig;
+use crate::error::{ApiError, Kind};
+
+pub struct AppState {
+    pub config: ServerConfig,
+    pub engine: Arc<Engine>,
+    pub pool: Arc<Pool>,
+    pub backend: Backend,
+    slots: Semaphore,
+    queued: AtomicUsize,
+    draining: AtomicBool,
+    in_flight: AtomicUsize,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(
+        config: ServerConfig,
+        engine: Arc<Engine>,
+        metrics: metrics_exporter_prometheus::PrometheusHandle,
+    ) -> Arc<AppState> {
+        let backend = Backend::parse(&config.backend).expect("validated with the config");
+        let pool = Pool::new(engine.clone(), backend, config.pool_size);
+        Arc::new(AppState {
+            slots: Semaphore::new(config.max_concurrent),
+            queued: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            config,
+            engine,
+            pool,
+            backend,
+            metrics,
+        })
+    }
+
+    /// Why the service is not ready, if it is not.
+    pub fn not_ready(&self) -> Option<String> {
+        if self.draining.load(Ordering::Acquire) {
+            return Some("draining: the service is shutting down".into());
+        }
+        let report = self.engine.report(self.backend);
+        if !report.available {
+            return Some(format!(
+                "backend {} unavailable: {}",
+                self.backend.as_str(),
+                report.problems.join("; ")
+            ));
+        }
+        if self.config.pool_size > 0 && self.pool.warm_count() == 0 {
+            return Some(match self.pool.last_error() {
+                Some(e) => format!("sandboxes cannot start: {e}"),
+                None => "no warm sandbox yet".into(),
+            });
+        }
+        None
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Admission, then one run. Errors are the request's own (never a run's outcome).
+    pub async fn execute(
+        &self,
+        req: ExecRequest,
+        live: Option<tokio::sync::mpsc::UnboundedSender<LiveEvent>>,
+    ) -> Result<Outcome, ApiError> {
+        let t0 = Instant::now();
+        if self.draining.load(Ordering::Acquire) {
+            return Err(ApiError::new(
+                Kind::Unavailable,
+                "draining",
+                "the service is shutting down",
+            ));
+        }
+        self.engine
+            .check_request(&req)
+            .map_err(|e| ApiError::from(nodecell::RunError::from(e)))?;
+        if self.pool.warm_count() == 0 {
+            if let Some(e) = self.pool.last_error() {
+                return Err(ApiError::new(
+                    Kind::Unavailable,
+                    "sandbox_unavailable",
+                    format!("sandboxes cannot start: {e}"),
+                ));
+            }
+        }
+        let _permit = match self.slots.try_acquire() {
+            Ok(p) => p,
+            Err(_) => {
+                // Counted while waiting, also when the caller gives up (the guard drops).
+                let queued = Counted::new(&self.queued);
+                if queued.before >= self.config.max_queue {
+                    return Err(overloaded("the queue is full"));
+                }
+                metrics::gauge!("nodecell_queue_depth")
+                    .set(self.queued.load(Ordering::Acquire) as f64);
+                let waited = tokio::time::timeout(
+                    Duration::from_millis(self.config.max_queue_wait_ms),
+                    self.slots.acquire(),
+                )
+                .await;
+                drop(queued);
+                metrics::gauge!("nodecell_queue_depth")
+                    .set(self.queued.load(Ordering::Acquire) as f64);
+                match waited {
+                    Ok(Ok(p)) => p,
+                    Ok(Err(_)) => {
+                        return Err(ApiError::new(
+                            Kind::Unavailable,
+                            "draining",
+                            "the service is shutting down",
+                        ))
+                    }
+                    Err(_) => return Err(overloaded("no run slot became free in time")),
+                }
+            }
+        };
+        metrics::histogram!("nodecell_queue_wait_seconds").record(t0.elapsed().as_secs_f64());
+        // Counted while running, also when the caller gives up and the run is dropped.
+        let running = Counted::new(&self.in_flight);
+        let result = self.pool.run(&req, live).await;
+        drop(running);
+        let outcome = result.map_err(ApiError::from)?;
+        let status = outcome.status.as_str();
+        metrics::counter!("nodecell_runs_total", "status" => status, "backend" => outcome.backend.clone()).increment(1);
+        if matches!(
+            outcome.status,
+            nodecell::Status::Timeout
+                | nodecell::Status::MemoryLimit
+                | nodecell::Status::OutputLimit
+        ) {
+            metrics::counter!("nodecell_sandboxes_killed_total", "reason" => status).increment(1);
+        }
+        metrics::histogram!("nodecell_run_seconds").record(outcome.usage.wall_ms / 1e3);
+        metrics::histogram!("nodecell_request_seconds").record(t0.elapsed().as_secs_f64());
+        Ok(outcome)
+    }
+
+    /// Version, Node, backends with their enforcement reports, limits, modules.
+    pub fn info(&self) -> serde_json::Value {
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "node": self.engine.layout().node_version().unwrap_or_default(),
+            "default_backend": self.backend.as_str(),
+            "backends": Backend::ALL.iter().map(|b| self.engine.report(*b)).collect::<Vec<_>>(),
+            "default_limits": self.engine.config().default_limits,
+            "max_limits": self.engine.config().max_limits,
+            "allowed_modules": self.engine.layout().allowed_modules,
+            "required_protections": Protection::ALL.iter()
+                .filter(|p| self.engine.report(self.backend).protections.iter().any(|s| s.protection == **p && s.required))
+                .map(|p| p.as_str()).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Adds one to a counter for as long as it lives.
+struct Counted<'a> {
+    counter: &'a AtomicUsize,
+    /// The count before this one was added.
+    before: usize,
+}
+
+impl<'a> Counted<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        let before = counter.fetch_add(1, Ordering::AcqRel);
+        Counted { counter, before }
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn overloaded(why: &str) -> ApiError {
+    metrics::counter!("nodecell_rejected_total", "reason" => "overloaded").increment(1);
+    ApiError {
+        retry_after_s: Some(1),
+        ..ApiError::new(Kind::Overloaded, "overloaded", why)
+    }
+}
