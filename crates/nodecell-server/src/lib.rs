@@ -7,6 +7,7 @@ pub mod disconnect;
 pub mod error;
 pub mod grpc;
 pub mod http;
+pub mod openapi;
 pub mod state;
 
 use std::sync::{Arc, OnceLock};

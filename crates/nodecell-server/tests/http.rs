@@ -191,6 +191,28 @@ async fn endpoints_outcomes_and_error_codes() {
         .iter()
         .any(|m| m == "lodash"));
     assert_eq!(info["backends"][0]["available"], true);
+    let doc: Value = reqwest::get(format!("{base}/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert!(doc["paths"]["/v1/execute"]["post"]["responses"]["429"].is_object());
+    for schema in ["ExecRequest", "Outcome", "Status", "ErrorResponse"] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} missing"
+        );
+    }
+    // Generated from the code: the request schema lists the library's own fields.
+    let props = &doc["components"]["schemas"]["ExecRequest"]["properties"];
+    assert!(
+        ["code", "inputs", "limits", "backend"]
+            .iter()
+            .all(|f| props[f].is_object()),
+        "{props}"
+    );
     let metrics = reqwest::get(format!("{base}/metrics"))
         .await
         .unwrap()

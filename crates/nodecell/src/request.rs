@@ -5,13 +5,14 @@ use serde::{Deserialize, Serialize};
 use crate::limits::LimitOverrides;
 
 /// One run. Only `code` is required.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecRequest {
     /// JavaScript source, run as the body of an async function.
     pub code: String,
     /// A JSON object: the global `inputs`, each identifier key also a global.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub inputs: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     pub limits: LimitOverrides,

@@ -136,3 +136,33 @@ fn check_reports_the_host() {
         .iter()
         .all(|p| p["enforced"] == p["supported"]));
 }
+
+#[test]
+fn serve_refuses_bad_configuration_with_exit_64_before_binding() {
+    let dir = std::env::temp_dir().join(format!("nodecell-cli-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("bad.toml"), "pool_size = 2\nno_such_key = 1\n").unwrap();
+    let bad = dir.join("bad.toml");
+    for (args, needle) in [
+        (vec!["serve", "--backend", "qemu"], "unknown backend"),
+        (
+            vec!["serve", "--http-listen", "not-an-address"],
+            "--http-listen",
+        ),
+        (
+            vec!["serve", "--config", "/nonexistent/nodecell.toml"],
+            "/nonexistent/nodecell.toml",
+        ),
+        (
+            vec!["serve", "--config", bad.to_str().unwrap()],
+            "no_such_key",
+        ),
+        (vec!["serve", "--max-concurrent", "0"], "max_concurrent"),
+    ] {
+        let o = nodecell(&args, "");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(64), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
