@@ -31,6 +31,7 @@ import os
 import signal
 import statistics
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -108,7 +109,8 @@ def bare_reference(n, seconds):
 class Server:
     def __init__(self, http_port, grpc_port, pool, max_conc, max_queue):
         self.http_port = http_port
-        self.log = open(os.path.join("/tmp", f"nodecell-bench-{http_port}.log"), "w+b")
+        # Anonymous: read back for error messages, gone when closed (nothing left in /tmp).
+        self.log = tempfile.TemporaryFile()
         self.cmd = [NODECELL, "serve",
                     "--http-listen", f"127.0.0.1:{http_port}",
                     "--grpc-listen", f"127.0.0.1:{grpc_port}",
