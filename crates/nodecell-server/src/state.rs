@@ -87,7 +87,9 @@ impl AppState {
                 "the service is shutting down",
             ));
         }
-        self.engine
+        // Checked once, before admission: a bad request never waits in the queue.
+        let checked = self
+            .engine
             .check_request(&req)
             .map_err(|e| ApiError::from(nodecell::RunError::from(e)))?;
         if self.pool.warm_count() == 0 {
@@ -133,7 +135,7 @@ impl AppState {
         metrics::histogram!("nodecell_queue_wait_seconds").record(t0.elapsed().as_secs_f64());
         // Counted while running, also when the caller gives up and the run is dropped.
         let running = Counted::new(&self.in_flight);
-        let result = self.pool.run(&req, live).await;
+        let result = self.pool.run_checked(&req, &checked, live).await;
         drop(running);
         let outcome = result.map_err(ApiError::from)?;
         let status = outcome.status.as_str();

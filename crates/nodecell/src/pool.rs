@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::engine::{Backend, Engine, ModuleLoading};
+use crate::engine::{Backend, CheckedRequest, Engine, ModuleLoading};
 use crate::error::{RunError, StartError};
 use crate::outcome::Outcome;
 use crate::request::ExecRequest;
@@ -106,6 +106,17 @@ impl Pool {
         live: Option<tokio::sync::mpsc::UnboundedSender<LiveEvent>>,
     ) -> Result<Outcome, RunError> {
         let checked = self.engine.check_request(req)?;
+        self.run_checked(req, &checked, live).await
+    }
+
+    /// [`Pool::run`] for a request the caller has already checked with
+    /// [`Engine::check_request`] (so that it is not checked twice).
+    pub async fn run_checked(
+        &self,
+        req: &ExecRequest,
+        checked: &CheckedRequest,
+        live: Option<tokio::sync::mpsc::UnboundedSender<LiveEvent>>,
+    ) -> Result<Outcome, RunError> {
         if checked.backend != self.backend {
             return Err(RunError::Request(
                 crate::error::RequestError::BackendUnavailable {
