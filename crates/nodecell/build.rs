@@ -1,7 +1,11 @@
 //! Compiles the seccomp policy (policy/seccomp/node.json, data with a reason per syscall)
-//! into BPF at build time, so a malformed policy fails the build, not a run.
+//! into BPF at build time, so a malformed policy fails the build, not a run; and renders the
+//! same policy in Kafel, the language nsjail takes, for the nsjail backend.
 
 use std::{env, fs, path::PathBuf};
+
+#[path = "src/kafel.rs"]
+mod kafel;
 
 const FILTERS: [&str; 2] = ["node_allow", "node_enosys"];
 
@@ -20,9 +24,11 @@ fn main() {
         other => panic!("no seccomp policy for target architecture {other}"),
     };
     let json = fs::read(&policy).unwrap_or_else(|e| panic!("reading {}: {e}", policy.display()));
+    let kafel = kafel::render(&json).unwrap_or_else(|e| panic!("{}: {e}", policy.display()));
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    fs::write(out.join("node.kafel"), kafel).unwrap();
     let mut programs = seccompiler::compile_from_json(json.as_slice(), arch)
         .unwrap_or_else(|e| panic!("compiling {}: {e}", policy.display()));
-    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     for name in FILTERS {
         let prog = programs
             .remove(name)

@@ -1,6 +1,9 @@
 // about: process.kill(-1, 'SIGKILL') - signal every process the job can see; fired only after checking that the host's pids are invisible (sentinel_pid answers ESRCH)
 // expect-status: ok|crashed
 // control: skip kill(-1) as root is never run outside the sandbox
+// landlock-exception: no pid namespace, so the host's pids are visible and the case refuses to fire kill(-1) (seccomp refuses kill(-1) and Landlock scopes signals; sig-kill-sentinel checks that a visible host process cannot be signalled)
+// landlock-expect-status: error
+// landlock-expect-error-message-includes: host pids are visible (sentinel probe: EPERM)
 // limits: {"timeout_ms": 5000, "memory_mib": 128}
 const errc = (e) => (e && typeof e === 'object' && (e.code || e.name)) ? String(e.code || e.name) : String(e);
 const I = (typeof inputs === 'object' && inputs) ? inputs : {};

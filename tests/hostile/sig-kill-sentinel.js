@@ -1,6 +1,8 @@
 // about: SIGKILL the host's sentinel process by its host pid (and look for it under /proc)
 // expect-status: ok
 // expect-result-has: {"killed": false, "proc_visible": false}
+// landlock-exception: no pid namespace and no private /proc: the host's processes are visible (existence only: Landlock denies reading /proc), but the signal is refused (Landlock signal scoping)
+// landlock-expect-result-has: {"killed": false, "proc_visible": true, "error": "EPERM"}
 // control: skip the control's own pid namespace hides the sentinel too, so no positive control is possible
 // limits: {"timeout_ms": 5000, "memory_mib": 128}
 // Built-ins the way an attacker gets them: getBuiltinModule/require first; if the runner removed those back doors,

@@ -47,6 +47,7 @@ pub enum CgroupDriver {
 pub struct RunCgroup {
     driver: CgroupDriver,
     name: String,
+    /// Already removed, or created and removed by someone else (nsjail).
     removed: bool,
 }
 
@@ -125,7 +126,7 @@ impl CgroupDriver {
     }
 
     /// Removes `nodecell-<pid>-*` groups whose service process is gone.
-    fn sweep_stale(&self) {
+    pub fn sweep_stale(&self) {
         for parent in self.parents() {
             let Ok(dir) = fs::read_dir(parent) else {
                 continue;
@@ -176,6 +177,59 @@ impl CgroupDriver {
 }
 
 impl RunCgroup {
+    /// A group someone else created (and will remove), e.g. nsjail's group for one sandbox.
+    pub fn attach(driver: CgroupDriver, name: String) -> RunCgroup {
+        RunCgroup {
+            driver,
+            name,
+            removed: true,
+        }
+    }
+
+    /// The group's name (the same in every hierarchy).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The group `name` below this one, created and removed by someone else (nsjail).
+    pub fn attach_child(&self, name: String) -> RunCgroup {
+        let driver = match &self.driver {
+            CgroupDriver::V2 { parent } => CgroupDriver::V2 {
+                parent: parent.join(&self.name),
+            },
+            CgroupDriver::V1 {
+                memory,
+                pids,
+                cpuacct,
+            } => CgroupDriver::V1 {
+                memory: memory.join(&self.name),
+                pids: pids.join(&self.name),
+                cpuacct: cpuacct.as_ref().map(|c| c.join(&self.name)),
+            },
+        };
+        RunCgroup::attach(driver, name)
+    }
+
+    /// Memory the group uses now.
+    pub fn memory_usage_bytes(&self) -> Option<u64> {
+        match &self.driver {
+            CgroupDriver::V2 { parent } => read_u64(&self.file(parent, "memory.current")),
+            CgroupDriver::V1 { memory, .. } => {
+                read_u64(&self.file(memory, "memory.usage_in_bytes"))
+            }
+        }
+    }
+
+    /// Restarts peak tracking from the current usage (cgroup v1; on v2 `memory.peak` is
+    /// reset by any write, on kernels ≥ 6.12).
+    pub fn reset_memory_peak(&self) {
+        let (dir, file) = match &self.driver {
+            CgroupDriver::V2 { parent } => (parent, "memory.peak"),
+            CgroupDriver::V1 { memory, .. } => (memory, "memory.max_usage_in_bytes"),
+        };
+        let _ = fs::write(self.file(dir, file), "0");
+    }
+
     /// The group's directory in every hierarchy.
     pub fn dirs(&self) -> Vec<PathBuf> {
         self.driver

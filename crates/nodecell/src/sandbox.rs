@@ -2,7 +2,6 @@
 //! destroyed. Every figure in the outcome is measured here, never taken from the sandbox.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,10 +14,15 @@ use tokio::sync::mpsc;
 
 use crate::cgroup::RunCgroup;
 use crate::error::StartError;
-use crate::launch::spec::{LaunchMessage, LaunchReport, LaunchSpec, EVENT_FD, JOB_FD, STATUS_FD};
+use crate::landlock_backend::ScratchDir;
+use crate::launch::spec::{LaunchMessage, LaunchReport, EVENT_FD, JOB_FD, STATUS_FD};
 use crate::limits::Limits;
 use crate::outcome::{ErrorInfo, LogEntry, Outcome, Status, Usage};
+use crate::procfs;
 use crate::protocol::{self, FrameError, Job, RunnerEvent, RunnerResult};
+
+/// How often the watchdog samples a sandbox that has no cgroup.
+const WATCHDOG_PERIOD: Duration = Duration::from_millis(10);
 
 /// Output of a run as it happens (for streaming transports).
 #[derive(Clone, Debug, PartialEq)]
@@ -58,12 +62,57 @@ pub struct Sandbox {
     stdout: ChildStdout,
     stderr: ChildStderr,
     cgroup: Option<RunCgroup>,
+    /// Where the job's limits are set, if not on `cgroup` (nsjail's own group for Node).
+    limit_group: Option<RunCgroup>,
+    /// Host pid of Node.
+    node_pid: i32,
+    /// Without a cgroup: the host holds the run to its memory and process limits itself.
+    watchdog: bool,
+    /// The run's private directory (landlock backend), removed with the sandbox.
+    scratch: Option<ScratchDir>,
     /// Set by a pool: teardown after a result may finish in the background, tracked here.
     cleanups: Option<Arc<Cleanups>>,
     backend: String,
     report: LaunchReport,
     startup: Duration,
 }
+
+/// How a backend builds its sandbox's process tree.
+pub(crate) struct Spawn {
+    /// nodecell-launcher or nsjail.
+    pub program: std::path::PathBuf,
+    pub args: Vec<String>,
+    /// An fd passed as fd 6 (nsjail reads its configuration from it).
+    pub extra_fd: Option<OwnedFd>,
+    pub supervisor: Supervisor,
+    pub accounting: Accounting,
+    pub scratch: Option<ScratchDir>,
+}
+
+/// Who reports what was applied.
+pub(crate) enum Supervisor {
+    /// nodecell-launcher: its report arrives on the status fd, which closes when Node is
+    /// exec'd `node_depth` generations below it.
+    Launcher { node_depth: usize },
+    /// nsjail: its log (errors only) arrives on the status fd; Node is its child, and what
+    /// is in force is read by the host from /proc and checked against `expected`.
+    Nsjail { expected: LaunchReport },
+}
+
+/// Where the run's memory, processes and CPU time are counted and limited.
+pub(crate) enum Accounting {
+    /// nodecell's own cgroup: the host moves Node into it while Node boots.
+    Cgroup(RunCgroup),
+    /// nodecell's group in nsjail's parent, which nsjail creates Node's group
+    /// (`NSJAIL.<node pid>`) in: usage and OOM kills are read from it (they are hierarchical,
+    /// and outlive nsjail's group), job limits set on nsjail's.
+    NsjailCgroup(RunCgroup),
+    /// No cgroup: /proc figures, RLIMIT_DATA set per job, and the host's watchdog.
+    Proc,
+}
+
+/// The fd on which nsjail reads its configuration.
+pub(crate) const CONFIG_FD: i32 = 6;
 
 fn pipe_pair() -> Result<(OwnedFd, OwnedFd), StartError> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| StartError::Spawn(e.into()))
@@ -142,22 +191,93 @@ fn drain_buffered(
     }
 }
 
-/// The first child of process `pid` (host pid namespace).
-fn first_child(pid: i32) -> Option<i32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+/// Why nsjail did not start the sandbox: its own log (on the status fd) once it has exited.
+async fn nsjail_failure(
+    e: StartError,
+    child: &mut Child,
+    status: &mut pipe::Receiver,
+) -> StartError {
+    let _ = child.start_kill();
+    let log = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = child.wait().await;
+        read_to_end_capped(status, 1 << 16).await
+    })
+    .await
+    .unwrap_or_default();
+    let log = String::from_utf8_lossy(&log).trim().to_string();
+    if log.is_empty() {
+        e
+    } else {
+        StartError::Setup {
+            step: "nsjail".into(),
+            message: format!("{log} ({e})"),
+        }
+    }
+}
+
+/// What is in force for Node (host pid `node`), read from /proc, checked against what nsjail
+/// was configured to apply: a sandbox that lacks any of it is not used.
+fn verify_from_proc(node: i32, expected: &LaunchReport) -> Result<LaunchReport, StartError> {
+    let field = |k: &str| procfs::status_field(node, k).unwrap_or_default();
+    let first_id = |k: &str| {
+        field(k)
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(u32::MAX)
+    };
+    let caps_empty = ["CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"]
+        .iter()
+        .all(|k| field(k).trim_start_matches('0').is_empty());
+    let seen = LaunchReport {
+        namespaces: procfs::own_namespaces(node),
+        rootfs: expected.rootfs,
+        landlock: "off".into(),
+        landlock_abi: expected.landlock_abi,
+        seccomp: field("Seccomp") == "2",
+        no_new_privs: field("NoNewPrivs") == "1",
+        capabilities_dropped: caps_empty,
+        uid: first_id("Uid"),
+        gid: first_id("Gid"),
+    };
+    let mut missing = Vec::new();
+    for ns in &expected.namespaces {
+        if !seen.namespaces.contains(ns) {
+            missing.push(format!("{ns} namespace"));
+        }
+    }
+    for (want, got, what) in [
+        (expected.seccomp, seen.seccomp, "seccomp filter"),
+        (expected.no_new_privs, seen.no_new_privs, "no_new_privs"),
+        (
+            expected.capabilities_dropped,
+            seen.capabilities_dropped,
+            "empty capability sets",
+        ),
+    ] {
+        if want && !got {
+            missing.push(what.into());
+        }
+    }
+    if seen.uid != expected.uid || seen.gid != expected.gid {
+        missing.push(format!(
+            "uid/gid {}/{} (found {}/{})",
+            expected.uid, expected.gid, seen.uid, seen.gid
+        ));
+    }
+    if !missing.is_empty() {
+        return Err(StartError::Setup {
+            step: "verify_nsjail".into(),
+            message: format!("Node runs without: {}", missing.join(", ")),
+        });
+    }
+    Ok(seen)
 }
 
 impl Sandbox {
-    /// Spawns the launcher with `spec` and waits until the runner says it is ready.
+    /// Spawns the sandbox and waits until the runner says it is ready.
     pub(crate) async fn start(
-        launcher: &Path,
-        spec: &LaunchSpec,
-        cgroup: Option<RunCgroup>,
+        spawn: Spawn,
         backend: &str,
         startup_timeout_ms: u64,
     ) -> Result<Sandbox, StartError> {
@@ -165,52 +285,62 @@ impl Sandbox {
         let (job_r, job_w) = pipe_pair()?;
         let (ev_r, ev_w) = pipe_pair()?;
         let (st_r, st_w) = pipe_pair()?;
-        let spec_json = serde_json::to_string(spec).map_err(|e| StartError::Spawn(e.into()))?;
-        let mut cmd = Command::new(launcher);
-        cmd.arg(spec_json)
+        let mut cmd = Command::new(&spawn.program);
+        cmd.args(&spawn.args)
             .env_clear()
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        crate::sys::inherit_fds(
-            &mut cmd,
-            vec![
-                (job_r.as_raw_fd(), JOB_FD),
-                (ev_w.as_raw_fd(), EVENT_FD),
-                (st_w.as_raw_fd(), STATUS_FD),
-            ],
-        );
+        let mut fds = vec![
+            (job_r.as_raw_fd(), JOB_FD),
+            (ev_w.as_raw_fd(), EVENT_FD),
+            (st_w.as_raw_fd(), STATUS_FD),
+        ];
+        if let Some(fd) = &spawn.extra_fd {
+            fds.push((fd.as_raw_fd(), CONFIG_FD));
+        }
+        crate::sys::inherit_fds(&mut cmd, fds);
         let mut child = cmd.spawn().map_err(StartError::Spawn)?;
-        drop((job_r, ev_w, st_w));
+        drop((job_r, ev_w, st_w, spawn.extra_fd));
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut stderr = child.stderr.take().expect("stderr is piped");
         let job = pipe::Sender::from_owned_fd(job_w).map_err(StartError::Spawn)?;
         let mut events = pipe::Receiver::from_owned_fd(ev_r).map_err(StartError::Spawn)?;
         let mut status = pipe::Receiver::from_owned_fd(st_r).map_err(StartError::Spawn)?;
+        let root_pid = child.id().map_or(0, |p| p as i32);
 
         // Node joins the run's cgroups while it boots: on cgroup v1 a task migration waits for
         // an RCU grace period (~10 ms), which this takes off the critical path. The job is
         // sent only after the move is complete, so every byte and process of user code is
         // accounted for; what Node allocated while booting stays charged to the parent
         // (cgroup v1 does not move charges).
-        let launcher_pid = child.id();
-        let procs = cgroup
-            .as_ref()
-            .map(RunCgroup::procs_files)
-            .unwrap_or_default();
+        let mut accounting = spawn.accounting;
+        let supervisor = spawn.supervisor;
         let startup = async {
-            let report = launcher_report(&mut status).await?;
-            tracing::debug!(
-                elapsed_ms = t0.elapsed().as_secs_f64() * 1e3,
-                "node exec'd in the sandbox"
-            );
+            let (report, node_depth) = match &supervisor {
+                Supervisor::Launcher { node_depth } => {
+                    let report = launcher_report(&mut status).await?;
+                    tracing::debug!(
+                        elapsed_ms = t0.elapsed().as_secs_f64() * 1e3,
+                        "node exec'd in the sandbox"
+                    );
+                    (Some(report), *node_depth)
+                }
+                Supervisor::Nsjail { .. } => (None, 1),
+            };
+            let procs = match &accounting {
+                Accounting::Cgroup(cg) => cg.procs_files(),
+                _ => Vec::new(),
+            };
             if procs.is_empty() {
-                return ready_frame(&mut events, &mut stderr).await.map(|()| report);
+                ready_frame(&mut events, &mut stderr).await?;
+                let node = procfs::descendant(root_pid, node_depth).ok_or_else(|| {
+                    StartError::NotReady("Node is not running in the sandbox".into())
+                })?;
+                return Ok((report, node));
             }
-            let node = launcher_pid
-                .and_then(|l| first_child(l as i32))
-                .and_then(first_child)
+            let node = procfs::descendant(root_pid, node_depth)
                 .ok_or_else(|| StartError::NotReady("Node is not running in the sandbox".into()))?;
             let join = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
                 for f in procs {
@@ -224,13 +354,32 @@ impl Sandbox {
                 .map_err(|e| {
                     StartError::NotReady(format!("moving Node into the run's cgroup: {e}"))
                 })?;
-            ready.map(|()| report)
+            ready.map(|()| (report, node))
         };
-        let report =
+        let (report, node_pid) =
             match tokio::time::timeout(Duration::from_millis(startup_timeout_ms), startup).await {
-                Ok(r) => r?,
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    if let Supervisor::Nsjail { .. } = supervisor {
+                        return Err(nsjail_failure(e, &mut child, &mut status).await);
+                    }
+                    return Err(e);
+                }
                 Err(_) => return Err(StartError::StartupTimeout(startup_timeout_ms)),
             };
+        let report = match (report, &supervisor) {
+            (Some(r), _) => r,
+            (None, Supervisor::Nsjail { expected }) => verify_from_proc(node_pid, expected)?,
+            (None, Supervisor::Launcher { .. }) => unreachable!("the launcher reported"),
+        };
+        let (cgroup, limit_group) = match std::mem::replace(&mut accounting, Accounting::Proc) {
+            Accounting::Cgroup(cg) => (Some(cg), None),
+            Accounting::NsjailCgroup(cg) => {
+                let node_group = cg.attach_child(crate::nsjail::cgroup_name(node_pid));
+                (Some(cg), Some(node_group))
+            }
+            Accounting::Proc => (None, None),
+        };
         tracing::debug!(
             elapsed_ms = t0.elapsed().as_secs_f64() * 1e3,
             "runner ready"
@@ -241,7 +390,11 @@ impl Sandbox {
             events: Some(events),
             stdout,
             stderr,
+            watchdog: cgroup.is_none(),
             cgroup,
+            limit_group,
+            node_pid,
+            scratch: spawn.scratch,
             cleanups: None,
             backend: backend.to_string(),
             report,
@@ -304,6 +457,7 @@ impl Sandbox {
         if let Some(cg) = self.cgroup.take() {
             let _ = tokio::task::spawn_blocking(move || cg.remove()).await;
         }
+        self.scratch.take();
     }
 
     /// Runs the one job and destroys the sandbox. Never fails: whatever happens inside
@@ -316,25 +470,19 @@ impl Sandbox {
         live: Option<mpsc::UnboundedSender<LiveEvent>>,
     ) -> Outcome {
         let mut out = Output::new(limits.max_output_bytes, live);
-        if let Some(cg) = &self.cgroup {
-            // The limits of this job (a warm sandbox was started before they were known).
-            if let Err(e) = cg
-                .set_memory_limit(limits.memory_bytes())
-                .and_then(|_| cg.set_pids_limit(limits.max_processes))
-            {
+        // The limits of this job (a warm sandbox was started before they were known).
+        let baseline = match self.apply_job_limits(limits) {
+            Ok(b) => b,
+            Err(e) => {
                 self.stop();
-                return self
-                    .finish(
-                        End::HostFailure(e.to_string()),
-                        out,
-                        limits,
-                        Instant::now(),
-                        None,
-                    )
-                    .await;
+                let usage = Usage::default();
+                return self.finish(End::HostFailure(e), out, limits, usage).await;
             }
-        }
-        let cpu0 = self.cgroup.as_ref().and_then(RunCgroup::cpu_usage_ns);
+        };
+        let cpu0 = self.cpu_ns();
+        let mut peak_seen = 0u64;
+        let mut watch = tokio::time::interval(WATCHDOG_PERIOD);
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let t0 = Instant::now();
         let deadline = tokio::time::sleep(Duration::from_millis(limits.timeout_ms));
         tokio::pin!(deadline);
@@ -400,10 +548,21 @@ impl Sandbox {
                         Ok(n) if n > 0 => if !out.stderr(&ebuf[..n]) { break End::OutputLimit },
                         _ => stderr_open = false,
                     },
+                    _ = watch.tick(), if self.watchdog => {
+                        let (rss, tasks) = self.tree_usage();
+                        peak_seen = peak_seen.max(rss);
+                        if rss > baseline + limits.memory_bytes() {
+                            break End::MemoryLimit;
+                        }
+                        if tasks > limits.max_processes {
+                            break End::ProcessLimit;
+                        }
+                    }
                 }
             },
         };
         let wall = t0.elapsed();
+        let usage = self.usage(wall, cpu0, baseline, peak_seen);
         reader.abort();
         if ignored > 0 {
             // One aggregated line per run: user code decides how many frames it forges.
@@ -417,11 +576,9 @@ impl Sandbox {
                 && (!stderr_open || drain_buffered(&self.stderr, &mut ebuf, |b| out.stderr(b)));
             self.stop();
             if !ok {
-                return self
-                    .finish(End::OutputLimit, out, limits, t0, Some((cpu0, wall)))
-                    .await;
+                return self.finish(End::OutputLimit, out, limits, usage).await;
             }
-            return self.finish(end, out, limits, t0, Some((cpu0, wall))).await;
+            return self.finish(end, out, limits, usage).await;
         }
         self.stop();
         // The runner went away without a result: what it wrote is collected to EOF, which
@@ -443,28 +600,19 @@ impl Sandbox {
                 true
             };
             if let Ok(false) = tokio::time::timeout(Duration::from_secs(1), drain).await {
-                return self
-                    .finish(End::OutputLimit, out, limits, t0, Some((cpu0, wall)))
-                    .await;
+                return self.finish(End::OutputLimit, out, limits, usage).await;
             }
         }
-        self.finish(end, out, limits, t0, Some((cpu0, wall))).await
+        self.finish(end, out, limits, usage).await
     }
 
-    async fn finish(
-        mut self,
-        end: End,
-        out: Output,
-        limits: &Limits,
-        t0: Instant,
-        timing: Option<(Option<u64>, Duration)>,
-    ) -> Outcome {
-        let (cpu0, wall) = timing.unwrap_or((None, t0.elapsed()));
+    async fn finish(mut self, end: End, out: Output, limits: &Limits, usage: Usage) -> Outcome {
+        let t0 = Instant::now();
         if self.cleanups.is_some() && matches!(end, End::Result(_)) {
             // The result and all output are in hand (the pipes reached EOF): answer now; the
             // launcher's exit and the cgroup's removal complete in the background, tracked so
             // that whoever owns the pool can wait until nothing is left.
-            let (usage, oom) = self.measure(wall, cpu0);
+            let oom = self.oom_killed(&usage, limits);
             let outcome = self.outcome(end, out, limits, usage, oom, None);
             let cleanups = self.cleanups.take().expect("checked above");
             cleanups.pending.fetch_add(1, Ordering::AcqRel);
@@ -489,12 +637,13 @@ impl Sandbox {
             }
         };
         let reaped = t0.elapsed();
-        let (usage, oom) = self.measure(wall, cpu0);
+        let oom = self.oom_killed(&usage, limits);
         if let Some(cg) = self.cgroup.take() {
             cg.remove();
         }
+        self.scratch.take();
         tracing::debug!(
-            wall_ms = wall.as_secs_f64() * 1e3,
+            wall_ms = usage.wall_ms,
             reaped_ms = reaped.as_secs_f64() * 1e3,
             cleaned_ms = t0.elapsed().as_secs_f64() * 1e3,
             "run finished"
@@ -502,20 +651,102 @@ impl Sandbox {
         self.outcome(end, out, limits, usage, oom, exit)
     }
 
-    /// Usage as the host measures it, and whether the memory cgroup's OOM killer acted.
-    fn measure(&self, wall: Duration, cpu0: Option<u64>) -> (Usage, bool) {
+    /// Sets the job's memory and process limits; returns the memory the ready sandbox
+    /// already uses where that is counted against the limit (nsjail's cgroup, the watchdog).
+    fn apply_job_limits(&self, limits: &Limits) -> Result<u64, String> {
+        let memory = limits.memory_bytes();
+        match (&self.cgroup, &self.limit_group) {
+            // nodecell's own group: Node's boot stayed charged to the parent.
+            (Some(cg), None) => {
+                cg.set_memory_limit(memory)
+                    .and_then(|_| cg.set_pids_limit(limits.max_processes))
+                    .map_err(|e| e.to_string())?;
+                Ok(0)
+            }
+            // nsjail's group holds everything Node allocated since it started: the job may
+            // add its limit to that.
+            (Some(cg), Some(node_group)) => {
+                let used = cg
+                    .memory_usage_bytes()
+                    .ok_or("cannot read the sandbox's memory usage")?;
+                node_group
+                    .set_memory_limit(used + memory)
+                    .and_then(|_| node_group.set_pids_limit(limits.max_processes))
+                    .map_err(|e| e.to_string())?;
+                cg.reset_memory_peak();
+                Ok(used)
+            }
+            // No cgroup: the watchdog holds resident memory to the limit above what is
+            // resident now, and Node's private memory may grow by the limit (RLIMIT_DATA).
+            // Changing another user's rlimit takes CAP_SYS_RESOURCE (which a root service in a
+            // container may lack): without it, the limit set at start stays
+            // (the start limits' memory + BOOT_DATA_ALLOWANCE).
+            (None, _) => {
+                let data = procfs::status_kib_field(self.node_pid, "VmData")
+                    .ok_or("cannot read the sandbox's memory usage")?;
+                if let Err(e) = crate::sys::set_process_rlimit(
+                    self.node_pid,
+                    libc::RLIMIT_DATA as _,
+                    data + memory,
+                ) {
+                    tracing::debug!(error = %e, "RLIMIT_DATA stays as set at start");
+                }
+                Ok(self.tree_usage().0)
+            }
+        }
+    }
+
+    /// Resident memory and number of threads of every process of the sandbox (below the
+    /// launcher, which a landlock sandbox's orphans are re-parented to).
+    fn tree_usage(&self) -> (u64, u64) {
+        let root = self.child.id().map_or(0, |p| p as i32);
+        procfs::tree(root)
+            .into_iter()
+            .skip(1)
+            .fold((0, 0), |(rss, n), pid| {
+                (
+                    rss + procfs::rss_bytes(pid).unwrap_or(0),
+                    n + procfs::threads(pid).unwrap_or(0),
+                )
+            })
+    }
+
+    /// CPU time of the run so far: its cgroup's, or Node's own and its reaped children's.
+    fn cpu_ns(&self) -> Option<u64> {
+        self.cgroup
+            .as_ref()
+            .and_then(RunCgroup::cpu_usage_ns)
+            .or_else(|| procfs::cpu_ns(self.node_pid))
+    }
+
+    /// Whether the kernel's OOM killer acted in the run's memory cgroup. nsjail removes
+    /// Node's group as soon as Node is dead (and cgroup v1 does not count OOM kills up the
+    /// tree), so there the sign is that usage reached the job's limit (v1 charges never pass
+    /// it).
+    fn oom_killed(&self, usage: &Usage, limits: &Limits) -> bool {
+        let Some(cg) = &self.cgroup else {
+            return false;
+        };
+        cg.oom_killed()
+            || (self.limit_group.is_some()
+                && usage.memory_peak_bytes + (1 << 20) >= limits.memory_bytes())
+    }
+
+    /// Usage as the host measures it, at the end of the run (before the sandbox is stopped).
+    fn usage(&self, wall: Duration, cpu0: Option<u64>, baseline: u64, peak_seen: u64) -> Usage {
         let mut usage = Usage {
             wall_ms: wall.as_secs_f64() * 1e3,
             ..Default::default()
         };
-        let Some(cg) = &self.cgroup else {
-            return (usage, false);
-        };
-        if let (Some(a), Some(b)) = (cpu0, cg.cpu_usage_ns()) {
+        if let (Some(a), Some(b)) = (cpu0, self.cpu_ns()) {
             usage.cpu_ms = b.saturating_sub(a) as f64 / 1e6;
         }
-        usage.memory_peak_bytes = cg.memory_peak_bytes().unwrap_or(0);
-        (usage, cg.oom_killed())
+        let peak = match &self.cgroup {
+            Some(cg) => cg.memory_peak_bytes().unwrap_or(0),
+            None => peak_seen.max(self.tree_usage().0),
+        };
+        usage.memory_peak_bytes = peak.saturating_sub(baseline);
+        usage
     }
 
     /// How the run ended, as an outcome. `exit` is the launcher's exit code, when known.
@@ -529,7 +760,9 @@ impl Sandbox {
         exit: Option<i32>,
     ) -> Outcome {
         let stderr_text = String::from_utf8_lossy(&out.stderr_bytes).into_owned();
-        let heap_oom = stderr_text.contains("JavaScript heap out of memory");
+        // V8 reports running out of its heap cap (or, under RLIMIT_DATA, out of memory it
+        // could not map) on stderr before it aborts.
+        let heap_oom = stderr_text.contains("out of memory");
         let (status, result, error) = match end {
             End::Result(RunnerResult::Ok { result, .. }) => (Status::Ok, Some(result), None),
             End::Result(RunnerResult::Error { error, .. }) => (Status::Error, None, Some(error)),
@@ -552,6 +785,28 @@ impl Sandbox {
                     format!(
                         "captured output exceeded its limit of {} bytes",
                         limits.max_output_bytes
+                    ),
+                )),
+            ),
+            End::MemoryLimit => (
+                Status::MemoryLimit,
+                None,
+                Some(ErrorInfo::new(
+                    "MemoryLimitError",
+                    format!(
+                        "the run exceeded its memory limit of {} MiB",
+                        limits.memory_mib
+                    ),
+                )),
+            ),
+            End::ProcessLimit => (
+                Status::Crashed,
+                None,
+                Some(ErrorInfo::new(
+                    "ProcessLimitError",
+                    format!(
+                        "the run exceeded its limit of {} processes and threads and was killed",
+                        limits.max_processes
                     ),
                 )),
             ),
@@ -654,6 +909,10 @@ enum End {
     Result(RunnerResult),
     Timeout,
     OutputLimit,
+    /// The watchdog saw more resident memory than the limit allows.
+    MemoryLimit,
+    /// The watchdog saw more processes and threads than the limit allows.
+    ProcessLimit,
     RunnerGone(String),
     Protocol(String),
     HostFailure(String),

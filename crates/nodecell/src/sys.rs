@@ -241,6 +241,40 @@ extern "C" fn kill_init(_signal: libc::c_int) {
     }
 }
 
+/// The children of the calling (single-threaded) process.
+pub fn own_children() -> Vec<libc::pid_t> {
+    let me = std::process::id();
+    std::fs::read_to_string(format!("/proc/{me}/task/{me}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Sets a resource limit of another process (the host lowering a sandbox's RLIMIT_DATA for
+/// its job).
+pub fn set_process_rlimit(pid: libc::pid_t, resource: libc::c_int, value: u64) -> io::Result<()> {
+    let limit = libc::rlimit64 {
+        rlim_cur: value,
+        rlim_max: value,
+    };
+    // SAFETY: prlimit64 reads the rlimit64 passed by reference, which outlives the call, and
+    // writes nothing (the old-limit pointer is null).
+    let r = unsafe { libc::prlimit64(pid, resource as _, &limit, std::ptr::null_mut()) };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// An anonymous in-memory file holding `content` (read from offset 0 by whoever inherits it).
+pub fn memfd_with(name: &str, content: &[u8]) -> io::Result<std::os::fd::OwnedFd> {
+    let fd = nix::sys::memfd::memfd_create(name, nix::sys::memfd::MFdFlags::MFD_CLOEXEC)?;
+    let mut file = std::fs::File::from(fd);
+    io::Write::write_all(&mut file, content)?;
+    Ok(file.into())
+}
+
 /// Blocks or unblocks SIGTERM for the calling thread.
 pub fn block_sigterm(block: bool) -> io::Result<()> {
     use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -255,6 +289,7 @@ pub fn block_sigterm(block: bool) -> io::Result<()> {
 
 /// From now on, SIGTERM makes this process SIGKILL `init` (and nothing else): the launcher
 /// then sees init's exit, which the kernel completes only once the pid namespace is empty.
+/// `init` 0 makes SIGTERM kill nothing.
 pub fn kill_init_on_sigterm(init: libc::pid_t) -> io::Result<()> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
     INIT_PID.store(init, std::sync::atomic::Ordering::Relaxed);

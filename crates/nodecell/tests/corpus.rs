@@ -14,7 +14,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use nodecell::{ExecRequest, LimitOverrides, Outcome};
+use nodecell::{Backend, ExecRequest, LimitOverrides, Outcome};
 use serde_json::{json, Value};
 
 const KNOWN_KEYS: &[&str] = &[
@@ -37,6 +37,21 @@ const KNOWN_KEYS: &[&str] = &[
     "expect-status-control",
 ];
 
+/// Backends whose name may prefix an `expect-*` key (overriding it for that backend) or
+/// `exception` (why).
+const BACKEND_PREFIXES: &[&str] = &["native-", "nsjail-", "landlock-"];
+
+fn known_key(key: &str) -> bool {
+    if KNOWN_KEYS.contains(&key) {
+        return true;
+    }
+    BACKEND_PREFIXES.iter().any(|p| {
+        key.strip_prefix(p).is_some_and(|rest| {
+            rest == "exception" || (rest.starts_with("expect-") && KNOWN_KEYS.contains(&rest))
+        })
+    })
+}
+
 /// The corpus tests run one at a time: after each run they check that no cgroup of this
 /// process is left, which only means something while no other run of it is in flight.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -57,7 +72,7 @@ fn parse_case(path: &Path) -> Result<Case, String> {
             break;
         };
         let key = c[1].to_string();
-        if !KNOWN_KEYS.contains(&key.as_str()) {
+        if !known_key(&key) {
             return Err(format!("unknown header key {key:?}"));
         }
         if header.insert(key.clone(), c[2].to_string()).is_some() {
@@ -120,19 +135,40 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// Every way `outcome` (as JSON) differs from what the case expects.
-fn check_expectations(case: &Case, outcome: &Value) -> Vec<String> {
+/// Header `key` as it applies to `backend`: `<backend>-<key>` where a backend cannot contain
+/// the case as the others do (its header then says why, in `<backend>-exception`), `key`
+/// otherwise.
+fn header<'a>(case: &'a Case, backend: Backend, key: &str) -> Option<&'a str> {
+    let specific = format!("{}-{key}", backend.as_str());
+    if let Some(v) = case.header.get(&specific) {
+        assert!(
+            case.header
+                .contains_key(&format!("{}-exception", backend.as_str())),
+            "{}: {specific} without {}-exception saying why",
+            case.name,
+            backend.as_str()
+        );
+        return Some(v);
+    }
+    case.header.get(key).map(String::as_str)
+}
+
+fn json_header_for(case: &Case, backend: Backend, key: &str) -> Option<Value> {
+    header(case, backend, key).map(|v| {
+        serde_json::from_str(v)
+            .unwrap_or_else(|e| panic!("{}: header {key} is not JSON: {e}", case.name))
+    })
+}
+
+/// Every way `outcome` (as JSON) differs from what the case expects on `backend`.
+fn check_expectations(case: &Case, outcome: &Value, backend: Backend) -> Vec<String> {
+    let json_header = |case: &Case, key: &str| json_header_for(case, backend, key);
     let mut fails = Vec::new();
     let status = outcome["status"].as_str().unwrap_or("?");
-    let allowed: Vec<&str> = case.header["expect-status"]
-        .split('|')
-        .map(str::trim)
-        .collect();
+    let expected = header(case, backend, "expect-status").unwrap_or("?");
+    let allowed: Vec<&str> = expected.split('|').map(str::trim).collect();
     if !allowed.contains(&status) {
-        fails.push(format!(
-            "status {status}, expected {}",
-            case.header["expect-status"]
-        ));
+        fails.push(format!("status {status}, expected {expected}"));
     }
     let result = &outcome["result"];
     let error = &outcome["error"];
@@ -146,12 +182,12 @@ fn check_expectations(case: &Case, outcome: &Value) -> Vec<String> {
             fails.push(format!("result {result} does not contain {w}"));
         }
     }
-    if let Some(t) = case.header.get("expect-result-type") {
+    if let Some(t) = header(case, backend, "expect-result-type") {
         if type_name(result) != t {
             fails.push(format!("result {result} is not of type {t}"));
         }
     }
-    if let Some(re) = case.header.get("expect-result-matches") {
+    if let Some(re) = header(case, backend, "expect-result-matches") {
         let re = regex::Regex::new(&format!("^(?:{re})$")).unwrap();
         if !result.as_str().is_some_and(|s| re.is_match(s)) {
             fails.push(format!("result {result} does not match {re}"));
@@ -162,11 +198,8 @@ fn check_expectations(case: &Case, outcome: &Value) -> Vec<String> {
             fails.push(format!("error {error} does not contain {w}"));
         }
     }
-    if let Some(s) = case.header.get("expect-error-message-includes") {
-        if !error["message"]
-            .as_str()
-            .is_some_and(|m| m.contains(s.as_str()))
-        {
+    if let Some(s) = header(case, backend, "expect-error-message-includes") {
+        if !error["message"].as_str().is_some_and(|m| m.contains(s)) {
             fails.push(format!(
                 "error message {} does not include {s:?}",
                 error["message"]
@@ -193,7 +226,11 @@ fn check_expectations(case: &Case, outcome: &Value) -> Vec<String> {
     fails
 }
 
-fn request(case: &Case, inputs: serde_json::Map<String, Value>) -> ExecRequest {
+fn request(
+    case: &Case,
+    inputs: serde_json::Map<String, Value>,
+    backend: Option<Backend>,
+) -> ExecRequest {
     let limits: LimitOverrides = json_header(case, "limits")
         .map(|v| serde_json::from_value(v).unwrap_or_else(|e| panic!("{}: limits: {e}", case.name)))
         .unwrap_or_default();
@@ -201,14 +238,17 @@ fn request(case: &Case, inputs: serde_json::Map<String, Value>) -> ExecRequest {
         code: case.code.clone(),
         inputs,
         limits,
-        backend: None,
+        backend: backend.map(|b| b.as_str().to_string()),
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contract_corpus() {
+/// The contract corpus on one backend.
+async fn contract_corpus(backend: &str) {
     let _serial = SERIAL.lock().await;
     let engine = std::sync::Arc::new(common::engine());
+    let Some(backend) = common::backend_or_skip(&engine, backend) else {
+        return;
+    };
     let cases = cases("tests/contract");
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
     let mut tasks = Vec::new();
@@ -220,13 +260,13 @@ async fn contract_corpus() {
                 .and_then(|v| v.as_object().cloned())
                 .unwrap_or_default();
             let outcome = engine
-                .run(&request(&case, inputs))
+                .run(&request(&case, inputs, Some(backend)))
                 .await
                 .unwrap_or_else(|e| panic!("{}: {e}", case.name));
             let outcome = serde_json::to_value(&outcome).unwrap();
             (
                 case.name.clone(),
-                check_expectations(&case, &outcome),
+                check_expectations(&case, &outcome, backend),
                 outcome,
             )
         }));
@@ -244,15 +284,28 @@ async fn contract_corpus() {
     }
     assert!(
         failures.is_empty(),
-        "{} of {total} contract cases failed:\n{}",
+        "{} of {total} contract cases failed on {}:\n{}",
         failures.len(),
+        backend.as_str(),
         failures.join("\n")
     );
-    assert!(
-        common::leftover_cgroups().is_empty(),
-        "cgroups left: {:?}",
-        common::leftover_cgroups()
-    );
+    let left = common::leftovers(&[]);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_corpus_native() {
+    contract_corpus("native").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_corpus_nsjail() {
+    contract_corpus("nsjail").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contract_corpus_landlock() {
+    contract_corpus("landlock").await
 }
 
 /// Host-side fixtures of the hostile corpus.
@@ -374,11 +427,9 @@ impl Fixtures {
             out.push("the host sentinel process died".into());
             self.sentinel = Command::new("sleep").arg("3600").spawn().unwrap();
         }
-        let left = common::leftover_cgroups();
+        let left = common::leftovers(&[self.sentinel.id()]);
         if !left.is_empty() {
-            out.push(format!(
-                "processes or cgroups of the run are left: {left:?}"
-            ));
+            out.push(format!("the run left behind: {left:?}"));
         }
         if std::net::TcpStream::connect("127.0.0.1:9229").is_ok() {
             out.push("something listens on the host's inspector port 9229".into());
@@ -395,20 +446,23 @@ impl Drop for Fixtures {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_corpus() {
+/// The hostile corpus on one backend, with the host-side checks after every case.
+async fn hostile_corpus(backend: &str) {
     let _serial = SERIAL.lock().await;
     let engine = common::engine();
+    let Some(backend) = common::backend_or_skip(&engine, backend) else {
+        return;
+    };
     let mut fx = Fixtures::new();
     let mut failures = Vec::new();
     let cases = cases("tests/hostile");
     for case in &cases {
         let outcome: Outcome = engine
-            .run(&request(case, fx.inputs()))
+            .run(&request(case, fx.inputs(), Some(backend)))
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let text = serde_json::to_string(&outcome).unwrap();
-        let mut fails = check_expectations(case, &serde_json::to_value(&outcome).unwrap());
+        let mut fails = check_expectations(case, &serde_json::to_value(&outcome).unwrap(), backend);
         fails.extend(fx.breaches(&text));
         if !fails.is_empty() {
             failures.push(format!(
@@ -421,11 +475,27 @@ async fn hostile_corpus() {
     }
     assert!(
         failures.is_empty(),
-        "{} of {} hostile cases failed:\n{}",
+        "{} of {} hostile cases failed on {}:\n{}",
         failures.len(),
         cases.len(),
+        backend.as_str(),
         failures.join("\n")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_corpus_native() {
+    hostile_corpus("native").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_corpus_nsjail() {
+    hostile_corpus("nsjail").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_corpus_landlock() {
+    hostile_corpus("landlock").await
 }
 
 /// Runs the runner with plain Node, as root, in a throwaway pid namespace: no sandbox, the
@@ -506,7 +576,7 @@ fn hostile_positive_controls() {
             continue;
         };
         ran += 1;
-        let req = request(&case, fx.inputs());
+        let req = request(&case, fx.inputs(), None);
         let limits = nodecell::Limits::default()
             .with_overrides(&req.limits, &nodecell::limits::MAX_LIMITS)
             .unwrap();

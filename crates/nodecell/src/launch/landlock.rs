@@ -14,8 +14,18 @@ pub struct Applied {
     pub abi: i32,
 }
 
-fn rule(path: &std::path::Path, access: BitFlags<AccessFs>) -> Result<PathBeneath<PathFd>, String> {
+/// A rule for `path`; on a file other than a directory, only the rights that apply to files.
+fn rule(
+    path: &std::path::Path,
+    access: BitFlags<AccessFs>,
+    abi: ABI,
+) -> Result<PathBeneath<PathFd>, String> {
     let fd = PathFd::new(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let access = if path.is_dir() {
+        access
+    } else {
+        access & AccessFs::from_file(abi)
+    };
     Ok(PathBeneath::new(fd, access))
 }
 
@@ -60,22 +70,22 @@ pub fn apply(spec: &LandlockSpec) -> Result<Applied, String> {
     let mut created = ruleset.create().map_err(|e| e.to_string())?;
     for p in &spec.read {
         created = created
-            .add_rule(rule(p, read)?)
+            .add_rule(rule(p, read, abi)?)
             .map_err(|e| e.to_string())?;
     }
     for p in &spec.read_write {
         created = created
-            .add_rule(rule(p, read_write & all_fs)?)
+            .add_rule(rule(p, read_write & all_fs, abi)?)
             .map_err(|e| e.to_string())?;
     }
     for p in &spec.execute {
         created = created
-            .add_rule(rule(p, AccessFs::Execute | AccessFs::ReadFile)?)
+            .add_rule(rule(p, AccessFs::Execute | AccessFs::ReadFile, abi)?)
             .map_err(|e| e.to_string())?;
     }
     for p in &spec.devices {
         created = created
-            .add_rule(rule(p, file_rw & all_fs)?)
+            .add_rule(rule(p, file_rw & all_fs, abi)?)
             .map_err(|e| e.to_string())?;
     }
     let status = created.restrict_self().map_err(|e| e.to_string())?;

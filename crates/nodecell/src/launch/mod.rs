@@ -11,6 +11,9 @@
 //!                          Landlock, seccomp — in that order — then execve)
 //! ```
 //!
+//! Without namespaces (the landlock backend) there is no init: the launcher, a child
+//! subreaper, forks Node directly and kills Node's whole subtree when Node ends.
+//!
 //! The order of the steps is the point: privileged steps (id maps, mounts) come
 //! first; then the process gives up its identity and capabilities; no_new_privs precedes
 //! Landlock (which requires it) and seccomp (which requires it and must come last, because
@@ -115,10 +118,65 @@ fn launcher(spec: &LaunchSpec) -> Result<i32, StepError> {
     if root {
         nix::unistd::setgroups(&[]).step("clear_groups")?;
     }
-    if !spec.namespaces {
-        confine_and_exec(spec, root, Vec::new())
-    } else {
+    if spec.namespaces {
         spawn_init(spec, root)
+    } else {
+        supervise(spec, root)
+    }
+}
+
+/// Without namespaces (the landlock backend): Node runs as the launcher's child; the launcher
+/// is a child subreaper, so everything Node starts, however detached, stays in its subtree.
+/// When Node exits (or SIGTERM has it killed), the launcher kills and reaps that subtree
+/// before it exits itself: once the host has reaped the launcher, nothing of the run is left.
+fn supervise(spec: &LaunchSpec, root: bool) -> Result<i32, StepError> {
+    prctl::set_child_subreaper(true).step("child_subreaper")?;
+    sys::block_sigterm(true).step("block_sigterm")?;
+    match sys::fork_single_threaded().step("fork_node")? {
+        Forked::Child => {
+            if let Err(e) = sys::block_sigterm(false).step("unblock_sigterm") {
+                fail(e)
+            }
+            let e = match confine_and_exec(spec, root, Vec::new()) {
+                Ok(_) => unreachable!("confine_and_exec returns only on error"),
+                Err(e) => e,
+            };
+            fail(e)
+        }
+        Forked::Parent(node) => {
+            sys::kill_init_on_sigterm(node).step("stop_handler")?;
+            sys::block_sigterm(false).step("unblock_sigterm")?;
+            for fd in 0..=STATUS_FD {
+                let _ = nix::unistd::close(fd);
+            }
+            let node = Pid::from_raw(node);
+            let code = loop {
+                match waitpid(None::<Pid>, None) {
+                    Ok(WaitStatus::Exited(pid, code)) if pid == node => break code,
+                    Ok(WaitStatus::Signaled(pid, sig, _)) if pid == node => break 128 + sig as i32,
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(e).step("reap"),
+                }
+            };
+            // Node is reaped: its pid may be reused from now on, so SIGTERM must not reach it.
+            sys::kill_init_on_sigterm(0).step("stop_handler")?;
+            kill_subtree();
+            Ok(code)
+        }
+    }
+}
+
+/// SIGKILLs every child until there are none: each killed child's own children are
+/// re-parented to this subreaper before its exit can be reaped, so they are found next.
+fn kill_subtree() {
+    loop {
+        for pid in sys::own_children() {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        match waitpid(None::<Pid>, None) {
+            Err(nix::errno::Errno::ECHILD) => return,
+            _ => continue,
+        }
     }
 }
 
@@ -244,6 +302,11 @@ fn confine_and_exec(
         setresgid(Gid::from_raw(id), Gid::from_raw(id), Gid::from_raw(id)).step("set_gid")?;
         setresuid(Uid::from_raw(id), Uid::from_raw(id), Uid::from_raw(id)).step("set_uid")?;
     }
+    // A changed identity cleared the parent-death signal: without a pid namespace (whose init
+    // takes everything with it) Node must still die with the launcher.
+    if !in_userns {
+        prctl::set_pdeathsig(Signal::SIGKILL).step("die_with_launcher")?;
+    }
     // d. Effective, permitted and inheritable sets empty.
     sys::clear_capability_sets().step("drop_capabilities")?;
     // e. Resource limits.
@@ -253,6 +316,7 @@ fn confine_and_exec(
             RlimitResource::Nproc => Resource::RLIMIT_NPROC,
             RlimitResource::Core => Resource::RLIMIT_CORE,
             RlimitResource::Fsize => Resource::RLIMIT_FSIZE,
+            RlimitResource::Data => Resource::RLIMIT_DATA,
         };
         setrlimit(res, r.value, r.value).step("set_rlimits")?;
     }

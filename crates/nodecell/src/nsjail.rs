@@ -1,0 +1,247 @@
+//! The nsjail backend: the real nsjail binary builds the sandbox from a configuration nodecell
+//! renders in nsjail's protobuf text format (never a long command line): namespaces, a
+//! tmpfs root holding read-only binds of exactly what Node needs (the same layout as the
+//! native backend), a private noexec /tmp, uid/gid nobody, a clean environment, rlimits,
+//! cgroup limits and the seccomp policy in Kafel, rendered at build time from the same
+//! policy/seccomp/node.json as the native backend's BPF.
+//!
+//! nsjail runs Node as pid 1 of the new pid namespace; when the host stops the sandbox
+//! (SIGTERM to nsjail), nsjail SIGKILLs it and the kernel empties the namespace before the
+//! exit can be reaped. nsjail writes its own log (errors only) to the status fd, apart from
+//! Node's stderr.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::cgroup::CgroupDriver;
+use crate::config::EngineConfig;
+use crate::launch::spec::{RootEntry, EVENT_FD, JOB_FD, SANDBOX_ID, STATUS_FD};
+use crate::layout::NodeLayout;
+use crate::limits::Limits;
+
+/// The seccomp policy in Kafel (see `kafel.rs`, rendered by build.rs).
+pub const KAFEL_POLICY: &str = include_str!(concat!(env!("OUT_DIR"), "/node.kafel"));
+
+/// The cgroup parent nsjail creates its per-run groups under (`<parent>/NSJAIL.<pid>`).
+pub const CGROUP_PARENT: &str = "NSJAIL";
+
+/// What the enforcement decision says nsjail applies.
+pub struct NsjailChoices {
+    pub seccomp: bool,
+    /// nsjail puts Node into memory and pids cgroups below this group (created by nodecell
+    /// inside nsjail's parent, so that usage and OOM kills stay readable after nsjail has
+    /// removed its own group).
+    pub cgroups: Option<(CgroupDriver, String)>,
+    /// The Node command line (inside the sandbox).
+    pub argv: Vec<String>,
+    /// The service runs as root: nobody inside is nobody outside. Otherwise nobody inside
+    /// is the service's own uid and gid.
+    pub host_root: bool,
+}
+
+/// A protobuf text-format string literal.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for b in s.bytes() {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\{b:03o}");
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn path(p: &Path) -> String {
+    quote(&p.to_string_lossy())
+}
+
+/// The nsjail configuration of one sandbox.
+pub fn render(
+    layout: &NodeLayout,
+    config: &EngineConfig,
+    limits: &Limits,
+    choices: &NsjailChoices,
+) -> String {
+    let mut c = String::new();
+    let mut line = |s: String| {
+        c.push_str(&s);
+        c.push('\n');
+    };
+    line("name: \"nodecell\"".into());
+    line("mode: ONCE".into());
+    line("hostname: \"nodecell\"".into());
+    line("cwd: \"/tmp\"".into());
+    // The host enforces wall time (and kills through nsjail), so nsjail's own is off.
+    line("time_limit: 0".into());
+    line("log_level: ERROR".into());
+    line(format!("log_fd: {STATUS_FD}"));
+    line(format!("pass_fd: {JOB_FD}"));
+    line(format!("pass_fd: {EVENT_FD}"));
+    line("keep_env: false".into());
+    for (k, v) in &config.sandbox_env {
+        line(format!("envar: {}", quote(&format!("{k}={v}"))));
+    }
+    line("keep_caps: false".into());
+    line("disable_no_new_privs: false".into());
+    for ns in [
+        "clone_newnet",
+        "clone_newuser",
+        "clone_newns",
+        "clone_newpid",
+        "clone_newipc",
+        "clone_newuts",
+        "clone_newcgroup",
+    ] {
+        line(format!("{ns}: true"));
+    }
+    let (outside_uid, outside_gid) = if choices.host_root {
+        (SANDBOX_ID, SANDBOX_ID)
+    } else {
+        (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        )
+    };
+    line(format!(
+        "uidmap {{ inside_id: \"{SANDBOX_ID}\" outside_id: \"{outside_uid}\" count: 1 }}"
+    ));
+    line(format!(
+        "gidmap {{ inside_id: \"{SANDBOX_ID}\" outside_id: \"{outside_gid}\" count: 1 }}"
+    ));
+    // rlimits. No address-space limit: V8 reserves far more than it uses (the memory
+    // cgroup is the limit); CPU time is bounded by the host's wall-time limit.
+    line("rlimit_as_type: INF".into());
+    line("rlimit_cpu_type: INF".into());
+    line("rlimit_core: 0".into());
+    line(format!("rlimit_fsize: {}", limits.tmp_size_mib));
+    line(format!("rlimit_nofile: {}", limits.max_open_files));
+    line("rlimit_nproc_type: SOFT".into());
+    line("rlimit_stack_type: SOFT".into());
+    // The root: an empty read-only tmpfs holding exactly the native backend's entries.
+    line("mount { dst: \"/\" fstype: \"tmpfs\" options: \"size=1m,nr_inodes=256,mode=755\" rw: false nosuid: true nodev: true }".into());
+    for entry in &layout.entries {
+        match entry {
+            RootEntry::Symlink { path: p, target } => line(format!(
+                "mount {{ src: {} dst: {} is_symlink: true }}",
+                path(target),
+                path(p)
+            )),
+            RootEntry::Bind {
+                source,
+                path: p,
+                dir,
+                exec,
+            } => line(format!(
+                "mount {{ src: {} dst: {} is_bind: true rw: false is_dir: {dir} nosuid: true nodev: true noexec: {} }}",
+                path(source),
+                path(p),
+                !exec
+            )),
+        }
+    }
+    for dev in crate::native::DEVICES {
+        if Path::new(dev).exists() {
+            line(format!(
+                "mount {{ src: {0} dst: {0} is_bind: true rw: true is_dir: false nosuid: true noexec: true }}",
+                quote(dev)
+            ));
+        }
+    }
+    line(format!(
+        "mount {{ dst: \"/tmp\" fstype: \"tmpfs\" options: \"size={},nr_inodes={},mode=1777\" rw: true nosuid: true nodev: true noexec: true }}",
+        limits.tmp_size_mib << 20,
+        (limits.tmp_size_mib * 256).max(1024)
+    ));
+    match &choices.cgroups {
+        Some((CgroupDriver::V1 { memory, pids, .. }, group)) => {
+            let parent = quote(&format!("{CGROUP_PARENT}/{group}"));
+            line(format!("cgroup_mem_max: {}", limits.memory_bytes()));
+            line("cgroup_mem_swap_max: 0".into());
+            line(format!("cgroup_mem_mount: {}", path(memory)));
+            line(format!("cgroup_mem_parent: {parent}"));
+            line(format!("cgroup_pids_max: {}", limits.max_processes));
+            line(format!("cgroup_pids_mount: {}", path(pids)));
+            line(format!("cgroup_pids_parent: {parent}"));
+        }
+        Some((CgroupDriver::V2 { parent }, _)) => {
+            line("use_cgroupv2: true".into());
+            line(format!("cgroupv2_mount: {}", path(parent)));
+            line(format!("cgroup_mem_max: {}", limits.memory_bytes()));
+            line("cgroup_mem_swap_max: 0".into());
+            line(format!("cgroup_pids_max: {}", limits.max_processes));
+        }
+        None => {}
+    }
+    if choices.seccomp {
+        line(format!("seccomp_string: {}", quote(KAFEL_POLICY)));
+    }
+    let mut exec = format!("exec_bin {{ path: {}", quote(&choices.argv[0]));
+    for a in &choices.argv[1..] {
+        let _ = write!(exec, " arg: {}", quote(a));
+    }
+    exec.push_str(" }");
+    line(exec);
+    c
+}
+
+/// The name of nsjail's cgroup for the sandbox whose Node has host pid `pid`.
+pub fn cgroup_name(pid: i32) -> String {
+    format!("NSJAIL.{pid}")
+}
+
+/// Where nodecell creates the group nsjail nests its own in: under [`CGROUP_PARENT`] in the
+/// memory and pids hierarchies (v1; nsjail has no CPU accounting there), or in the v2 tree's
+/// root (untested: this host has cgroup v1).
+pub fn cgroup_layout(driver: &CgroupDriver) -> CgroupDriver {
+    match driver {
+        CgroupDriver::V1 { memory, pids, .. } => CgroupDriver::V1 {
+            memory: memory.join(CGROUP_PARENT),
+            pids: pids.join(CGROUP_PARENT),
+            cpuacct: None,
+        },
+        CgroupDriver::V2 { parent } => CgroupDriver::V2 {
+            parent: parent.clone(),
+        },
+    }
+}
+
+/// Creates nsjail's cgroup parents if they are missing (nsjail requires them on cgroup v1).
+pub fn ensure_cgroup_parents(driver: &CgroupDriver) -> std::io::Result<()> {
+    if let CgroupDriver::V1 { memory, pids, .. } = driver {
+        for root in [memory, pids] {
+            match std::fs::create_dir(root.join(CGROUP_PARENT)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_text_format_strings() {
+        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(quote("é\n"), r#""\303\251\012""#);
+    }
+
+    #[test]
+    fn kafel_policy_is_built_in() {
+        assert!(KAFEL_POLICY.contains("POLICY node_allow"));
+        assert!(KAFEL_POLICY.contains("DEFAULT ERRNO(1)"));
+        assert!(
+            !KAFEL_POLICY.contains("socket,"),
+            "socket() must not be allowed"
+        );
+    }
+}
