@@ -17,6 +17,9 @@ pub struct ServerConfig {
     pub grpc_listen: SocketAddr,
     /// Sandboxes kept warm for the default backend.
     pub pool_size: usize,
+    /// Sandboxes kept warm for each other available backend (0: a request for one of them
+    /// starts a sandbox of its own).
+    pub other_backends_pool_size: usize,
     /// Runs at the same time.
     pub max_concurrent: usize,
     /// Requests waiting for a run slot; beyond it, 429 / RESOURCE_EXHAUSTED at once.
@@ -39,6 +42,7 @@ impl Default for ServerConfig {
             http_listen: "127.0.0.1:8080".parse().expect("valid address"),
             grpc_listen: "127.0.0.1:50051".parse().expect("valid address"),
             pool_size: 2,
+            other_backends_pool_size: 0,
             max_concurrent: 4,
             max_queue: 64,
             max_queue_wait_ms: 10_000,
@@ -111,6 +115,9 @@ impl ServerConfig {
         if let Some(v) = env("NODECELL_POOL_SIZE") {
             c.pool_size = parse("NODECELL_POOL_SIZE", &v)?;
         }
+        if let Some(v) = env("NODECELL_OTHER_BACKENDS_POOL_SIZE") {
+            c.other_backends_pool_size = parse("NODECELL_OTHER_BACKENDS_POOL_SIZE", &v)?;
+        }
         if let Some(v) = env("NODECELL_MAX_CONCURRENT") {
             c.max_concurrent = parse("NODECELL_MAX_CONCURRENT", &v)?;
         }
@@ -162,6 +169,12 @@ impl ServerConfig {
             return bad(format!(
                 "http_listen and grpc_listen are the same address {}",
                 self.http_listen
+            ));
+        }
+        if self.other_backends_pool_size > 256 {
+            return bad(format!(
+                "other_backends_pool_size {} is above its maximum 256",
+                self.other_backends_pool_size
             ));
         }
         if self.pool_size > 256 {

@@ -125,7 +125,9 @@ impl Server {
         // as their futures drop.
         stop_within(self.http, Duration::from_millis(200)).await;
         stop_within(self.grpc, Duration::from_millis(200)).await;
-        self.state.pool.shutdown().await;
+        for pool in self.state.pools() {
+            pool.shutdown().await;
+        }
     }
 }
 

@@ -13,7 +13,11 @@ use crate::error::{ApiError, Kind};
 pub struct AppState {
     pub config: ServerConfig,
     pub engine: Arc<Engine>,
+    /// The default backend's pool.
     pub pool: Arc<Pool>,
+    /// Pools of the other backends this host makes available (`other_backends_pool_size`
+    /// warm sandboxes each).
+    pub other_pools: Vec<Arc<Pool>>,
     pub backend: Backend,
     slots: Semaphore,
     queued: AtomicUsize,
@@ -23,6 +27,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Every pool, the default backend's first.
+    pub fn pools(&self) -> impl Iterator<Item = &Arc<Pool>> {
+        std::iter::once(&self.pool).chain(&self.other_pools)
+    }
+
     pub fn new(
         config: ServerConfig,
         engine: Arc<Engine>,
@@ -30,7 +39,13 @@ impl AppState {
     ) -> Arc<AppState> {
         let backend = Backend::parse(&config.backend).expect("validated with the config");
         let pool = Pool::new(engine.clone(), backend, config.pool_size);
+        let other_pools = Backend::ALL
+            .into_iter()
+            .filter(|b| *b != backend && engine.report(*b).available)
+            .map(|b| Pool::new(engine.clone(), b, config.other_backends_pool_size))
+            .collect();
         Arc::new(AppState {
+            other_pools,
             slots: Semaphore::new(config.max_concurrent),
             queued: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
@@ -87,6 +102,11 @@ impl AppState {
                 "the service is shutting down",
             ));
         }
+        // A request that names no backend runs on the service's default.
+        let mut req = req;
+        if req.backend.is_none() {
+            req.backend = Some(self.backend.as_str().to_string());
+        }
         // Checked once, before admission: a bad request never waits in the queue.
         let checked = self
             .engine
@@ -135,7 +155,11 @@ impl AppState {
         metrics::histogram!("nodecell_queue_wait_seconds").record(t0.elapsed().as_secs_f64());
         // Counted while running, also when the caller gives up and the run is dropped.
         let running = Counted::new(&self.in_flight);
-        let result = self.pool.run_checked(&req, &checked, live).await;
+        let pool = self
+            .pools()
+            .find(|p| p.backend() == checked.backend)
+            .unwrap_or(&self.pool);
+        let result = pool.run_checked(&req, &checked, live).await;
         drop(running);
         let outcome = result.map_err(ApiError::from)?;
         let status = outcome.status.as_str();

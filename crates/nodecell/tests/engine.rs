@@ -188,9 +188,35 @@ async fn without_requirements_unsupported_protections_are_reported_not_faked() {
         (outcome.status, outcome.result),
         (Status::Ok, Some(serde_json::json!(2)))
     );
-    assert_eq!(
-        outcome.usage.memory_peak_bytes, 0,
-        "no cgroup, so no measured peak"
+    assert!(
+        outcome.usage.memory_peak_bytes > 0 && outcome.usage.cpu_ms >= 0.0,
+        "without a cgroup, usage comes from /proc: {:?}",
+        outcome.usage
+    );
+    let bomb = ExecRequest {
+        limits: LimitOverrides {
+            memory_mib: Some(64),
+            timeout_ms: Some(20_000),
+            ..Default::default()
+        },
+        ..req("const keep = []; for (;;) keep.push(Buffer.alloc(16 << 20, 1));")
+    };
+    let outcome = engine.run(&bomb).await.unwrap();
+    // Contained either way: the watchdog kills the run, or RLIMIT_DATA (set per job by the
+    // host) makes the allocation fail.
+    let refused = outcome.status == Status::Error
+        && outcome
+            .error
+            .as_ref()
+            .is_some_and(|e| e.message.contains("allocation failed"));
+    assert!(
+        outcome.status == Status::MemoryLimit || refused,
+        "Buffers are held to the limit without a cgroup: {outcome:?}"
+    );
+    assert!(
+        outcome.usage.memory_peak_bytes < 96 << 20,
+        "{:?}",
+        outcome.usage
     );
 }
 
