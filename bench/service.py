@@ -106,6 +106,9 @@ def bare_reference(n, seconds):
 # ---------------------------------------------------------------- the server
 
 
+BACKEND = "native"
+
+
 class Server:
     def __init__(self, http_port, grpc_port, pool, max_conc, max_queue):
         self.http_port = http_port
@@ -115,7 +118,7 @@ class Server:
                     "--http-listen", f"127.0.0.1:{http_port}",
                     "--grpc-listen", f"127.0.0.1:{grpc_port}",
                     "--pool-size", str(pool), "--max-concurrent", str(max_conc),
-                    "--max-queue", str(max_queue)]
+                    "--max-queue", str(max_queue), "--backend", BACKEND]
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=clean_env(),
                                      stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -376,9 +379,13 @@ def bare_idle_rss(settle):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer iterations (~1/3 the time)")
+    ap.add_argument("--backend", default="native", choices=["native", "nsjail", "landlock"],
+                    help="the servers' default backend (every request runs on it)")
     ap.add_argument("--port-base", type=int, default=18470,
                     help="uses PORT..PORT+3 (HTTP and gRPC of two servers)")
     args = ap.parse_args()
+    global BACKEND
+    BACKEND = args.backend
     if not os.path.exists(NODECELL):
         sys.exit(f"build first: {NODECELL} missing (scripts/setup.sh)")
     # A SIGTERM/SIGHUP to this script should still run the finally blocks.
@@ -392,7 +399,7 @@ def main():
     conc = 2 * cores
     print(f"machine: {cores} cores, {u.sysname} {u.release} {u.machine}; node "
           f"{subprocess.run([NODE, '--version'], env={}, capture_output=True, text=True).stdout.strip()}")
-    print(f"mode: {'quick' if args.quick else 'default'}; server --pool-size 4 "
+    print(f"mode: {'quick' if args.quick else 'default'}; backend {BACKEND}; server --pool-size 4 "
           f"--max-concurrent {conc} --max-queue 256; saturation concurrency {conc}", flush=True)
 
     print("\n[1/3] bare node reference ...", flush=True)

@@ -70,6 +70,24 @@ fn read_key(path: &Path, key: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// `dir` and every cgroup directory below it, parents before children.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        if let Ok(entries) = fs::read_dir(&out[i]) {
+            let subdirs: Vec<PathBuf> = entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect();
+            out.extend(subdirs);
+        }
+        i += 1;
+    }
+    out
+}
+
 fn pid_alive(pid: i32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
@@ -321,10 +339,11 @@ impl RunCgroup {
         n.unwrap_or(0) > 0
     }
 
+    /// Processes of the group and of the groups below it (nsjail nests its own in ours).
     fn pids(&self) -> Vec<i32> {
         let mut out = Vec::new();
-        for f in self.procs_files() {
-            if let Ok(text) = fs::read_to_string(f) {
+        for dir in self.dirs().iter().flat_map(|d| tree(d)) {
+            if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
                 out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
             }
         }
@@ -361,7 +380,8 @@ impl RunCgroup {
         for attempt in 0..400 {
             self.kill_all();
             let mut busy = false;
-            for dir in self.dirs() {
+            // Groups below this one first (nsjail does not remove its own when it is stopped).
+            for dir in self.dirs().iter().flat_map(|d| tree(d)).rev() {
                 match fs::remove_dir(&dir) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
