@@ -94,7 +94,7 @@ impl ServerConfig {
             }
             None => ServerConfig::default(),
         };
-        // Where the runner and launcher are, unless the file said so.
+        // Where the runner, the launcher and nsjail are, unless the file said so.
         let found = EngineConfig::default().locate_installation();
         let defaults = EngineConfig::default();
         if c.engine.runner_dir == defaults.runner_dir {
@@ -102,6 +102,9 @@ impl ServerConfig {
         }
         if c.engine.launcher_path == defaults.launcher_path {
             c.engine.launcher_path = found.launcher_path;
+        }
+        if c.engine.nsjail_path == defaults.nsjail_path {
+            c.engine.nsjail_path = found.nsjail_path;
         }
         if let Some(v) = env("NODECELL_NODE") {
             c.engine.node_path = PathBuf::from(v);
