@@ -66,8 +66,6 @@ pub struct Sandbox {
     limit_group: Option<RunCgroup>,
     /// Host pid of Node.
     node_pid: i32,
-    /// Without a cgroup: the host holds the run to its memory and process limits itself.
-    watchdog: bool,
     /// The run's private directory (landlock backend), removed with the sandbox.
     scratch: Option<ScratchDir>,
     /// Set by a pool: teardown after a result may finish in the background, tracked here.
@@ -315,7 +313,7 @@ impl Sandbox {
         // sent only after the move is complete, so every byte and process of user code is
         // accounted for; what Node allocated while booting stays charged to the parent
         // (cgroup v1 does not move charges).
-        let mut accounting = spawn.accounting;
+        let accounting = spawn.accounting;
         let supervisor = spawn.supervisor;
         let startup = async {
             let (report, node_depth) = match &supervisor {
@@ -333,15 +331,16 @@ impl Sandbox {
                 Accounting::Cgroup(cg) => cg.procs_files(),
                 _ => Vec::new(),
             };
+            let find_node = || {
+                procfs::descendant(root_pid, node_depth).ok_or_else(|| {
+                    StartError::NotReady("Node is not running in the sandbox".into())
+                })
+            };
             if procs.is_empty() {
                 ready_frame(&mut events, &mut stderr).await?;
-                let node = procfs::descendant(root_pid, node_depth).ok_or_else(|| {
-                    StartError::NotReady("Node is not running in the sandbox".into())
-                })?;
-                return Ok((report, node));
+                return Ok((report, find_node()?));
             }
-            let node = procfs::descendant(root_pid, node_depth)
-                .ok_or_else(|| StartError::NotReady("Node is not running in the sandbox".into()))?;
+            let node = find_node()?;
             let join = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
                 for f in procs {
                     std::fs::write(f, node.to_string())?;
@@ -372,7 +371,7 @@ impl Sandbox {
             (None, Supervisor::Nsjail { expected }) => verify_from_proc(node_pid, expected)?,
             (None, Supervisor::Launcher { .. }) => unreachable!("the launcher reported"),
         };
-        let (cgroup, limit_group) = match std::mem::replace(&mut accounting, Accounting::Proc) {
+        let (cgroup, limit_group) = match accounting {
             Accounting::Cgroup(cg) => (Some(cg), None),
             Accounting::NsjailCgroup(cg) => {
                 let node_group = cg.attach_child(crate::nsjail::cgroup_name(node_pid));
@@ -390,7 +389,6 @@ impl Sandbox {
             events: Some(events),
             stdout,
             stderr,
-            watchdog: cgroup.is_none(),
             cgroup,
             limit_group,
             node_pid,
@@ -548,7 +546,7 @@ impl Sandbox {
                         Ok(n) if n > 0 => if !out.stderr(&ebuf[..n]) { break End::OutputLimit },
                         _ => stderr_open = false,
                     },
-                    _ = watch.tick(), if self.watchdog => {
+                    _ = watch.tick(), if self.cgroup.is_none() => {
                         let (rss, tasks) = self.tree_usage();
                         peak_seen = peak_seen.max(rss);
                         if rss > baseline + limits.memory_bytes() {

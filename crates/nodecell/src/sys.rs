@@ -241,16 +241,6 @@ extern "C" fn kill_init(_signal: libc::c_int) {
     }
 }
 
-/// The children of the calling (single-threaded) process.
-pub fn own_children() -> Vec<libc::pid_t> {
-    let me = std::process::id();
-    std::fs::read_to_string(format!("/proc/{me}/task/{me}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
 /// Sets a resource limit of another process (the host lowering a sandbox's RLIMIT_DATA for
 /// its job).
 pub fn set_process_rlimit(pid: libc::pid_t, resource: libc::c_int, value: u64) -> io::Result<()> {

@@ -170,7 +170,7 @@ fn supervise(spec: &LaunchSpec, root: bool) -> Result<i32, StepError> {
 /// re-parented to this subreaper before its exit can be reaped, so they are found next.
 fn kill_subtree() {
     loop {
-        for pid in sys::own_children() {
+        for pid in crate::procfs::children(std::process::id() as i32) {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         match waitpid(None::<Pid>, None) {
