@@ -18,9 +18,18 @@ const getter = (proto, name) =>
 const TypedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
 const types = util.types;
 
-// CallSite methods (used by the structured stack-trace hook). Obtain a real
-// CallSite once, through a temporary Error.prepareStackTrace.
-const CallSite = (() => {
+// What only exists once the process runs, not while the runner's startup
+// snapshot is built (no stack traces, no SharedArrayBuffer or Atomics then):
+// captureRuntime() fills it in, first thing in main.start(), before user code.
+//  - CallSite methods (used by the structured stack-trace hook), from a real
+//    CallSite obtained through a temporary Error.prepareStackTrace;
+//  - the cell that sleepMs() waits on.
+const CallSite = { __proto__: null };
+let sleepCell = null;
+let AtomicsWait = null;
+
+function captureRuntime() {
+  if (sleepCell !== null) return;
   const saved = Object.getOwnPropertyDescriptor(Error, 'prepareStackTrace');
   let sites;
   Object.defineProperty(Error, 'prepareStackTrace', {
@@ -35,16 +44,15 @@ const CallSite = (() => {
     else delete Error.prepareStackTrace;
   }
   const proto = Object.getPrototypeOf(sites[0]);
-  return {
-    getFileName: uncurryThis(proto.getFileName),
-    getLineNumber: uncurryThis(proto.getLineNumber),
-    getColumnNumber: uncurryThis(proto.getColumnNumber),
-    toString: uncurryThis(proto.toString),
-  };
-})();
+  CallSite.getFileName = uncurryThis(proto.getFileName);
+  CallSite.getLineNumber = uncurryThis(proto.getLineNumber);
+  CallSite.getColumnNumber = uncurryThis(proto.getColumnNumber);
+  CallSite.toString = uncurryThis(proto.toString);
+  Object.freeze(CallSite);
+  sleepCell = new Int32Array(new SharedArrayBuffer(4));
+  AtomicsWait = Atomics.wait;
+}
 
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
-const AtomicsWait = Atomics.wait;
 const textEncoder = new util.TextEncoder();
 const TextEncoderEncode = uncurryThis(util.TextEncoder.prototype.encode);
 
@@ -95,6 +103,7 @@ module.exports = Object.freeze({
   ErrorCaptureStackTrace: Error.captureStackTrace,
   Promise: Promise,
   CallSite,
+  captureRuntime,
   isNativeError: types.isNativeError,
   isDate: types.isDate,
   isMap: types.isMap,

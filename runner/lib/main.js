@@ -12,7 +12,6 @@ const { transform, mapColumn, lineStarts, FILENAME } = require('./transform');
 const vm = require('vm');
 const path = require('path');
 const { Console } = require('console');
-const { isBuiltin } = require('module');
 const { acorn } = require('./transform');
 
 const processRef = process;
@@ -47,6 +46,10 @@ const LOAD_FROM = {
 // waiting on it): a module is loaded on first use, so starting costs only what the job uses.
 const LAZY = process.argv.includes('--lazy-modules'); // before any user code: plain calls are fine
 const NOT_LOADED = { __proto__: null };
+// The allowlist's npm packages are exactly those of LOAD_FROM; the rest are built-ins.
+// (Not module.isBuiltin: `module` is not one of the built-ins that Node supports in a
+// startup snapshot.)
+const isBuiltin = (name) => !I.ObjectPrototypeHasOwnProperty(LOAD_FROM, name);
 for (const name of ALLOWLIST) {
   const exports = LAZY ? NOT_LOADED : require(LOAD_FROM[name] || name);
   I.MapPrototypeSet(modules, name, exports);
@@ -735,6 +738,7 @@ let running = false; // the job has started (from here on, every failure is its 
 let userConsole = null;
 
 function start() {
+  I.captureRuntime();
   // ~1-2 ms here saves about as much on the job: acorn builds (and V8
   // compiles) its keyword regexps on first use, which no code cache holds.
   transform("import _ from 'lodash';\nconst a = [1];\na");
@@ -759,16 +763,18 @@ function start() {
   send('{"type":"ready"}');
   job = readJob(); // blocks until the job frame has arrived
   try { require('fs').closeSync(protocol.JOB_FD); } catch (_) { /* already closed */ }
-  // Run from a fresh event-loop turn, so user stack traces are not padded
-  // with module-loader frames. (A runner bug rejecting run()'s promise ends
-  // up in the 'uncaughtException' handler; no promise methods are called
-  // here, user code may patch them.)
-  setImmediate(run);
+  // Run from a fresh stack (the tick queue, right after this returns, before the
+  // event loop's first turn), so user stack traces are not padded with start-up
+  // frames. (A runner bug rejecting run()'s promise ends up in the
+  // 'uncaughtException' handler; no promise methods are called here, user code
+  // may patch them.)
+  process.nextTick(run);
 }
 
 // Exercise the job path once without user code or I/O, so that the functions
 // it needs are compiled (and land in the V8 code cache built from this).
 function warmUp() {
+  I.captureRuntime();
   const sample = [
     "import _ from 'lodash';",
     "import { v4 as uuidv4 } from 'uuid';",

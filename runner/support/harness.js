@@ -16,7 +16,11 @@ function frame(obj) {
 // Starts a runner. Returns { child, frames: Promise-driven queue helpers }.
 function start(opts = {}) {
   const env = { ...(opts.env || {}) };
-  const child = spawn(process.execPath, [...(opts.nodeArgs || ['--no-addons']), opts.runner || RUNNER, ...(opts.runnerArgs || [])], {
+  // RUNNER_SNAPSHOT=<blob> runs every default-runner test from the startup snapshot
+  // (npm run test:snapshot) instead of from runner.js's files.
+  const snapshot = process.env.RUNNER_SNAPSHOT && !opts.runner && !opts.nodeArgs
+    ? ['--snapshot-blob', process.env.RUNNER_SNAPSHOT] : [];
+  const child = spawn(process.execPath, [...(opts.nodeArgs || ['--no-addons']), ...snapshot, opts.runner || RUNNER, ...(opts.runnerArgs || [])], {
     stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     cwd: os.tmpdir(),
     env,

@@ -38,6 +38,10 @@ pub struct EngineConfig {
     pub max_limits: Limits,
     /// How long a sandbox may take to start and load the runner.
     pub startup_timeout_ms: u64,
+    /// Start sandboxes from a V8 startup snapshot of the runner (built on first use into
+    /// `<runner_dir>/.snapshot/`, one per set of node flags) instead of loading the
+    /// runner's files in every sandbox.
+    pub runner_snapshot: bool,
 }
 
 impl Default for EngineConfig {
@@ -60,6 +64,7 @@ impl Default for EngineConfig {
             default_limits: DEFAULT_LIMITS,
             max_limits: MAX_LIMITS,
             startup_timeout_ms: 10_000,
+            runner_snapshot: true,
         }
     }
 }

@@ -11,11 +11,12 @@ use crate::landlock_backend::{self, LandlockChoices, ScratchDir};
 use crate::launch::spec::{LaunchReport, SANDBOX_ID};
 use crate::layout::NodeLayout;
 use crate::limits::{Limits, MAX_LIMITS, MIN_LIMITS};
-use crate::native::{self, NativeChoices};
+use crate::native::{self, NativeChoices, RunnerStart};
 use crate::nsjail::NsjailChoices;
 use crate::outcome::Outcome;
 use crate::request::ExecRequest;
 use crate::sandbox::{Accounting, LiveEvent, Sandbox, Spawn, Supervisor};
+use crate::snapshot::RunnerSnapshots;
 
 /// An isolation backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -120,6 +121,7 @@ pub struct Engine {
     layout: NodeLayout,
     host: HostSupport,
     reports: [EnforcementReport; 3],
+    snapshots: RunnerSnapshots,
 }
 
 impl Engine {
@@ -157,12 +159,22 @@ impl Engine {
             "engine discovered the host"
         );
         let reports = Backend::ALL.map(|b| backend_report(b, &config, &host));
-        Ok(Engine {
+        let snapshots =
+            RunnerSnapshots::new(&layout.node, &layout.runner_dir, config.runner_snapshot);
+        let engine = Engine {
             config,
             layout,
             host,
             reports,
-        })
+            snapshots,
+        };
+        // Build (or find) the snapshots that sandboxes with the default limits start from.
+        for backend in Backend::ALL {
+            if engine.report(backend).available {
+                engine.runner_start(backend, &engine.config.default_limits, ModuleLoading::Eager);
+            }
+        }
+        Ok(engine)
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -258,9 +270,7 @@ impl Engine {
             seccomp: report.enforces(Protection::Seccomp),
             landlock: report.enforces(Protection::Landlock),
             landlock_required: required(report, Protection::Landlock),
-            modules,
-            v8_heap_limit_mib: (!report.enforces(Protection::CgroupMemory))
-                .then_some(limits.memory_mib),
+            runner: self.runner_start(Backend::Native, limits, modules),
         };
         let spec = native::launch_spec(&self.layout, &self.config, limits, &choices);
         self.launcher_spawn(&spec, 2, accounting, None)
@@ -279,12 +289,36 @@ impl Engine {
         let choices = LandlockChoices {
             seccomp: report.enforces(Protection::Seccomp),
             landlock_required: true,
-            modules,
+            runner: self.runner_start(Backend::Landlock, limits, modules),
             scratch: scratch.path(),
             user_max_processes: self.config.landlock_user_max_processes,
         };
         let spec = landlock_backend::launch_spec(&self.layout, &self.config, limits, &choices);
         self.launcher_spawn(&spec, 1, Accounting::Proc, Some(scratch))
+    }
+
+    /// Node's flags for `backend` (V8's heap is capped where no memory cgroup holds the
+    /// limit) and, for eager module loading, the runner snapshot built for them.
+    fn runner_start(
+        &self,
+        backend: Backend,
+        limits: &Limits,
+        modules: ModuleLoading,
+    ) -> RunnerStart {
+        let heap_cap = backend == Backend::Landlock
+            || !self.report(backend).enforces(Protection::CgroupMemory);
+        let flags = native::node_flags(&self.config, heap_cap.then_some(limits.memory_mib));
+        // The snapshot holds every module, loaded: it beats loading them all from files,
+        // but a sandbox for one waiting job starts faster loading only what the job uses.
+        let snapshot = match modules {
+            ModuleLoading::Eager => self.snapshots.blob_for(&flags),
+            ModuleLoading::Lazy => None,
+        };
+        RunnerStart {
+            flags,
+            modules,
+            snapshot,
+        }
     }
 
     fn launcher_spawn(
@@ -329,10 +363,8 @@ impl Engine {
                 .map(|(g, d)| (d.clone(), g.name().to_string())),
             argv: native::node_argv(
                 &self.layout,
-                &self.config,
                 std::path::Path::new(crate::layout::RUNNER_MOUNT),
-                modules,
-                group.is_none().then_some(limits.memory_mib),
+                &self.runner_start(Backend::Nsjail, limits, modules),
             ),
             host_root: self.host.root,
         };

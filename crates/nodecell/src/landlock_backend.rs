@@ -21,13 +21,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::EngineConfig;
-use crate::engine::ModuleLoading;
 use crate::launch::spec::{
     LandlockSpec, LaunchSpec, Rlimit, RlimitResource, RootEntry, SANDBOX_ID,
 };
 use crate::layout::NodeLayout;
 use crate::limits::Limits;
 use crate::native;
+use crate::native::RunnerStart;
 
 /// Files outside the layout that Node reads at start and fails without (Node exits if the
 /// OpenSSL configuration exists but cannot be read).
@@ -96,7 +96,8 @@ impl Drop for ScratchDir {
 pub struct LandlockChoices<'a> {
     pub seccomp: bool,
     pub landlock_required: bool,
-    pub modules: ModuleLoading,
+    /// Node's flags (they cap V8's heap: there is no memory cgroup) and how the runner starts.
+    pub runner: RunnerStart,
     pub scratch: &'a Path,
     /// RLIMIT_NPROC: per user, shared by every process of the user.
     pub user_max_processes: u64,
@@ -161,13 +162,7 @@ pub fn launch_spec(
         }),
         seccomp: choices.seccomp,
         env,
-        argv: native::node_argv(
-            layout,
-            config,
-            &layout.runner_dir,
-            choices.modules,
-            Some(limits.memory_mib),
-        ),
+        argv: native::node_argv(layout, &layout.runner_dir, &choices.runner),
         cwd: choices.scratch.to_path_buf(),
         hostname: String::new(),
     }

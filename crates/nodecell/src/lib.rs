@@ -26,6 +26,7 @@ pub mod procfs;
 pub mod protocol;
 pub mod request;
 pub mod sandbox;
+pub mod snapshot;
 #[allow(unsafe_code)]
 mod sys;
 

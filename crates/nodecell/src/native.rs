@@ -17,28 +17,42 @@ pub struct NativeChoices {
     pub seccomp: bool,
     pub landlock: bool,
     pub landlock_required: bool,
-    pub modules: ModuleLoading,
-    /// Without a memory cgroup, V8's heap is capped instead (Buffers and WebAssembly
-    /// memory are not covered by this).
-    pub v8_heap_limit_mib: Option<u64>,
+    /// Node's flags (without a memory cgroup they cap V8's heap instead, which does not
+    /// cover Buffers and WebAssembly memory) and how the runner starts.
+    pub runner: RunnerStart,
 }
 
-/// Node's command line: the binary, the configured flags, V8's heap cap (where no memory
-/// cgroup holds the limit), the runner in `runner_dir` as the sandbox sees it.
-pub fn node_argv(
-    layout: &NodeLayout,
-    config: &EngineConfig,
-    runner_dir: &Path,
-    modules: ModuleLoading,
-    v8_heap_limit_mib: Option<u64>,
-) -> Vec<String> {
-    let mut argv = vec![layout.node.to_string_lossy().into_owned()];
-    argv.extend(config.node_flags.iter().cloned());
+/// Node's flags: the configured ones and V8's heap cap (where no memory cgroup holds the
+/// limit). A runner startup snapshot is built for exactly these.
+pub fn node_flags(config: &EngineConfig, v8_heap_limit_mib: Option<u64>) -> Vec<String> {
+    let mut flags = config.node_flags.clone();
     if let Some(mib) = v8_heap_limit_mib {
-        argv.push(format!("--max-old-space-size={mib}"));
+        flags.push(format!("--max-old-space-size={mib}"));
+    }
+    flags
+}
+
+/// How Node starts the runner: from its files, loading modules as `modules` says, or from a
+/// startup snapshot (which holds every module already).
+#[derive(Clone, Debug)]
+pub struct RunnerStart {
+    pub flags: Vec<String>,
+    pub modules: ModuleLoading,
+    /// The snapshot blob, relative to the runner directory.
+    pub snapshot: Option<PathBuf>,
+}
+
+/// Node's command line: the binary, its flags, the snapshot if there is one, the runner in
+/// `runner_dir` as the sandbox sees it.
+pub fn node_argv(layout: &NodeLayout, runner_dir: &Path, start: &RunnerStart) -> Vec<String> {
+    let mut argv = vec![layout.node.to_string_lossy().into_owned()];
+    argv.extend(start.flags.iter().cloned());
+    if let Some(blob) = &start.snapshot {
+        argv.push("--snapshot-blob".into());
+        argv.push(runner_dir.join(blob).to_string_lossy().into_owned());
     }
     argv.push(runner_dir.join("runner.js").to_string_lossy().into_owned());
-    if modules == ModuleLoading::Lazy {
+    if start.snapshot.is_none() && start.modules == ModuleLoading::Lazy {
         argv.push("--lazy-modules".into());
     }
     argv
@@ -78,13 +92,7 @@ pub fn launch_spec(
 ) -> LaunchSpec {
     let executables = executables(layout);
     let devices = devices();
-    let argv = node_argv(
-        layout,
-        config,
-        Path::new(RUNNER_MOUNT),
-        choices.modules,
-        choices.v8_heap_limit_mib,
-    );
+    let argv = node_argv(layout, Path::new(RUNNER_MOUNT), &choices.runner);
     LaunchSpec {
         namespaces: true,
         rootfs: Some(RootFs {

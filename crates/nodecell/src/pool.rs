@@ -22,6 +22,11 @@ pub struct Pool {
     target: usize,
     warm: Mutex<VecDeque<Sandbox>>,
     starting: AtomicUsize,
+    /// How many sandboxes may be starting at once (one per CPU: a start is mostly one
+    /// busy thread).
+    parallel_starts: usize,
+    /// The last start failed: the next waits (with backoff).
+    failing: AtomicBool,
     /// Why the last start failed, while starts keep failing.
     last_error: Mutex<Option<String>>,
     wake: Notify,
@@ -39,6 +44,8 @@ impl Pool {
             target,
             warm: Mutex::new(VecDeque::new()),
             starting: AtomicUsize::new(0),
+            parallel_starts: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            failing: AtomicBool::new(false),
             last_error: Mutex::new(None),
             wake: Notify::new(),
             closed: AtomicBool::new(false),
@@ -58,38 +65,47 @@ impl Pool {
         self.last_error.lock().expect("pool lock").clone()
     }
 
-    /// Keeps `target` sandboxes warm; backs off while starts fail.
+    /// Keeps `target` sandboxes warm, starting up to `parallel_starts` at a time; backs off
+    /// while starts fail.
     async fn refill(pool: Arc<Pool>) {
         let mut backoff = Duration::from_millis(50);
         while !pool.closed.load(Ordering::Acquire) {
-            let have = pool.warm_count() + pool.starting.load(Ordering::Acquire);
-            if have >= pool.target {
+            let starting = pool.starting.load(Ordering::Acquire);
+            if pool.warm_count() + starting >= pool.target || starting >= pool.parallel_starts {
                 pool.wake.notified().await;
                 continue;
+            }
+            if pool.failing.load(Ordering::Acquire) {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            } else {
+                backoff = Duration::from_millis(50);
             }
             // `starting` covers the whole start, until the sandbox is queued or discarded, so
             // that shutdown (which waits for it to drop to 0) never misses one.
             pool.starting.fetch_add(1, Ordering::AcqRel);
-            let started = pool.start_one(ModuleLoading::Eager).await;
-            match started {
-                Ok(sandbox) if !pool.closed.load(Ordering::Acquire) => {
-                    *pool.last_error.lock().expect("pool lock") = None;
-                    pool.warm.lock().expect("pool lock").push_back(sandbox);
-                    backoff = Duration::from_millis(50);
-                }
-                Ok(sandbox) => sandbox.discard().await,
-                Err(e) => {
-                    // Aggregated: one line per failed start, with backoff between starts.
-                    tracing::warn!(error = %e, "starting a warm sandbox failed");
-                    *pool.last_error.lock().expect("pool lock") = Some(e.to_string());
-                    pool.starting.fetch_sub(1, Ordering::AcqRel);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            }
-            pool.starting.fetch_sub(1, Ordering::AcqRel);
+            tokio::spawn(Pool::start_warm(pool.clone()));
         }
+    }
+
+    /// Starts one sandbox for the warm queue.
+    async fn start_warm(pool: Arc<Pool>) {
+        match pool.start_one(ModuleLoading::Eager).await {
+            Ok(sandbox) if !pool.closed.load(Ordering::Acquire) => {
+                *pool.last_error.lock().expect("pool lock") = None;
+                pool.failing.store(false, Ordering::Release);
+                pool.warm.lock().expect("pool lock").push_back(sandbox);
+            }
+            Ok(sandbox) => sandbox.discard().await,
+            Err(e) => {
+                // Aggregated: one line per failed start, with backoff between starts.
+                tracing::warn!(error = %e, "starting a warm sandbox failed");
+                *pool.last_error.lock().expect("pool lock") = Some(e.to_string());
+                pool.failing.store(true, Ordering::Release);
+            }
+        }
+        pool.starting.fetch_sub(1, Ordering::AcqRel);
+        pool.wake.notify_one();
     }
 
     async fn start_one(&self, modules: ModuleLoading) -> Result<Sandbox, StartError> {
@@ -134,10 +150,13 @@ impl Pool {
         // The replacement starts after the run (also when the caller gives up on it), so
         // that its boot does not compete with the run for CPU.
         let _refill = RefillOnDrop(&self.wake);
-        let sandbox = match warm {
+        let mut sandbox = match warm {
             Some(s) => s,
             None => self.start_one(ModuleLoading::Lazy).await?,
         };
+        // The outcome is returned as soon as it is complete; the teardown finishes in the
+        // background, and shutdown waits for it.
+        sandbox.set_cleanups(self.cleanups.clone());
         Ok(sandbox
             .execute(&req.code, &req.inputs, &checked.limits, live)
             .await)

@@ -136,3 +136,51 @@ async fn an_empty_pool_still_answers_and_a_failing_start_is_reported() {
         common::leftover_cgroups()
     );
 }
+
+/// Warm sandboxes start from the runner's startup snapshot, which is the same heap for every
+/// sandbox: whatever draws randomness must still differ between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_sandboxes_start_from_the_snapshot_with_their_own_randomness() {
+    let _serial = SERIAL.lock().await;
+    let engine = Arc::new(common::engine());
+    for name in ["native", "nsjail", "landlock"] {
+        let Some(backend) = common::backend_or_skip(&engine, name) else {
+            continue;
+        };
+        let pool = Pool::new(engine.clone(), backend, 2);
+        let code = "import { v4 } from 'uuid'; const c = process.getBuiltinModule('crypto'); \
+                    return [process.execArgv.includes('--snapshot-blob'), Math.random(), \
+                    c.randomUUID(), v4(), c.randomBytes(8).toString('hex')]";
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            wait_warm(&pool, 1).await;
+            let r = ExecRequest {
+                backend: Some(name.into()),
+                ..req(code)
+            };
+            let o = pool.run(&r, None).await.unwrap();
+            assert_eq!(o.status, Status::Ok, "{backend:?}: {o:?}");
+            let v = o.result.unwrap();
+            assert_eq!(
+                v[0], true,
+                "{backend:?} did not start from the snapshot: {v}"
+            );
+            seen.push(v);
+        }
+        for i in 1..=4 {
+            let values: std::collections::HashSet<String> =
+                seen.iter().map(|v| v[i].to_string()).collect();
+            assert_eq!(
+                values.len(),
+                seen.len(),
+                "{backend:?}: value {i} repeats: {seen:?}"
+            );
+        }
+        pool.shutdown().await;
+    }
+    assert!(
+        common::leftover_cgroups().is_empty(),
+        "{:?}",
+        common::leftover_cgroups()
+    );
+}

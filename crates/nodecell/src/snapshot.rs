@@ -1,0 +1,209 @@
+//! The runner's V8 startup snapshot: a heap image that already holds the runner with its
+//! captured built-ins and every allowlisted module (`runner/snapshot.js`), so a sandbox's
+//! Node starts from it (`--snapshot-blob`) instead of loading and compiling those files.
+//! That takes most of the runner's own start-up cost off every sandbox.
+//!
+//! V8 only accepts a snapshot built by the same binary with the same V8 flags (a heap cap
+//! included), so blobs are built by the host on first use, one per set of node flags, and
+//! kept in `<runner>/.snapshot/<key>.blob`, where every backend's sandbox can already read
+//! the runner. The key covers the node binary, the flags and the runner's sources, so a
+//! changed runner or Node gets a new blob. The builder runs only the runner's own code,
+//! with an empty environment. When a blob cannot be built (a read-only runner directory,
+//! say), sandboxes start from the runner's files as before.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// The blob directory, inside the runner directory.
+pub const DIR: &str = ".snapshot";
+/// The builder script, inside the runner directory.
+const ENTRY: &str = "snapshot.js";
+/// Runner files whose contents go into a snapshot (besides everything in lib/).
+const SOURCES: [&str; 3] = [ENTRY, "allowlist.json", "package-lock.json"];
+
+static NEXT_TMP: AtomicU64 = AtomicU64::new(0);
+
+/// Startup snapshots of one runner for one node binary, by node flags.
+#[derive(Debug)]
+pub struct RunnerSnapshots {
+    node: PathBuf,
+    runner_dir: PathBuf,
+    /// Hash of the node binary's identity and the runner's sources; `None` when snapshots
+    /// are switched off or the sources cannot be read.
+    base_key: Option<u64>,
+    /// Flags → blob file name (relative to the runner directory), or `None` when it could
+    /// not be built (not tried again).
+    blobs: Mutex<HashMap<Vec<String>, Option<PathBuf>>>,
+}
+
+impl RunnerSnapshots {
+    pub fn new(node: &Path, runner_dir: &Path, enabled: bool) -> RunnerSnapshots {
+        RunnerSnapshots {
+            node: node.to_path_buf(),
+            runner_dir: runner_dir.to_path_buf(),
+            base_key: if enabled {
+                source_key(node, runner_dir)
+            } else {
+                None
+            },
+            blobs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The blob for Node started with `flags`, as a path relative to the runner directory;
+    /// built now if it does not exist yet. `None`: start from the runner's files.
+    pub fn blob_for(&self, flags: &[String]) -> Option<PathBuf> {
+        let base = self.base_key?;
+        let mut blobs = self.blobs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = blobs.get(flags) {
+            return known.clone();
+        }
+        let mut h = DefaultHasher::new();
+        base.hash(&mut h);
+        flags.hash(&mut h);
+        let rel = Path::new(DIR).join(format!("{:016x}.blob", h.finish()));
+        let found = if self.runner_dir.join(&rel).is_file() {
+            Some(rel)
+        } else {
+            match self.build(flags, &rel) {
+                Ok(()) => Some(rel),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no runner startup snapshot; sandboxes load the runner's files");
+                    None
+                }
+            }
+        };
+        blobs.insert(flags.to_vec(), found.clone());
+        found
+    }
+
+    fn build(&self, flags: &[String], rel: &Path) -> Result<(), String> {
+        let started = Instant::now();
+        let dir = self.runner_dir.join(DIR);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let target = self.runner_dir.join(rel);
+        let tmp = dir.join(format!(
+            ".{}-{}.tmp",
+            std::process::id(),
+            NEXT_TMP.fetch_add(1, Ordering::Relaxed)
+        ));
+        let out = Command::new(&self.node)
+            .env_clear()
+            .current_dir(&self.runner_dir)
+            .args(flags)
+            .arg("--snapshot-blob")
+            .arg(&tmp)
+            .arg("--build-snapshot")
+            .arg(self.runner_dir.join(ENTRY))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.node.display()))?;
+        let result = if out.status.success() && tmp.is_file() {
+            std::fs::rename(&tmp, &target)
+                .map_err(|e| format!("cannot move the snapshot to {}: {e}", target.display()))
+        } else {
+            Err(format!(
+                "building the runner's startup snapshot failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        };
+        let _ = std::fs::remove_file(&tmp);
+        if result.is_ok() {
+            tracing::info!(
+                blob = %target.display(),
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "built the runner's startup snapshot"
+            );
+        }
+        result
+    }
+}
+
+/// Identity of the node binary (path, size, modification time) and the contents of the
+/// runner's sources that go into a snapshot.
+fn source_key(node: &Path, runner_dir: &Path) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    let meta = std::fs::metadata(node).ok()?;
+    node.hash(&mut h);
+    meta.len().hash(&mut h);
+    meta.modified().ok()?.hash(&mut h);
+    let mut files: Vec<PathBuf> = SOURCES.iter().map(|f| runner_dir.join(f)).collect();
+    let mut lib: Vec<PathBuf> = std::fs::read_dir(runner_dir.join("lib"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    lib.sort();
+    files.extend(lib);
+    for file in files {
+        file.hash(&mut h);
+        std::fs::read(&file).ok()?.hash(&mut h);
+    }
+    Some(h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runner_copy() -> PathBuf {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runner");
+        let dir = std::env::temp_dir().join(format!(
+            "nodecell-snapshot-unit-{}-{}",
+            std::process::id(),
+            NEXT_TMP.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(dir.join("lib")).unwrap();
+        for f in SOURCES {
+            std::fs::copy(src.join(f), dir.join(f)).unwrap();
+        }
+        for e in std::fs::read_dir(src.join("lib")).unwrap().flatten() {
+            std::fs::copy(e.path(), dir.join("lib").join(e.file_name())).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn key_follows_flags_and_sources_and_off_means_none() {
+        let dir = runner_copy();
+        let node = Path::new("/usr/bin/node");
+        let base = source_key(node, &dir).unwrap();
+        assert_eq!(
+            source_key(node, &dir),
+            Some(base),
+            "stable for the same inputs"
+        );
+        std::fs::write(dir.join("lib/extra.js"), "1").unwrap();
+        assert_ne!(
+            source_key(node, &dir),
+            Some(base),
+            "a changed runner changes the key"
+        );
+        assert!(RunnerSnapshots::new(node, &dir, false)
+            .blob_for(&["--no-addons".into()])
+            .is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_build_gives_none_and_leaves_no_temp_file() {
+        let dir = runner_copy();
+        // A builder that fails: the runner's main module cannot be loaded.
+        std::fs::write(dir.join("lib/main.js"), "throw new Error('broken runner');").unwrap();
+        let snaps = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+        assert!(snaps.blob_for(&["--no-addons".into()]).is_none());
+        let left: Vec<_> = std::fs::read_dir(dir.join(DIR))
+            .unwrap()
+            .flatten()
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
