@@ -1,5 +1,6 @@
-//! Per-run cgroups: memory (no swap), pids and CPU accounting; cgroup v2, or v1 where that
-//! is what the host mounts (one hierarchy per controller under /sys/fs/cgroup/<controller>).
+//! Per-run cgroups: memory (no swap), pids, a CPU bandwidth limit and CPU accounting; cgroup
+//! v2, or v1 where that is what the host mounts (one hierarchy per controller under
+//! /sys/fs/cgroup/<controller>).
 //!
 //! Each run gets `nodecell-<host pid>-<n>` in every hierarchy; the launcher joins it before
 //! anything else, so every process of the sandbox is inside. The host kills through it,
@@ -39,8 +40,14 @@ pub enum CgroupDriver {
         memory: PathBuf,
         pids: PathBuf,
         cpuacct: Option<PathBuf>,
+        /// The cpu controller's hierarchy (CPU bandwidth limit), if mounted; may be the same
+        /// directory as `cpuacct` (mounted together as `cpu,cpuacct`).
+        cpu: Option<PathBuf>,
     },
 }
+
+/// The CFS period the CPU limit is expressed in (100 ms, the kernel's default).
+const CPU_PERIOD_US: u64 = 100_000;
 
 /// The cgroup(s) of one run.
 #[derive(Debug)]
@@ -107,10 +114,12 @@ impl CgroupDriver {
             }
         } else if root.join("memory/memory.limit_in_bytes").exists() && root.join("pids").is_dir() {
             let cpuacct = root.join("cpuacct");
+            let cpu = root.join("cpu");
             CgroupDriver::V1 {
                 memory: root.join("memory"),
                 pids: root.join("pids"),
                 cpuacct: cpuacct.join("cpuacct.usage").exists().then_some(cpuacct),
+                cpu: cpu.join("cpu.cfs_quota_us").exists().then_some(cpu),
             }
         } else {
             return Err(CgroupError::NotFound(root.to_path_buf()));
@@ -128,6 +137,16 @@ impl CgroupDriver {
         }
     }
 
+    /// Whether a CPU bandwidth limit can be set (the cpu controller is there).
+    pub fn has_cpu_controller(&self) -> bool {
+        match self {
+            CgroupDriver::V2 { parent } => fs::read_to_string(parent.join("cgroup.controllers"))
+                .is_ok_and(|c| c.split_whitespace().any(|c| c == "cpu")),
+            CgroupDriver::V1 { cpu, .. } => cpu.is_some(),
+        }
+    }
+
+    /// Every hierarchy's directory in which groups are made, each once.
     fn parents(&self) -> Vec<&Path> {
         match self {
             CgroupDriver::V2 { parent } => vec![parent],
@@ -135,9 +154,15 @@ impl CgroupDriver {
                 memory,
                 pids,
                 cpuacct,
+                cpu,
             } => {
                 let mut v = vec![memory.as_path(), pids.as_path()];
-                v.extend(cpuacct.as_deref());
+                for dir in [cpuacct, cpu].into_iter().flatten() {
+                    let same = |p: &&Path| fs::canonicalize(p).ok() == fs::canonicalize(dir).ok();
+                    if !v.iter().any(same) {
+                        v.push(dir);
+                    }
+                }
                 v
             }
         }
@@ -219,10 +244,12 @@ impl RunCgroup {
                 memory,
                 pids,
                 cpuacct,
+                cpu,
             } => CgroupDriver::V1 {
                 memory: memory.join(&self.name),
                 pids: pids.join(&self.name),
                 cpuacct: cpuacct.as_ref().map(|c| c.join(&self.name)),
+                cpu: cpu.as_ref().map(|c| c.join(&self.name)),
             },
         };
         RunCgroup::attach(driver, name)
@@ -302,6 +329,25 @@ impl RunCgroup {
             CgroupDriver::V1 { pids, .. } => pids,
         };
         write(self.file(dir, "pids.max"), n)
+    }
+
+    /// Limits the group to `ms_per_sec` milliseconds of CPU time per second of wall time
+    /// (1000: one CPU's worth, spread over any number of threads).
+    pub fn set_cpu_limit(&self, ms_per_sec: u64) -> Result<(), CgroupError> {
+        let quota_us = ms_per_sec * (CPU_PERIOD_US / 1000);
+        match &self.driver {
+            CgroupDriver::V2 { parent } => write(
+                self.file(parent, "cpu.max"),
+                format!("{quota_us} {CPU_PERIOD_US}"),
+            ),
+            CgroupDriver::V1 { cpu, .. } => {
+                let Some(cpu) = cpu else {
+                    return Err(CgroupError::NotFound(PathBuf::from("cpu controller")));
+                };
+                write(self.file(cpu, "cpu.cfs_period_us"), CPU_PERIOD_US)?;
+                write(self.file(cpu, "cpu.cfs_quota_us"), quota_us)
+            }
+        }
     }
 
     /// CPU time used by the group so far, in nanoseconds.

@@ -24,6 +24,10 @@ pub struct EngineConfig {
     /// not run as root). A backstop against fork bombs; each run's own limit is
     /// `max_processes`, held by the host's watchdog.
     pub landlock_user_max_processes: u64,
+    /// CPU bandwidth of one sandbox, in milliseconds of CPU time per second (1000 = one
+    /// CPU's worth, however many threads use it), held by the cpu cgroup (backends `native`
+    /// and `nsjail`). 0: no limit.
+    pub cpu_ms_per_sec: u64,
     /// Where the cgroup hierarchies are mounted.
     pub cgroup_root: PathBuf,
     /// Protections a run must have; `None` means every one this host supports.
@@ -52,6 +56,7 @@ impl Default for EngineConfig {
             launcher_path: "nodecell-launcher".into(),
             nsjail_path: "nsjail".into(),
             landlock_user_max_processes: 4096,
+            cpu_ms_per_sec: 1000,
             cgroup_root: "/sys/fs/cgroup".into(),
             required_protections: None,
             sandbox_env: vec![

@@ -18,16 +18,19 @@ pub enum Protection {
     CgroupMemory,
     /// A pids cgroup (processes + threads).
     CgroupPids,
+    /// A cpu cgroup: a CPU bandwidth limit (`cpu_ms_per_sec`).
+    CgroupCpu,
 }
 
 impl Protection {
-    pub const ALL: [Protection; 6] = [
+    pub const ALL: [Protection; 7] = [
         Protection::Namespaces,
         Protection::RootFilesystem,
         Protection::Landlock,
         Protection::Seccomp,
         Protection::CgroupMemory,
         Protection::CgroupPids,
+        Protection::CgroupCpu,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +41,7 @@ impl Protection {
             Protection::Seccomp => "seccomp",
             Protection::CgroupMemory => "cgroup_memory",
             Protection::CgroupPids => "cgroup_pids",
+            Protection::CgroupCpu => "cgroup_cpu",
         }
     }
 }

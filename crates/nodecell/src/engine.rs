@@ -137,6 +137,13 @@ impl Engine {
             .max_limits
             .check_within(&MIN_LIMITS, &MAX_LIMITS)
             .map_err(|e| EngineError::Config(format!("max_limits: {e}")))?;
+        // The kernel's smallest CFS quota is 1 ms per 100 ms period.
+        if config.cpu_ms_per_sec != 0 && !(10..=1_024_000).contains(&config.cpu_ms_per_sec) {
+            return Err(EngineError::Config(format!(
+                "cpu_ms_per_sec = {} is outside 10..=1024000 (0: no limit)",
+                config.cpu_ms_per_sec
+            )));
+        }
         for (k, _) in &config.sandbox_env {
             if k.starts_with("NODE_") || k.starts_with("LD_") || k.contains('=') || k.is_empty() {
                 return Err(EngineError::Config(format!(
@@ -262,6 +269,9 @@ impl Engine {
                 let cg = driver.create()?;
                 cg.set_memory_limit(limits.memory_bytes())?;
                 cg.set_pids_limit(limits.max_processes)?;
+                if report.enforces(Protection::CgroupCpu) {
+                    cg.set_cpu_limit(self.config.cpu_ms_per_sec)?;
+                }
                 Accounting::Cgroup(cg)
             }
             _ => Accounting::Proc,
@@ -357,6 +367,8 @@ impl Engine {
         };
         let choices = NsjailChoices {
             seccomp: report.enforces(Protection::Seccomp),
+            cpu_ms_per_sec: (group.is_some() && report.enforces(Protection::CgroupCpu))
+                .then_some(self.config.cpu_ms_per_sec),
             cgroups: group
                 .as_ref()
                 .zip(self.host.nsjail_cgroups.as_ref().ok())
@@ -497,11 +509,39 @@ const SECCOMP_DETAIL: &str =
     "allowlist from policy/seccomp/node.json (EPERM otherwise; socket() refused; clone3, io_uring_* → ENOSYS)";
 
 /// What one backend can apply on this host, protection by protection.
-fn backend_lines(backend: Backend, host: &HostSupport) -> Vec<Line> {
+fn backend_lines(backend: Backend, host: &HostSupport, cpu_ms_per_sec: u64) -> Vec<Line> {
     use Protection as P;
     let cg_detail = |what: &str, cg: &Result<CgroupDriver, String>| match cg {
         Ok(d) => format!("cgroup v{}: {what}", d.version()),
         Err(e) => e.clone(),
+    };
+    // The CPU limit needs the cpu controller, and a limit configured.
+    let cpu_line = |cg: &Result<CgroupDriver, String>, whose: &str| match cg {
+        Err(e) => line(P::CgroupCpu, true, false, false, e.clone()),
+        Ok(d) if !d.has_cpu_controller() => line(
+            P::CgroupCpu,
+            true,
+            false,
+            false,
+            format!("cgroup v{}: no cpu controller", d.version()),
+        ),
+        Ok(_) if cpu_ms_per_sec == 0 => line(
+            P::CgroupCpu,
+            true,
+            false,
+            false,
+            "cpu_ms_per_sec = 0: no CPU limit configured",
+        ),
+        Ok(d) => line(
+            P::CgroupCpu,
+            true,
+            false,
+            true,
+            format!(
+                "cgroup v{}: {whose}at most {cpu_ms_per_sec} ms of CPU per second",
+                d.version()
+            ),
+        ),
     };
     match backend {
         Backend::Native => {
@@ -520,6 +560,7 @@ fn backend_lines(backend: Backend, host: &HostSupport) -> Vec<Line> {
                     Err(e) => format!("{e}; instead V8's heap is capped at the memory limit and a host watchdog holds resident memory to it (sampled every 10 ms)"),
                 }),
                 line(P::CgroupPids, true, false, cg, cg_detail("processes + threads limit", &host.cgroups)),
+                cpu_line(&host.cgroups, ""),
             ]
         }
         Backend::Nsjail => {
@@ -540,6 +581,7 @@ fn backend_lines(backend: Backend, host: &HostSupport) -> Vec<Line> {
                 line(P::Seccomp, true, false, host.seccomp, format!("{SECCOMP_DETAIL}, rendered in Kafel for nsjail")),
                 line(P::CgroupMemory, true, false, cg, cg_detail("nsjail's memory limit (the job may add its limit to what the ready sandbox uses), no swap, OOM detection, peak usage", &host.nsjail_cgroups)),
                 line(P::CgroupPids, true, false, cg, cg_detail("nsjail's processes + threads limit", &host.nsjail_cgroups)),
+                cpu_line(&host.nsjail_cgroups, "nsjail's limit, "),
             ]
         }
         Backend::Landlock => {
@@ -557,6 +599,7 @@ fn backend_lines(backend: Backend, host: &HostSupport) -> Vec<Line> {
                 line(P::Seccomp, true, true, host.seccomp, SECCOMP_DETAIL),
                 line(P::CgroupMemory, false, false, false, "none: V8's heap cap, RLIMIT_DATA (the job may add its limit to what the ready sandbox uses) and a host watchdog on resident memory every 10 ms; /tmp is a scratch directory on the host's disk whose files RLIMIT_FSIZE caps one by one"),
                 line(P::CgroupPids, false, false, false, "none: the host watchdog kills a run above max_processes; RLIMIT_NPROC is per user (landlock_user_max_processes)"),
+                line(P::CgroupCpu, false, false, false, "none: a run may use every CPU until its wall-time limit"),
             ]
         }
     }
@@ -569,7 +612,7 @@ fn backend_report(
     host: &HostSupport,
 ) -> EnforcementReport {
     let mut problems = Vec::new();
-    let protections = backend_lines(backend, host)
+    let protections = backend_lines(backend, host, config.cpu_ms_per_sec)
         .into_iter()
         .map(|l| {
             let required = l.structural

@@ -32,6 +32,8 @@ pub struct NsjailChoices {
     /// inside nsjail's parent, so that usage and OOM kills stay readable after nsjail has
     /// removed its own group).
     pub cgroups: Option<(CgroupDriver, String)>,
+    /// CPU bandwidth limit (ms of CPU per second) in nsjail's cpu cgroup, when enforced.
+    pub cpu_ms_per_sec: Option<u64>,
     /// The Node command line (inside the sandbox).
     pub argv: Vec<String>,
     /// The service runs as root: nobody inside is nobody outside. Otherwise nobody inside
@@ -159,7 +161,12 @@ pub fn render(
         (limits.tmp_size_mib * 256).max(1024)
     ));
     match &choices.cgroups {
-        Some((CgroupDriver::V1 { memory, pids, .. }, group)) => {
+        Some((
+            CgroupDriver::V1 {
+                memory, pids, cpu, ..
+            },
+            group,
+        )) => {
             let parent = quote(&format!("{CGROUP_PARENT}/{group}"));
             line(format!("cgroup_mem_max: {}", limits.memory_bytes()));
             line("cgroup_mem_swap_max: 0".into());
@@ -168,6 +175,11 @@ pub fn render(
             line(format!("cgroup_pids_max: {}", limits.max_processes));
             line(format!("cgroup_pids_mount: {}", path(pids)));
             line(format!("cgroup_pids_parent: {parent}"));
+            if let (Some(cpu), Some(ms)) = (cpu, choices.cpu_ms_per_sec) {
+                line(format!("cgroup_cpu_ms_per_sec: {ms}"));
+                line(format!("cgroup_cpu_mount: {}", path(cpu)));
+                line(format!("cgroup_cpu_parent: {parent}"));
+            }
         }
         Some((CgroupDriver::V2 { parent }, _)) => {
             line("use_cgroupv2: true".into());
@@ -175,6 +187,9 @@ pub fn render(
             line(format!("cgroup_mem_max: {}", limits.memory_bytes()));
             line("cgroup_mem_swap_max: 0".into());
             line(format!("cgroup_pids_max: {}", limits.max_processes));
+            if let Some(ms) = choices.cpu_ms_per_sec {
+                line(format!("cgroup_cpu_ms_per_sec: {ms}"));
+            }
         }
         None => {}
     }
@@ -196,14 +211,17 @@ pub fn cgroup_name(pid: i32) -> String {
 }
 
 /// Where nodecell creates the group nsjail nests its own in: under [`CGROUP_PARENT`] in the
-/// memory and pids hierarchies (v1; nsjail has no CPU accounting there), or in the v2 tree's
-/// root (untested: this host has cgroup v1).
+/// memory, pids and cpu hierarchies (v1; nsjail has no CPU accounting there), or in the v2
+/// tree's root (untested: this host has cgroup v1).
 pub fn cgroup_layout(driver: &CgroupDriver) -> CgroupDriver {
     match driver {
-        CgroupDriver::V1 { memory, pids, .. } => CgroupDriver::V1 {
+        CgroupDriver::V1 {
+            memory, pids, cpu, ..
+        } => CgroupDriver::V1 {
             memory: memory.join(CGROUP_PARENT),
             pids: pids.join(CGROUP_PARENT),
             cpuacct: None,
+            cpu: cpu.as_ref().map(|c| c.join(CGROUP_PARENT)),
         },
         CgroupDriver::V2 { parent } => CgroupDriver::V2 {
             parent: parent.clone(),
@@ -213,8 +231,14 @@ pub fn cgroup_layout(driver: &CgroupDriver) -> CgroupDriver {
 
 /// Creates nsjail's cgroup parents if they are missing (nsjail requires them on cgroup v1).
 pub fn ensure_cgroup_parents(driver: &CgroupDriver) -> std::io::Result<()> {
-    if let CgroupDriver::V1 { memory, pids, .. } = driver {
-        for root in [memory, pids] {
+    if let CgroupDriver::V1 {
+        memory, pids, cpu, ..
+    } = driver
+    {
+        for root in [Some(memory), Some(pids), cpu.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             match std::fs::create_dir(root.join(CGROUP_PARENT)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -243,5 +267,63 @@ mod tests {
             !KAFEL_POLICY.contains("socket,"),
             "socket() must not be allowed"
         );
+    }
+
+    fn rendered(driver: CgroupDriver, cpu_ms_per_sec: Option<u64>) -> String {
+        let runner = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runner");
+        let layout = NodeLayout::discover(std::path::Path::new("/usr/bin/node"), &runner).unwrap();
+        let choices = NsjailChoices {
+            seccomp: true,
+            cgroups: Some((driver, "nodecell-1-0".into())),
+            cpu_ms_per_sec,
+            argv: vec!["/usr/bin/node".into(), "/runner/runner.js".into()],
+            host_root: true,
+        };
+        render(
+            &layout,
+            &EngineConfig::default(),
+            &Limits::default(),
+            &choices,
+        )
+    }
+
+    #[test]
+    fn cgroup_limits_are_rendered_for_v1_and_v2() {
+        let v1 = CgroupDriver::V1 {
+            memory: "/sys/fs/cgroup/memory".into(),
+            pids: "/sys/fs/cgroup/pids".into(),
+            cpuacct: None,
+            cpu: Some("/sys/fs/cgroup/cpu".into()),
+        };
+        let text = rendered(v1.clone(), Some(250));
+        for want in [
+            "cgroup_mem_max: 134217728",
+            "cgroup_mem_swap_max: 0",
+            "cgroup_mem_parent: \"NSJAIL/nodecell-1-0\"",
+            "cgroup_pids_max: 64",
+            "cgroup_cpu_ms_per_sec: 250",
+            "cgroup_cpu_mount: \"/sys/fs/cgroup/cpu\"",
+            "cgroup_cpu_parent: \"NSJAIL/nodecell-1-0\"",
+        ] {
+            assert!(
+                text.lines().any(|l| l == want),
+                "{want} missing from:\n{text}"
+            );
+        }
+        assert!(!rendered(v1, None).contains("cgroup_cpu"));
+        let v2 = rendered(
+            CgroupDriver::V2 {
+                parent: "/sys/fs/cgroup".into(),
+            },
+            Some(250),
+        );
+        for want in [
+            "use_cgroupv2: true",
+            "cgroupv2_mount: \"/sys/fs/cgroup\"",
+            "cgroup_mem_max: 134217728",
+            "cgroup_cpu_ms_per_sec: 250",
+        ] {
+            assert!(v2.lines().any(|l| l == want), "{want} missing from:\n{v2}");
+        }
     }
 }

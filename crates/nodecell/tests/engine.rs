@@ -291,3 +291,60 @@ async fn concurrent_runs_do_not_see_each_other() {
     }
     assert_eq!(uuids.len(), 4, "random state is shared between sandboxes");
 }
+
+/// The cpu cgroup holds a sandbox to `cpu_ms_per_sec`, however many threads it busies:
+/// three threads spinning for 2 s of wall time may use at most ~0.2 × 2 s of CPU (plus one
+/// period's quota: nsjail uses 1 s periods, nodecell 100 ms). Unlimited, they would use
+/// about 2 s per free CPU.
+#[tokio::test]
+async fn cpu_bandwidth_is_held_to_cpu_ms_per_sec() {
+    let config = EngineConfig {
+        cpu_ms_per_sec: 200,
+        ..common::config()
+    };
+    let engine = nodecell::Engine::new(config).unwrap();
+    let code = "const { Worker } = process.getBuiltinModule('worker_threads'); \
+                const spin = 'const t = Date.now(); while (Date.now() - t < 2000) {}'; \
+                const ws = [0, 1].map(() => new Worker(spin, { eval: true })); \
+                const t = Date.now(); while (Date.now() - t < 2000) {} \
+                await Promise.all(ws.map((w) => new Promise((r) => w.on('exit', r)))); return 1";
+    for name in ["native", "nsjail"] {
+        let Some(backend) = common::backend_or_skip(&engine, name) else {
+            continue;
+        };
+        let report = engine.report(backend);
+        assert!(report.enforces(Protection::CgroupCpu), "{report:?}");
+        let r = ExecRequest {
+            backend: Some(name.into()),
+            ..req(code)
+        };
+        let outcome = engine.run(&r).await.unwrap();
+        assert_eq!(outcome.status, Status::Ok, "{name}: {outcome:?}");
+        assert!(
+            outcome.usage.cpu_ms > 50.0 && outcome.usage.cpu_ms < 800.0,
+            "{name}: {:?}",
+            outcome.usage
+        );
+    }
+    // Off by configuration: reported as such, and not required.
+    let off = nodecell::Engine::new(EngineConfig {
+        cpu_ms_per_sec: 0,
+        ..common::config()
+    })
+    .unwrap();
+    let state = off
+        .report(Backend::Native)
+        .protections
+        .iter()
+        .find(|p| p.protection == Protection::CgroupCpu)
+        .unwrap();
+    assert!(!state.enforced && !state.required, "{state:?}");
+    assert!(state.detail.contains("cpu_ms_per_sec = 0"), "{state:?}");
+    let err = nodecell::Engine::new(EngineConfig {
+        cpu_ms_per_sec: 5,
+        ..common::config()
+    })
+    .err()
+    .expect("a CPU limit below the kernel's minimum is refused");
+    assert!(err.to_string().contains("cpu_ms_per_sec"), "{err}");
+}

@@ -36,9 +36,11 @@ pub fn leftover_cgroups() -> Vec<PathBuf> {
         "memory",
         "pids",
         "cpuacct",
+        "cpu",
         "",
         "memory/NSJAIL",
         "pids/NSJAIL",
+        "cpu/NSJAIL",
     ] {
         if let Ok(dir) = std::fs::read_dir(PathBuf::from("/sys/fs/cgroup").join(h)) {
             out.extend(
