@@ -54,4 +54,5 @@ function load(file) {
 }
 
 const main = load(path.join(HOST_DIR, 'lib', 'main.js'));
+main.warmUpPure(); // the job path's functions compiled, their bytecode in the snapshot
 require('v8').startupSnapshot.setDeserializeMainFunction(() => main.start());

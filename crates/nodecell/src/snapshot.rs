@@ -63,15 +63,19 @@ impl RunnerSnapshots {
         if let Some(known) = blobs.get(flags) {
             return known.clone();
         }
+        // <flags>-<node and sources>.blob: a new build replaces the blobs of older sources.
         let mut h = DefaultHasher::new();
-        base.hash(&mut h);
         flags.hash(&mut h);
-        let rel = Path::new(DIR).join(format!("{:016x}.blob", h.finish()));
+        let flags_key = format!("{:016x}", h.finish());
+        let rel = Path::new(DIR).join(format!("{flags_key}-{base:016x}.blob"));
         let found = if self.runner_dir.join(&rel).is_file() {
             Some(rel)
         } else {
             match self.build(flags, &rel) {
-                Ok(()) => Some(rel),
+                Ok(()) => {
+                    self.remove_older(&flags_key, &rel);
+                    Some(rel)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "no runner startup snapshot; sandboxes load the runner's files");
                     None
@@ -80,6 +84,24 @@ impl RunnerSnapshots {
         };
         blobs.insert(flags.to_vec(), found.clone());
         found
+    }
+
+    /// Removes the blobs built for the same flags from other sources (or another node).
+    /// A sandbox still starting from one keeps its open file.
+    fn remove_older(&self, flags_key: &str, current: &Path) {
+        let Ok(dir) = std::fs::read_dir(self.runner_dir.join(DIR)) else {
+            return;
+        };
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(&format!("{flags_key}-"))
+                && name.ends_with(".blob")
+                && Some(entry.file_name().as_os_str()) != current.file_name()
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     fn build(&self, flags: &[String], rel: &Path) -> Result<(), String> {
@@ -189,6 +211,30 @@ mod tests {
         assert!(RunnerSnapshots::new(node, &dir, false)
             .blob_for(&["--no-addons".into()])
             .is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_new_build_replaces_the_blob_of_older_sources_for_the_same_flags() {
+        let dir = runner_copy();
+        std::fs::create_dir_all(dir.join(DIR)).unwrap();
+        let snaps = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+        let flags = vec!["--no-addons".to_string()];
+        let mut h = DefaultHasher::new();
+        flags.hash(&mut h);
+        let old = dir
+            .join(DIR)
+            .join(format!("{:016x}-0000000000000000.blob", h.finish()));
+        let other_flags = dir.join(DIR).join("ffffffffffffffff-0000000000000000.blob");
+        std::fs::write(&old, "old").unwrap();
+        std::fs::write(&other_flags, "other").unwrap();
+        let current = format!("{:016x}-{:016x}.blob", h.finish(), snaps.base_key.unwrap());
+        snaps.remove_older(
+            &format!("{:016x}", h.finish()),
+            &Path::new(DIR).join(&current),
+        );
+        assert!(!old.exists(), "the older blob for these flags is removed");
+        assert!(other_flags.exists(), "blobs of other flags stay");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
