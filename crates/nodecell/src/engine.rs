@@ -168,20 +168,13 @@ impl Engine {
         let reports = Backend::ALL.map(|b| backend_report(b, &config, &host));
         let snapshots =
             RunnerSnapshots::new(&layout.node, &layout.runner_dir, config.runner_snapshot);
-        let engine = Engine {
+        Ok(Engine {
             config,
             layout,
             host,
             reports,
             snapshots,
-        };
-        // Build (or find) the snapshots that sandboxes with the default limits start from.
-        for backend in Backend::ALL {
-            if engine.report(backend).available {
-                engine.runner_start(backend, &engine.config.default_limits, ModuleLoading::Eager);
-            }
-        }
-        Ok(engine)
+        })
     }
 
     pub fn config(&self) -> &EngineConfig {

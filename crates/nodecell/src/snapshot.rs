@@ -16,7 +16,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 /// The blob directory, inside the runner directory.
@@ -33,9 +33,10 @@ static NEXT_TMP: AtomicU64 = AtomicU64::new(0);
 pub struct RunnerSnapshots {
     node: PathBuf,
     runner_dir: PathBuf,
-    /// Hash of the node binary's identity and the runner's sources; `None` when snapshots
-    /// are switched off or the sources cannot be read.
-    base_key: Option<u64>,
+    enabled: bool,
+    /// Hash of the node binary's identity and the runner's sources, computed on first use
+    /// (a one-shot run never needs it); `None` when the sources cannot be read.
+    base_key: OnceLock<Option<u64>>,
     /// Flags → blob file name (relative to the runner directory), or `None` when it could
     /// not be built (not tried again).
     blobs: Mutex<HashMap<Vec<String>, Option<PathBuf>>>,
@@ -46,11 +47,8 @@ impl RunnerSnapshots {
         RunnerSnapshots {
             node: node.to_path_buf(),
             runner_dir: runner_dir.to_path_buf(),
-            base_key: if enabled {
-                source_key(node, runner_dir)
-            } else {
-                None
-            },
+            enabled,
+            base_key: OnceLock::new(),
             blobs: Mutex::new(HashMap::new()),
         }
     }
@@ -58,7 +56,12 @@ impl RunnerSnapshots {
     /// The blob for Node started with `flags`, as a path relative to the runner directory;
     /// built now if it does not exist yet. `None`: start from the runner's files.
     pub fn blob_for(&self, flags: &[String]) -> Option<PathBuf> {
-        let base = self.base_key?;
+        if !self.enabled {
+            return None;
+        }
+        let base = (*self
+            .base_key
+            .get_or_init(|| source_key(&self.node, &self.runner_dir)))?;
         let mut blobs = self.blobs.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(known) = blobs.get(flags) {
             return known.clone();
@@ -228,7 +231,8 @@ mod tests {
         let other_flags = dir.join(DIR).join("ffffffffffffffff-0000000000000000.blob");
         std::fs::write(&old, "old").unwrap();
         std::fs::write(&other_flags, "other").unwrap();
-        let current = format!("{:016x}-{:016x}.blob", h.finish(), snaps.base_key.unwrap());
+        let base = source_key(Path::new("/usr/bin/node"), &dir).unwrap();
+        let current = format!("{:016x}-{base:016x}.blob", h.finish());
         snaps.remove_older(
             &format!("{:016x}", h.finish()),
             &Path::new(DIR).join(&current),
