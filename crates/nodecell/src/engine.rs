@@ -69,8 +69,6 @@ struct HostSupport {
     cgroups: Result<CgroupDriver, String>,
     /// The nsjail binary, or why there is none.
     nsjail: Result<PathBuf, String>,
-    /// nsjail's cgroup parents exist (or could be created).
-    nsjail_cgroups: Result<CgroupDriver, String>,
     root: bool,
 }
 
@@ -89,21 +87,12 @@ impl HostSupport {
                 config.nsjail_path.display()
             )
         });
-        let nsjail_cgroups = cgroups.clone().and_then(|d| {
-            crate::nsjail::ensure_cgroup_parents(&d)
-                .map(|()| {
-                    crate::nsjail::cgroup_layout(&d).sweep_stale();
-                    d
-                })
-                .map_err(|e| format!("cannot create nsjail's cgroup parents: {e}"))
-        });
         HostSupport {
             namespaces,
             landlock_abi: crate::sys::landlock_abi(),
             seccomp,
             cgroups,
             nsjail,
-            nsjail_cgroups,
             root: nix::unistd::geteuid().is_root(),
         }
     }
@@ -352,7 +341,7 @@ impl Engine {
             message: e.clone(),
         })?;
         let group = match (
-            &self.host.nsjail_cgroups,
+            &self.host.cgroups,
             report.enforces(Protection::CgroupMemory),
         ) {
             (Ok(driver), true) => Some(crate::nsjail::cgroup_layout(driver).create()?),
@@ -364,7 +353,7 @@ impl Engine {
                 .then_some(self.config.cpu_ms_per_sec),
             cgroups: group
                 .as_ref()
-                .zip(self.host.nsjail_cgroups.as_ref().ok())
+                .zip(self.host.cgroups.as_ref().ok())
                 .map(|(g, d)| (d.clone(), g.name().to_string())),
             argv: native::node_argv(
                 &self.layout,
@@ -558,7 +547,7 @@ fn backend_lines(backend: Backend, host: &HostSupport, cpu_ms_per_sec: u64) -> V
         }
         Backend::Nsjail => {
             let ns = host.namespaces.is_ok() && host.nsjail.is_ok();
-            let cg = host.nsjail_cgroups.is_ok();
+            let cg = host.cgroups.is_ok();
             let ns_detail = match (&host.nsjail, &host.namespaces) {
                 (Err(e), _) => e.clone(),
                 (Ok(_), Err(e)) => format!("cannot create namespaces: {e}"),
@@ -572,9 +561,9 @@ fn backend_lines(backend: Backend, host: &HostSupport, cpu_ms_per_sec: u64) -> V
                 line(P::RootFilesystem, true, true, ns, "read-only tmpfs root with binds of node, its libraries, the runner; /dev/{null,zero,random,urandom}; private noexec /tmp; no /proc, /sys"),
                 line(P::Landlock, false, false, false, "nsjail does not apply Landlock"),
                 line(P::Seccomp, true, false, host.seccomp, format!("{SECCOMP_DETAIL}, rendered in Kafel for nsjail")),
-                line(P::CgroupMemory, true, false, cg, cg_detail("nsjail's memory limit (the job may add its limit to what the ready sandbox uses), no swap, OOM detection, peak usage", &host.nsjail_cgroups)),
-                line(P::CgroupPids, true, false, cg, cg_detail("nsjail's processes + threads limit", &host.nsjail_cgroups)),
-                cpu_line(&host.nsjail_cgroups, "nsjail's limit, "),
+                line(P::CgroupMemory, true, false, cg, cg_detail("nsjail's memory limit (the job may add its limit to what the ready sandbox uses), no swap, OOM detection, peak usage", &host.cgroups)),
+                line(P::CgroupPids, true, false, cg, cg_detail("nsjail's processes + threads limit", &host.cgroups)),
+                cpu_line(&host.cgroups, "nsjail's limit, "),
             ]
         }
         Backend::Landlock => {

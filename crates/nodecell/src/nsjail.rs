@@ -22,15 +22,12 @@ use crate::limits::Limits;
 /// The seccomp policy in Kafel (see `kafel.rs`, rendered by build.rs).
 pub const KAFEL_POLICY: &str = include_str!(concat!(env!("OUT_DIR"), "/node.kafel"));
 
-/// The cgroup parent nsjail creates its per-run groups under (`<parent>/NSJAIL.<pid>`).
-pub const CGROUP_PARENT: &str = "NSJAIL";
-
 /// What the enforcement decision says nsjail applies.
 pub struct NsjailChoices {
     pub seccomp: bool,
-    /// nsjail puts Node into memory and pids cgroups below this group (created by nodecell
-    /// inside nsjail's parent, so that usage and OOM kills stay readable after nsjail has
-    /// removed its own group).
+    /// nsjail puts Node into memory, pids and cpu cgroups below this group (created by
+    /// nodecell, so that usage and OOM kills stay readable after nsjail has removed its own
+    /// group), given with the hierarchies' driver.
     pub cgroups: Option<(CgroupDriver, String)>,
     /// CPU bandwidth limit (ms of CPU per second) in nsjail's cpu cgroup, when enforced.
     pub cpu_ms_per_sec: Option<u64>,
@@ -167,7 +164,7 @@ pub fn render(
             },
             group,
         )) => {
-            let parent = quote(&format!("{CGROUP_PARENT}/{group}"));
+            let parent = quote(group);
             line(format!("cgroup_mem_max: {}", limits.memory_bytes()));
             line("cgroup_mem_swap_max: 0".into());
             line(format!("cgroup_mem_mount: {}", path(memory)));
@@ -210,43 +207,25 @@ pub fn cgroup_name(pid: i32) -> String {
     format!("NSJAIL.{pid}")
 }
 
-/// Where nodecell creates the group nsjail nests its own in: under [`CGROUP_PARENT`] in the
-/// memory, pids and cpu hierarchies (v1; nsjail has no CPU accounting there), or in the v2
-/// tree's root (untested: this host has cgroup v1).
+/// The hierarchies of the group nodecell creates for one nsjail sandbox (`nodecell-<pid>-<n>`,
+/// like a native run's, at each hierarchy's top), which nsjail nests its own group in: nsjail
+/// only needs its parent group to exist, and usage and OOM kills stay readable from ours after
+/// nsjail has removed its own. No cpuacct: nsjail does not join it. On v2, the tree's root
+/// (untested: this host has cgroup v1).
 pub fn cgroup_layout(driver: &CgroupDriver) -> CgroupDriver {
     match driver {
         CgroupDriver::V1 {
             memory, pids, cpu, ..
         } => CgroupDriver::V1 {
-            memory: memory.join(CGROUP_PARENT),
-            pids: pids.join(CGROUP_PARENT),
+            memory: memory.clone(),
+            pids: pids.clone(),
             cpuacct: None,
-            cpu: cpu.as_ref().map(|c| c.join(CGROUP_PARENT)),
+            cpu: cpu.clone(),
         },
         CgroupDriver::V2 { parent } => CgroupDriver::V2 {
             parent: parent.clone(),
         },
     }
-}
-
-/// Creates nsjail's cgroup parents if they are missing (nsjail requires them on cgroup v1).
-pub fn ensure_cgroup_parents(driver: &CgroupDriver) -> std::io::Result<()> {
-    if let CgroupDriver::V1 {
-        memory, pids, cpu, ..
-    } = driver
-    {
-        for root in [Some(memory), Some(pids), cpu.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            match std::fs::create_dir(root.join(CGROUP_PARENT)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -299,11 +278,11 @@ mod tests {
         for want in [
             "cgroup_mem_max: 134217728",
             "cgroup_mem_swap_max: 0",
-            "cgroup_mem_parent: \"NSJAIL/nodecell-1-0\"",
+            "cgroup_mem_parent: \"nodecell-1-0\"",
             "cgroup_pids_max: 64",
             "cgroup_cpu_ms_per_sec: 250",
             "cgroup_cpu_mount: \"/sys/fs/cgroup/cpu\"",
-            "cgroup_cpu_parent: \"NSJAIL/nodecell-1-0\"",
+            "cgroup_cpu_parent: \"nodecell-1-0\"",
         ] {
             assert!(
                 text.lines().any(|l| l == want),

@@ -32,16 +32,7 @@ pub fn engine() -> Engine {
 pub fn leftover_cgroups() -> Vec<PathBuf> {
     let prefix = format!("nodecell-{}-", std::process::id());
     let mut out = Vec::new();
-    for h in [
-        "memory",
-        "pids",
-        "cpuacct",
-        "cpu",
-        "",
-        "memory/NSJAIL",
-        "pids/NSJAIL",
-        "cpu/NSJAIL",
-    ] {
+    for h in ["memory", "pids", "cpuacct", "cpu", ""] {
         if let Ok(dir) = std::fs::read_dir(PathBuf::from("/sys/fs/cgroup").join(h)) {
             out.extend(
                 dir.flatten()
