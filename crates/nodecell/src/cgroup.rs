@@ -169,7 +169,7 @@ impl CgroupDriver {
     }
 
     /// Removes `nodecell-<pid>-*` groups whose service process is gone.
-    pub fn sweep_stale(&self) {
+    fn sweep_stale(&self) {
         for parent in self.parents() {
             let Ok(dir) = fs::read_dir(parent) else {
                 continue;
@@ -221,7 +221,7 @@ impl CgroupDriver {
 
 impl RunCgroup {
     /// A group someone else created (and will remove), e.g. nsjail's group for one sandbox.
-    pub fn attach(driver: CgroupDriver, name: String) -> RunCgroup {
+    fn attach(driver: CgroupDriver, name: String) -> RunCgroup {
         RunCgroup {
             driver,
             name,
