@@ -761,6 +761,19 @@ impl Sandbox {
         // V8 reports running out of its heap cap (or, under RLIMIT_DATA, out of memory it
         // could not map) on stderr before it aborts.
         let heap_oom = stderr_text.contains("out of memory");
+        let memory_limit = || {
+            (
+                Status::MemoryLimit,
+                None,
+                Some(ErrorInfo::new(
+                    "MemoryLimitError",
+                    format!(
+                        "the run exceeded its memory limit of {} MiB",
+                        limits.memory_mib
+                    ),
+                )),
+            )
+        };
         let (status, result, error) = match end {
             End::Result(RunnerResult::Ok { result, .. }) => (Status::Ok, Some(result), None),
             End::Result(RunnerResult::Error { error, .. }) => (Status::Error, None, Some(error)),
@@ -786,17 +799,7 @@ impl Sandbox {
                     ),
                 )),
             ),
-            End::MemoryLimit => (
-                Status::MemoryLimit,
-                None,
-                Some(ErrorInfo::new(
-                    "MemoryLimitError",
-                    format!(
-                        "the run exceeded its memory limit of {} MiB",
-                        limits.memory_mib
-                    ),
-                )),
-            ),
+            End::MemoryLimit => memory_limit(),
             End::ProcessLimit => (
                 Status::Crashed,
                 None,
@@ -808,17 +811,7 @@ impl Sandbox {
                     ),
                 )),
             ),
-            End::RunnerGone(_) | End::Protocol(_) if oom || heap_oom => (
-                Status::MemoryLimit,
-                None,
-                Some(ErrorInfo::new(
-                    "MemoryLimitError",
-                    format!(
-                        "the run exceeded its memory limit of {} MiB",
-                        limits.memory_mib
-                    ),
-                )),
-            ),
+            End::RunnerGone(_) | End::Protocol(_) if oom || heap_oom => memory_limit(),
             End::RunnerGone(why) => {
                 let how = match exit {
                     Some(c) if c > 128 => format!("Node was killed by signal {}", c - 128),

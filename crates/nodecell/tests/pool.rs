@@ -53,11 +53,7 @@ async fn each_job_gets_a_fresh_warm_sandbox_and_the_pool_refills() {
     wait_warm(&pool, 2).await;
     pool.shutdown().await;
     assert_eq!(pool.warm_count(), 0);
-    assert!(
-        common::leftover_cgroups().is_empty(),
-        "{:?}",
-        common::leftover_cgroups()
-    );
+    common::assert_no_leftover_cgroups();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,11 +82,7 @@ async fn a_request_s_limits_apply_to_a_sandbox_started_before_it() {
     };
     assert_eq!(pool.run(&slow, None).await.unwrap().status, Status::Timeout);
     pool.shutdown().await;
-    assert!(
-        common::leftover_cgroups().is_empty(),
-        "{:?}",
-        common::leftover_cgroups()
-    );
+    common::assert_no_leftover_cgroups();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,11 +122,7 @@ async fn an_empty_pool_still_answers_and_a_failing_start_is_reported() {
     assert_eq!(err.code(), "sandbox_unavailable");
     broken.shutdown().await;
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(
-        common::leftover_cgroups().is_empty(),
-        "{:?}",
-        common::leftover_cgroups()
-    );
+    common::assert_no_leftover_cgroups();
 }
 
 /// Warm sandboxes start from the runner's startup snapshot, which is the same heap for every
@@ -178,9 +166,5 @@ async fn warm_sandboxes_start_from_the_snapshot_with_their_own_randomness() {
         }
         pool.shutdown().await;
     }
-    assert!(
-        common::leftover_cgroups().is_empty(),
-        "{:?}",
-        common::leftover_cgroups()
-    );
+    common::assert_no_leftover_cgroups();
 }

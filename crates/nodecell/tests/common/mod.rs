@@ -28,6 +28,12 @@ pub fn engine() -> Engine {
     Engine::new(config()).expect("engine starts (did `npm ci` run in runner/?)")
 }
 
+/// Fails the test if any cgroup of this test process is left (read once, shown on failure).
+pub fn assert_no_leftover_cgroups() {
+    let left = leftover_cgroups();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+}
+
 /// cgroups of this test process still present in any hierarchy.
 pub fn leftover_cgroups() -> Vec<PathBuf> {
     let prefix = format!("nodecell-{}-", std::process::id());
