@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use nodecell::{Backend, Engine, EngineConfig, ExecRequest, LimitOverrides, Status};
+use nodecell::{Backend, Discovery, Engine, EngineConfig, ExecRequest, LimitOverrides, Status};
 
 #[derive(Parser)]
 #[command(
@@ -78,8 +78,8 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn engine() -> Result<Engine, ExitCode> {
-    Engine::new(EngineConfig::default().locate_installation()).map_err(|e| {
+fn engine(discovery: Discovery) -> Result<Engine, ExitCode> {
+    Engine::with_discovery(EngineConfig::default().locate_installation(), discovery).map_err(|e| {
         eprintln!("nodecell: cannot start the engine: {e}");
         ExitCode::from(3)
     })
@@ -156,7 +156,7 @@ async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Cmd::Serve { .. } => unreachable!("serve runs on its own runtime"),
         Cmd::Check { json } => {
-            let engine = match engine() {
+            let engine = match engine(Discovery::Probe) {
                 Ok(e) => e,
                 Err(code) => return code,
             };
@@ -195,7 +195,7 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(r) => r,
                 Err(msg) => return usage_error(msg),
             };
-            let engine = match engine() {
+            let engine = match engine(Discovery::OneRun) {
                 Ok(e) => e,
                 Err(code) => return code,
             };

@@ -30,6 +30,16 @@ pub enum CgroupError {
     },
 }
 
+/// How [`CgroupDriver::detect`] makes sure runs can have groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupProof {
+    /// Create and remove a group: exact, for an engine that reports before its first run.
+    CreateGroup,
+    /// The parent directories are writable: for an engine that serves one run, whose own
+    /// group is made right after (a failure then fails that run, never weakens it).
+    Writable,
+}
+
 /// Which cgroup layout the host has.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CgroupDriver {
@@ -100,9 +110,9 @@ fn pid_alive(pid: i32) -> bool {
 }
 
 impl CgroupDriver {
-    /// Finds a usable layout under `root` (normally /sys/fs/cgroup) and proves it writable by
-    /// creating and removing a group. Sweeps groups left by dead services.
-    pub fn detect(root: &Path) -> Result<CgroupDriver, CgroupError> {
+    /// Finds a usable layout under `root` (normally /sys/fs/cgroup) and proves it usable as
+    /// `proof` says. Sweeps groups left by dead services.
+    pub fn detect(root: &Path, proof: CgroupProof) -> Result<CgroupDriver, CgroupError> {
         let controllers = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
         let driver = if controllers.split_whitespace().any(|c| c == "memory")
             && controllers.split_whitespace().any(|c| c == "pids")
@@ -125,8 +135,23 @@ impl CgroupDriver {
             return Err(CgroupError::NotFound(root.to_path_buf()));
         };
         driver.sweep_stale();
-        let probe = driver.create()?;
-        probe.remove();
+        match proof {
+            CgroupProof::CreateGroup => driver.create()?.remove(),
+            CgroupProof::Writable => {
+                for parent in driver.parents() {
+                    nix::unistd::faccessat(
+                        nix::fcntl::AT_FDCWD,
+                        parent,
+                        nix::unistd::AccessFlags::W_OK,
+                        nix::fcntl::AtFlags::AT_EACCESS,
+                    )
+                    .map_err(|e| CgroupError::Create {
+                        path: parent.to_path_buf(),
+                        source: e.into(),
+                    })?;
+                }
+            }
+        }
         Ok(driver)
     }
 

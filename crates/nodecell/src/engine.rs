@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cgroup::CgroupDriver;
+use crate::cgroup::{CgroupDriver, CgroupProof};
 use crate::config::EngineConfig;
 use crate::enforcement::{EnforcementReport, Protection, ProtectionState};
 use crate::error::{EngineError, RequestError, RunError, StartError};
@@ -60,6 +60,21 @@ pub enum ModuleLoading {
     Lazy,
 }
 
+/// How much an [`Engine`] finds out about the host before its first run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Discovery {
+    /// Try what can only be known by trying (a clone into new namespaces, a cgroup made and
+    /// removed), so that the enforcement report is exact before any run: `nodecell check`,
+    /// the service.
+    Probe,
+    /// For an engine that serves a single run (`nodecell run`): no trial clone and no trial
+    /// cgroup, because the run's own sandbox makes both moments later and the run fails if
+    /// either fails (namespaces are structural, and a cgroup that cannot be made is an
+    /// error, never a fallback to weaker limits). Cgroups count as usable when their
+    /// directories are writable.
+    OneRun,
+}
+
 /// What this host offers, found out once.
 #[derive(Clone, Debug)]
 struct HostSupport {
@@ -73,14 +88,23 @@ struct HostSupport {
 }
 
 impl HostSupport {
-    fn probe(config: &EngineConfig) -> HostSupport {
-        let namespaces = crate::sys::probe_namespaces().map_err(|e| {
-            format!("clone with new user, pid, mount, net, ipc, uts, cgroup namespaces: {e}")
-        });
+    fn probe(config: &EngineConfig, discovery: Discovery) -> HostSupport {
+        let (namespaces, cgroup_proof) = match discovery {
+            Discovery::Probe => (
+                crate::sys::probe_namespaces().map_err(|e| {
+                    format!(
+                        "clone with new user, pid, mount, net, ipc, uts, cgroup namespaces: {e}"
+                    )
+                }),
+                CgroupProof::CreateGroup,
+            ),
+            Discovery::OneRun => (Ok(()), CgroupProof::Writable),
+        };
         let seccomp = std::fs::read_to_string("/proc/self/status")
             .map(|s| s.contains("\nSeccomp:"))
             .unwrap_or(false);
-        let cgroups = CgroupDriver::detect(&config.cgroup_root).map_err(|e| e.to_string());
+        let cgroups =
+            CgroupDriver::detect(&config.cgroup_root, cgroup_proof).map_err(|e| e.to_string());
         let nsjail = find_executable(&config.nsjail_path).ok_or_else(|| {
             format!(
                 "nsjail not found at {} (scripts/setup.sh installs it; NODECELL_NSJAIL sets the path)",
@@ -118,6 +142,19 @@ impl Engine {
     /// (no Node, no runner, no launcher); a backend the host cannot protect is reported as
     /// unavailable instead, so `check` can say why.
     pub fn new(config: EngineConfig) -> Result<Engine, EngineError> {
+        Engine::with_discovery(config, Discovery::Probe)
+    }
+
+    /// An engine for a single run, which skips the trials that run makes anyway
+    /// ([`Discovery::OneRun`]).
+    pub fn for_one_run(config: EngineConfig) -> Result<Engine, EngineError> {
+        Engine::with_discovery(config, Discovery::OneRun)
+    }
+
+    pub fn with_discovery(
+        config: EngineConfig,
+        discovery: Discovery,
+    ) -> Result<Engine, EngineError> {
         config
             .default_limits
             .check_within(&MIN_LIMITS, &config.max_limits)
@@ -148,7 +185,7 @@ impl Engine {
         let t0 = std::time::Instant::now();
         let layout = NodeLayout::discover(&config.node_path, &config.runner_dir)?;
         let t1 = std::time::Instant::now();
-        let host = HostSupport::probe(&config);
+        let host = HostSupport::probe(&config, discovery);
         tracing::debug!(
             layout_ms = (t1 - t0).as_secs_f64() * 1e3,
             probe_ms = t1.elapsed().as_secs_f64() * 1e3,

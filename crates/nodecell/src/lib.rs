@@ -32,7 +32,7 @@ mod sys;
 
 pub use config::EngineConfig;
 pub use enforcement::{EnforcementReport, Protection};
-pub use engine::{Backend, Engine, ModuleLoading};
+pub use engine::{Backend, Discovery, Engine, ModuleLoading};
 pub use error::{EngineError, RequestError, RunError, StartError};
 pub use limits::{LimitOverrides, Limits};
 pub use outcome::{ErrorInfo, LogEntry, LogLevel, Outcome, Status, Usage};

@@ -6,6 +6,11 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 fn nodecell(args: &[&str], stdin: &str) -> Output {
+    nodecell_as(&[], args, stdin)
+}
+
+/// `nodecell ARGS`, run through `wrapper` (a command that execs its arguments) if not empty.
+fn nodecell_as(wrapper: &[&str], args: &[&str], stdin: &str) -> Output {
     let bin = common::repo()
         .join("target")
         .join(if cfg!(debug_assertions) {
@@ -19,7 +24,15 @@ fn nodecell(args: &[&str], stdin: &str) -> Output {
         "{} missing: build the workspace first",
         bin.display()
     );
-    let mut child = Command::new(bin)
+    let mut cmd = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(&bin);
+            c
+        }
+        None => Command::new(&bin),
+    };
+    let mut child = cmd
         .args(args)
         .env("NODECELL_LAUNCHER", env!("CARGO_BIN_EXE_nodecell-launcher"))
         .env("NODECELL_RUNNER_DIR", common::repo().join("runner"))
@@ -110,6 +123,48 @@ fn bad_usage_and_bad_input_exit_2_with_a_message() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
         assert!(o.stdout.is_empty(), "{args:?} printed an outcome");
     }
+}
+
+/// The default backend needs no root: as nobody, where the cgroup hierarchies are not
+/// writable, `run` finds that out without trying (its engine skips the trial cgroup) and
+/// holds memory with the V8 heap cap and the watchdog instead of failing on the cgroup.
+#[test]
+fn run_works_without_root() {
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let probe = Command::new("setpriv")
+        .args(&nobody[1..])
+        .args(["test", "-x"])
+        .arg(env!("CARGO_BIN_EXE_nodecell-launcher"))
+        .status();
+    if !nix::unistd::geteuid().is_root() || !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: needs root, setpriv, and a checkout that nobody may read");
+        return;
+    }
+    let o = nodecell_as(
+        &nobody,
+        &["run", "--memory-mib", "64"],
+        "return process.getuid()",
+    );
+    let v = json(&o);
+    assert_eq!(v["status"], "ok", "{v}");
+    assert_eq!(
+        v["result"], 65534,
+        "nobody inside, mapped from nobody outside: {v}"
+    );
+    let bomb = "const keep = []; for (;;) keep.push(Buffer.alloc(16 << 20, 1));";
+    let o = nodecell_as(&nobody, &["run", "--memory-mib", "64"], bomb);
+    let v = json(&o);
+    let contained = v["status"] == "memory_limit"
+        || (v["status"] == "error"
+            && v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("allocation failed")));
+    assert!(contained, "memory is held without a cgroup: {v}");
 }
 
 #[test]
