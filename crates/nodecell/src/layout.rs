@@ -3,6 +3,7 @@
 
 use std::ffi::OsStr;
 use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
@@ -172,6 +173,109 @@ fn shared_libraries(bin: &Path, interp: &Path) -> Result<Vec<PathBuf>, String> {
         .collect())
 }
 
+/// Where the loader's answer is remembered: in the runner directory, next to the startup
+/// snapshots (running the loader costs a process, about a millisecond, at every start of a
+/// one-shot `nodecell run`).
+const LIBRARY_CACHE_DIR: &str = crate::snapshot::DIR;
+const LIBRARY_CACHE_PREFIX: &str = "libraries-";
+
+/// What decides the loader's answer: the binary and the loader themselves, the loader's
+/// cache and preload list (device, inode, size, modification and change times; absence
+/// counts too) and the boot (the kernel and the CPU pick among library variants). `None`
+/// when one of them cannot be examined.
+fn loader_key(bin: &Path, interp: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut h = DefaultHasher::new();
+    let config = [
+        Path::new("/etc/ld.so.cache"),
+        Path::new("/etc/ld.so.preload"),
+    ];
+    for p in [bin, interp].into_iter().chain(config) {
+        p.hash(&mut h);
+        match fs::metadata(p) {
+            Ok(m) => (
+                m.dev(),
+                m.ino(),
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec(),
+            )
+                .hash(&mut h),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "absent".hash(&mut h),
+            Err(_) => return None,
+        }
+    }
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()?
+        .hash(&mut h);
+    Some(h.finish())
+}
+
+/// Whether only this user (or root) can have written `p`: such a file or directory can be
+/// trusted to say which host files a sandbox gets.
+fn written_only_by_us(p: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let euid = nix::unistd::geteuid().as_raw();
+    fs::symlink_metadata(p).is_ok_and(|m| {
+        (m.uid() == euid || m.uid() == 0) && m.mode() & 0o022 == 0 && !m.file_type().is_symlink()
+    })
+}
+
+/// [`shared_libraries`], remembered in `cache_dir` under [`loader_key`]. A cache file is
+/// used only if it and its directory can only have been written by this user or root; it
+/// is written best effort (a read-only runner directory just means no cache).
+fn cached_shared_libraries(
+    bin: &Path,
+    interp: &Path,
+    cache_dir: &Path,
+) -> Result<Vec<PathBuf>, String> {
+    let Some(key) = loader_key(bin, interp) else {
+        return shared_libraries(bin, interp);
+    };
+    let name = format!("{LIBRARY_CACHE_PREFIX}{key:016x}.txt");
+    let file = cache_dir.join(&name);
+    if written_only_by_us(cache_dir) && written_only_by_us(&file) {
+        if let Ok(text) = fs::read_to_string(&file) {
+            let libs: Vec<PathBuf> = text.lines().map(PathBuf::from).collect();
+            if !libs.is_empty() && libs.iter().all(|l| l.is_absolute()) {
+                return Ok(libs);
+            }
+        }
+    }
+    let libs = shared_libraries(bin, interp)?;
+    let mut text = String::new();
+    for lib in &libs {
+        match lib.to_str() {
+            Some(l) if !l.contains('\n') => {
+                text.push_str(l);
+                text.push('\n');
+            }
+            _ => return Ok(libs), // not representable one per line: not cached
+        }
+    }
+    if fs::create_dir_all(cache_dir).is_ok() && written_only_by_us(cache_dir) {
+        let tmp = cache_dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        if fs::write(&tmp, text)
+            .and_then(|()| fs::rename(&tmp, &file))
+            .is_ok()
+        {
+            // Answers for an older binary, loader or boot are of no further use.
+            for entry in fs::read_dir(cache_dir).into_iter().flatten().flatten() {
+                let other = entry.file_name();
+                let other = other.to_string_lossy();
+                if other.starts_with(LIBRARY_CACHE_PREFIX) && *other != name {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        } else {
+            let _ = fs::remove_file(&tmp);
+        }
+    }
+    Ok(libs)
+}
+
 impl NodeLayout {
     pub fn discover(node: &Path, runner_dir: &Path) -> Result<NodeLayout, LayoutError> {
         let real_node = fs::canonicalize(node).map_err(|source| LayoutError::Node {
@@ -206,7 +310,8 @@ impl NodeLayout {
         };
         if let Some(interp) = elf_interpreter(&real_node).map_err(lib_err)? {
             expose(&interp, true, &mut entries)?;
-            for lib in shared_libraries(&real_node, &interp).map_err(lib_err)? {
+            let cache_dir = runner_dir.join(LIBRARY_CACHE_DIR);
+            for lib in cached_shared_libraries(&real_node, &interp, &cache_dir).map_err(lib_err)? {
                 expose(&lib, true, &mut entries)?;
             }
             if Path::new("/etc/ld.so.cache").exists() {
@@ -284,6 +389,58 @@ mod tests {
                 exec: false
             }
         );
+    }
+
+    #[test]
+    fn the_loaders_answer_is_remembered_and_read_only_from_safe_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let node = fs::canonicalize("/usr/bin/node").unwrap();
+        let Some(interp) = elf_interpreter(&node).unwrap() else {
+            return;
+        };
+        let dir =
+            std::env::temp_dir().join(format!("nodecell-libcache-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let stale = dir.join(format!("{LIBRARY_CACHE_PREFIX}0000000000000000.txt"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(&stale, "/old/libc.so.6\n").unwrap();
+        let direct = shared_libraries(&node, &interp).unwrap();
+        assert_eq!(
+            cached_shared_libraries(&node, &interp, &dir).unwrap(),
+            direct
+        );
+        let files: Vec<PathBuf> = fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert_eq!(
+            files.len(),
+            1,
+            "one answer, the stale one removed: {files:?}"
+        );
+        let file = &files[0];
+        // The next discovery reads the file instead of asking the loader.
+        fs::write(file, "/marker/libc.so.6\n").unwrap();
+        assert_eq!(
+            cached_shared_libraries(&node, &interp, &dir).unwrap(),
+            vec![PathBuf::from("/marker/libc.so.6")]
+        );
+        // A file that others could have written is not believed, and is replaced.
+        fs::set_permissions(file, fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(
+            cached_shared_libraries(&node, &interp, &dir).unwrap(),
+            direct
+        );
+        assert_eq!(fs::metadata(file).unwrap().permissions().mode() & 0o022, 0);
+        // Nor is anything in a directory that others can write to.
+        fs::write(file, "/marker/libc.so.6\n").unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(
+            cached_shared_libraries(&node, &interp, &dir).unwrap(),
+            direct
+        );
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
