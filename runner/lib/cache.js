@@ -1,12 +1,15 @@
 'use strict';
-// Optional V8 code cache for everything the runner loads at startup (its own
-// lib/ files, acorn, lodash, dayjs, uuid). Built ahead of time by
-// `node build-cache.js` (npm's postinstall), stored read-only next to the
-// runner, used when present and accepted by V8; otherwise modules compile as
-// usual. It only changes how fast startup is, never what runs.
+// Optional V8 code caches, built ahead of time by `node build-cache.js` (npm's
+// postinstall), stored read-only next to the runner in .v8cache/, used when
+// present and accepted by V8; otherwise modules compile as usual. They only
+// change how fast startup is, never what runs. Two of them:
+//  - the per-module cache (.bin) for everything an eager start loads (its own
+//    lib/ files, acorn, lodash, dayjs, uuid), used through require() below;
+//  - the module table (.table, see runner.js) for what a lazy start loads
+//    before the job, with the sources themselves, loaded without require().
 //
-// V8 rejects a cache made with other V8 flags, so the cache file name is keyed
-// by node version, arch, execArgv and NODE_OPTIONS: build it with the same
+// V8 rejects a cache made with other V8 flags, so the file names are keyed by
+// node version, arch, execArgv and NODE_OPTIONS: build them with the same
 // flags the host passes to node. V8 itself only checks the source *length*,
 // so each entry also records the size and modification time of the file it
 // was made from and is ignored when the file has changed since (a stat costs
@@ -25,18 +28,9 @@ const Module = require('module');
 const ROOT = path.join(__dirname, '..');
 const DIR = path.join(ROOT, '.v8cache');
 
-function fnv1a(s) {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h.toString(16).padStart(8, '0');
-}
-
+// This node's and these flags' cache file (runner.js names both cache files).
 function cacheFile() {
-  const flags = process.execArgv.join('\0') + '\u0001' + (process.env.NODE_OPTIONS || '');
-  return path.join(DIR, `${process.version}-${process.arch}-${fnv1a(flags)}.bin`);
+  return require('../runner').cacheFile('bin');
 }
 
 let originalCompile = null;
@@ -82,11 +76,11 @@ function patch() {
 }
 
 // Runner startup: use the cache if there is one for this node + flags.
-function install() {
+function install(file = cacheFile()) {
   if (mode !== null) return;
   let blob;
   try {
-    blob = fs.readFileSync(cacheFile());
+    blob = fs.readFileSync(file);
   } catch (_) {
     return;
   }
@@ -135,15 +129,73 @@ function finishBuild() {
     offset += data.length;
   }
   index.dataBytes = offset;
-  const header = Buffer.from(JSON.stringify(index), 'utf8');
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(header.length);
-  fs.mkdirSync(DIR, { recursive: true });
-  const file = cacheFile();
-  const tmp = file + '.' + process.pid + '.tmp';
-  fs.writeFileSync(tmp, Buffer.concat([len, header, ...datas]));
-  fs.renameSync(tmp, file);
-  return { file, modules: entries.size, bytes: 4 + header.length + offset };
+  const { file, bytes } = writeAtomic(cacheFile(), Buffer.from(JSON.stringify(index), 'utf8'), datas);
+  return { file, modules: entries.size, bytes };
 }
 
-module.exports = { install, uninstall, startBuild, finishBuild, stats, cacheFile };
+// --- the module table (runner.js) -------------------------------------------
+
+// What a lazy start loads before the job: the runner's own modules (lib/cache.js
+// only serves the fallback), allowlist.json and acorn. Whatever else it loads
+// goes through require(), so a file missing here only costs time.
+function tableFiles() {
+  const lib = fs.readdirSync(path.join(ROOT, 'lib'))
+    .filter((f) => f.endsWith('.js') && f !== 'cache.js').sort().map((f) => 'lib/' + f);
+  return [...lib, 'allowlist.json', 'node_modules/acorn/dist/acorn.js'];
+}
+
+// build-cache.js: writes runner.js's module table. Its modules are loaded as a
+// lazy start loads them and warmed up like the cache above (the code cache
+// then holds the job path's functions too: jobs beyond `return 1` need them,
+// and compiling them on use costs more than reading them).
+function buildTable() {
+  const runner = require('../runner');
+  const files = { __proto__: null };
+  const list = [];
+  for (const rel of tableFiles()) {
+    const filename = `${runner.ROOT}/${rel}`;
+    const st = fs.statSync(filename); // before reading: a later change makes the entry stale
+    const text = fs.readFileSync(filename, 'utf8');
+    // (wrapped as require() wraps it; JSON is parsed, not compiled)
+    const source = rel.endsWith('.json') ? text : runner.WRAP_HEAD + text + runner.WRAP_TAIL;
+    files[filename] = { source, script: null };
+    list.push({ rel, filename, size: st.size, mtimeMs: st.mtimeMs });
+  }
+  const load = runner.tableLoader(files, (filename, entry) => {
+    entry.script = new vm.Script(entry.source, { filename });
+    return entry.script;
+  });
+  let main;
+  process.argv.push('--lazy-modules'); // as in a lazy start: allowlisted modules not loaded
+  try {
+    main = load(`${runner.ROOT}/lib/main.js`);
+  } finally {
+    process.argv.pop();
+  }
+  main.warmUp();
+  const header = { node: process.version, arch: process.arch, execArgv: process.execArgv, files: [] };
+  const parts = [];
+  for (const { rel, filename, size, mtimeMs } of list) {
+    const { source, script } = files[filename];
+    const text = Buffer.from(source, 'utf8');
+    const data = script === null ? Buffer.alloc(0) : script.createCachedData();
+    header.files.push([rel, size, mtimeMs, text.length, data.length]);
+    parts.push(text, data);
+  }
+  return writeAtomic(runner.cacheFile('table'), Buffer.from(JSON.stringify(header), 'utf8'), parts);
+}
+
+// [4-byte big-endian length of `header`][header][parts...], written to a
+// temporary file first so that a runner never sees half a file.
+function writeAtomic(file, header, parts) {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(header.length);
+  const blob = Buffer.concat([len, header, ...parts]);
+  fs.mkdirSync(DIR, { recursive: true });
+  const tmp = file + '.' + process.pid + '.tmp';
+  fs.writeFileSync(tmp, blob);
+  fs.renameSync(tmp, file);
+  return { file, bytes: blob.length };
+}
+
+module.exports = { install, uninstall, startBuild, finishBuild, buildTable, stats, cacheFile };

@@ -739,10 +739,13 @@ let userConsole = null;
 
 function start() {
   I.captureRuntime();
-  // ~1-2 ms here saves about as much on the job: acorn builds (and V8
-  // compiles) its keyword regexps on first use, which no code cache holds.
-  transform("import _ from 'lodash';\nconst a = [1];\na");
-  serialize({ a: [1, 'x', null] }, DEFAULT_MAX_BYTES);
+  if (!LAZY) {
+    // ~1-2 ms here saves about as much on the job: acorn builds (and V8
+    // compiles) its keyword regexps on first use, which no code cache holds.
+    // (Not when lazy: the job is already waiting, so this would only add to it.)
+    transform("import _ from 'lodash';\nconst a = [1];\na");
+    serialize({ a: [1, 'x', null] }, DEFAULT_MAX_BYTES);
+  }
   userConsole = makeUserConsole();
   processOn('uncaughtException', (err) => {
     if (running) finishWithError(err);

@@ -20,7 +20,10 @@ function start(opts = {}) {
   // (npm run test:snapshot) instead of from runner.js's files.
   const snapshot = process.env.RUNNER_SNAPSHOT && !opts.runner && !opts.nodeArgs
     ? ['--snapshot-blob', process.env.RUNNER_SNAPSHOT] : [];
-  const child = spawn(process.execPath, [...(opts.nodeArgs || ['--no-addons']), ...snapshot, opts.runner || RUNNER, ...(opts.runnerArgs || [])], {
+  // RUNNER_LAZY=1 starts every runner with --lazy-modules (npm run test:lazy), as the
+  // host does for a one-shot run: from the module table, modules loaded on first use.
+  const runnerArgs = opts.runnerArgs || (process.env.RUNNER_LAZY === '1' ? ['--lazy-modules'] : []);
+  const child = spawn(process.execPath, [...(opts.nodeArgs || ['--no-addons']), ...snapshot, opts.runner || RUNNER, ...runnerArgs], {
     stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     cwd: os.tmpdir(),
     env,

@@ -89,3 +89,61 @@ test('the code cache (built by postinstall and pretest) is current and accepted 
   assert.equal(stats.rejected, 0, out.stdout);
   assert.equal(stats.misses, 0, `stale cache, rebuild with \`npm run build-cache\`: ${out.stdout}`);
 });
+
+// Loads lib/main.js through runner.js's module table in a fresh node (the same flags as
+// the runner, from a file: execArgv is part of the cache key) and reports what it compiled.
+function probeTable(runner) {
+  const probe = [
+    "const vm = require('vm');",
+    'const seen = [];',
+    'const Script = vm.Script;',
+    'vm.Script = class extends Script {',
+    '  constructor(source, options) { super(source, options); seen.push([options.filename, this.cachedDataRejected]); }',
+    '};',
+    `const runner = require(${JSON.stringify(runner)});`,
+    "const exists = require('fs').existsSync(runner.cacheFile('table'));",
+    'const main = runner.mainFromTable();',
+    'console.log(JSON.stringify({ exists, loaded: main !== null, seen }));',
+  ].join('\n');
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nodecell-probe-')), 'probe.js');
+  fs.writeFileSync(file, probe);
+  const out = spawnSync(process.execPath, ['--no-addons', file], { env: {}, encoding: 'utf8' });
+  fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  assert.equal(out.status, 0, out.stderr);
+  return JSON.parse(out.stdout);
+}
+
+test('the module table of a lazy start (built by postinstall and pretest) is current and accepted by V8', (t) => {
+  const r = probeTable(RUNNER);
+  if (!r.exists) {
+    t.skip('no module table for these flags (npm ci --ignore-scripts?)');
+    return;
+  }
+  assert.ok(r.loaded, `stale module table, rebuild with \`npm run build-cache\`: ${JSON.stringify(r)}`);
+  const compiled = r.seen.map(([file]) => path.relative(ROOT, file)).sort();
+  const lib = fs.readdirSync(path.join(ROOT, 'lib')).filter((f) => f !== 'cache.js').map((f) => `lib/${f}`);
+  assert.deepEqual(compiled, [...lib, 'node_modules/acorn/dist/acorn.js'].sort());
+  for (const [file, rejected] of r.seen) assert.equal(rejected, false, `${file}: code cache rejected`);
+});
+
+test('a lazy start does not use a module table made from files that changed since', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nodecell-runner-'));
+  try {
+    for (const f of ['runner.js', 'build-cache.js', 'allowlist.json', 'package.json']) fs.copyFileSync(path.join(ROOT, f), path.join(dir, f));
+    fs.cpSync(path.join(ROOT, 'lib'), path.join(dir, 'lib'), { recursive: true });
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+    const build = spawnSync(process.execPath, ['--no-addons', 'build-cache.js'], { cwd: dir, env: {}, encoding: 'utf8' });
+    assert.equal(build.status, 0, build.stderr);
+    assert.equal(probeTable(path.join(dir, 'runner.js')).loaded, true);
+    // An edit that keeps the file's size (V8 itself only checks the source's length).
+    const main = path.join(dir, 'lib', 'main.js');
+    const text = fs.readFileSync(main, 'utf8');
+    assert.ok(text.includes('is not allowed (allowed'));
+    fs.writeFileSync(main, text.replace('is not allowed (allowed', 'is NOT allowed (allowed'));
+    assert.equal(probeTable(path.join(dir, 'runner.js')).loaded, false);
+    const r = await runJob("require('fs')", { runner: path.join(dir, 'runner.js'), runnerArgs: ['--lazy-modules'] });
+    assert.match(r.result.error.message, /^Module "fs" is NOT allowed/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
