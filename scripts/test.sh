@@ -7,7 +7,7 @@ scripts/setup.sh
 
 cargo fmt --all --check
 cargo clippy --release --locked --all-targets -- -D warnings
-(cd runner && npm test && npm run test:snapshot)
+(cd runner && npm test && npm run test:lazy && npm run test:snapshot)
 if [ "$(id -u)" = 0 ] && command -v strace >/dev/null && command -v gcc >/dev/null; then
   policy/seccomp/verify.sh
 fi

@@ -22,10 +22,18 @@ pub struct NativeChoices {
     pub runner: RunnerStart,
 }
 
-/// Node's flags: the configured ones and V8's heap cap (where no memory cgroup holds the
-/// limit). A runner startup snapshot is built for exactly these.
+/// Keeps V8 from drawing a new hash seed and rehashing Node's startup snapshot with it.
+pub const NO_REHASH: &str = "--no-rehash-snapshot";
+
+/// Node's flags: the configured ones, the hash-seed choice and V8's heap cap (where no
+/// memory cgroup holds the limit). A runner startup snapshot is built for exactly these, and
+/// the runner's code caches are looked up by them (its postinstall builds them for the
+/// default flags with and without [`NO_REHASH`]).
 pub fn node_flags(config: &EngineConfig, v8_heap_limit_mib: Option<u64>) -> Vec<String> {
     let mut flags = config.node_flags.clone();
+    if !config.randomize_hash_seed {
+        flags.push(NO_REHASH.into());
+    }
     if let Some(mib) = v8_heap_limit_mib {
         flags.push(format!("--max-old-space-size={mib}"));
     }
@@ -131,5 +139,40 @@ pub fn launch_spec(
         argv,
         cwd: "/tmp".into(),
         hostname: "nodecell".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runner's code caches are found by Node's exact flags: its postinstall must build
+    /// them for the flags sandboxes get by default, with and without a random hash seed.
+    #[test]
+    fn the_runner_builds_its_code_caches_for_the_default_flags() {
+        let package = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runner/package.json"),
+        )
+        .unwrap();
+        let package: serde_json::Value = serde_json::from_str(&package).unwrap();
+        let postinstall = package["scripts"]["postinstall"].as_str().unwrap();
+        for randomize_hash_seed in [false, true] {
+            let config = EngineConfig {
+                randomize_hash_seed,
+                ..EngineConfig::default()
+            };
+            let command = format!(
+                "node {} build-cache.js",
+                node_flags(&config, None).join(" ")
+            );
+            assert!(
+                postinstall.split(" && ").any(|c| c == command),
+                "{postinstall:?} lacks {command:?}"
+            );
+        }
+        assert_eq!(
+            package["scripts"]["build-cache"], package["scripts"]["postinstall"],
+            "npm run build-cache rebuilds what npm ci built"
+        );
     }
 }
