@@ -244,6 +244,29 @@ impl CgroupDriver {
     }
 }
 
+/// A run's group before it exists: where, and its limits.
+#[derive(Clone, Debug)]
+pub struct CgroupPlan {
+    pub driver: CgroupDriver,
+    pub memory_bytes: u64,
+    pub max_processes: u64,
+    /// CPU bandwidth in ms per second, if limited.
+    pub cpu_ms_per_sec: Option<u64>,
+}
+
+impl CgroupPlan {
+    /// Creates the group with its limits (removed again if a limit cannot be set).
+    pub fn make(&self) -> Result<RunCgroup, CgroupError> {
+        let cg = self.driver.create()?;
+        cg.set_memory_limit(self.memory_bytes)?;
+        cg.set_pids_limit(self.max_processes)?;
+        if let Some(ms) = self.cpu_ms_per_sec {
+            cg.set_cpu_limit(ms)?;
+        }
+        Ok(cg)
+    }
+}
+
 impl RunCgroup {
     /// A group someone else created (and will remove), e.g. nsjail's group for one sandbox.
     fn attach(driver: CgroupDriver, name: String) -> RunCgroup {
@@ -448,6 +471,14 @@ impl RunCgroup {
             return;
         }
         self.removed = true;
+        // Normally the run's processes are gone and nothing is nested inside: one rmdir per
+        // hierarchy. Otherwise (a process left, nsjail's own group inside) the loop below.
+        if self.dirs().iter().all(|dir| match fs::remove_dir(dir) {
+            Ok(()) => true,
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        }) {
+            return;
+        }
         for attempt in 0..400 {
             self.kill_all();
             let mut busy = false;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cgroup::{CgroupDriver, CgroupProof};
+use crate::cgroup::{CgroupDriver, CgroupPlan, CgroupProof};
 use crate::config::EngineConfig;
 use crate::enforcement::{EnforcementReport, Protection, ProtectionState};
 use crate::error::{EngineError, RequestError, RunError, StartError};
@@ -284,15 +284,14 @@ impl Engine {
             &self.host.cgroups,
             report.enforces(Protection::CgroupMemory),
         ) {
-            (Ok(driver), true) => {
-                let cg = driver.create()?;
-                cg.set_memory_limit(limits.memory_bytes())?;
-                cg.set_pids_limit(limits.max_processes)?;
-                if report.enforces(Protection::CgroupCpu) {
-                    cg.set_cpu_limit(self.config.cpu_ms_per_sec)?;
-                }
-                Accounting::Cgroup(cg)
-            }
+            (Ok(driver), true) => Accounting::Cgroup(CgroupPlan {
+                driver: driver.clone(),
+                memory_bytes: limits.memory_bytes(),
+                max_processes: limits.max_processes,
+                cpu_ms_per_sec: report
+                    .enforces(Protection::CgroupCpu)
+                    .then_some(self.config.cpu_ms_per_sec),
+            }),
             _ => Accounting::Proc,
         };
         let choices = NativeChoices {

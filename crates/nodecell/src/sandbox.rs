@@ -12,7 +12,7 @@ use tokio::net::unix::pipe;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::sync::mpsc;
 
-use crate::cgroup::RunCgroup;
+use crate::cgroup::{CgroupPlan, RunCgroup};
 use crate::error::StartError;
 use crate::landlock_backend::ScratchDir;
 use crate::launch::spec::{LaunchMessage, LaunchReport, EVENT_FD, JOB_FD, STATUS_FD};
@@ -99,13 +99,21 @@ pub(crate) enum Supervisor {
 
 /// Where the run's memory, processes and CPU time are counted and limited.
 pub(crate) enum Accounting {
-    /// nodecell's own cgroup: the host moves Node into it while Node boots.
-    Cgroup(RunCgroup),
+    /// nodecell's own cgroup, made right after the launcher is spawned (making it overlaps
+    /// the launcher's work); the host moves Node into it while Node boots.
+    Cgroup(CgroupPlan),
     /// nodecell's group in nsjail's parent, which nsjail creates Node's group
     /// (`NSJAIL.<node pid>`) in: usage and OOM kills are read from it (they are hierarchical,
     /// and outlive nsjail's group), job limits set on nsjail's.
     NsjailCgroup(RunCgroup),
     /// No cgroup: /proc figures, RLIMIT_DATA set per job, and the host's watchdog.
+    Proc,
+}
+
+/// [`Accounting`] once the sandbox's process exists: every group made.
+enum Made {
+    Cgroup(RunCgroup),
+    NsjailCgroup(RunCgroup),
     Proc,
 }
 
@@ -313,7 +321,13 @@ impl Sandbox {
         // sent only after the move is complete, so every byte and process of user code is
         // accounted for; what Node allocated while booting stays charged to the parent
         // (cgroup v1 does not move charges).
-        let accounting = spawn.accounting;
+        // The run's own cgroup is made now, while the launcher sets the sandbox up (the
+        // launcher is killed on drop if that fails).
+        let accounting = match spawn.accounting {
+            Accounting::Cgroup(plan) => Made::Cgroup(plan.make()?),
+            Accounting::NsjailCgroup(cg) => Made::NsjailCgroup(cg),
+            Accounting::Proc => Made::Proc,
+        };
         let supervisor = spawn.supervisor;
         let startup = async {
             let (report, node_depth) = match &supervisor {
@@ -328,7 +342,7 @@ impl Sandbox {
                 Supervisor::Nsjail { .. } => (None, 1),
             };
             let procs = match &accounting {
-                Accounting::Cgroup(cg) => cg.procs_files(),
+                Made::Cgroup(cg) => cg.procs_files(),
                 _ => Vec::new(),
             };
             let find_node = || {
@@ -372,12 +386,12 @@ impl Sandbox {
             (None, Supervisor::Launcher { .. }) => unreachable!("the launcher reported"),
         };
         let (cgroup, limit_group) = match accounting {
-            Accounting::Cgroup(cg) => (Some(cg), None),
-            Accounting::NsjailCgroup(cg) => {
+            Made::Cgroup(cg) => (Some(cg), None),
+            Made::NsjailCgroup(cg) => {
                 let node_group = cg.attach_child(crate::nsjail::cgroup_name(node_pid));
                 (Some(cg), Some(node_group))
             }
-            Accounting::Proc => (None, None),
+            Made::Proc => (None, None),
         };
         tracing::debug!(
             elapsed_ms = t0.elapsed().as_secs_f64() * 1e3,
