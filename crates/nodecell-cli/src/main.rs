@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use nodecell::{Backend, Discovery, Engine, EngineConfig, ExecRequest, LimitOverrides, Status};
+use nodecell::{
+    Backend, Discovery, Engine, EngineConfig, ExecRequest, LimitOverrides, Prelaunch, Status,
+};
 
 #[derive(Parser)]
 #[command(
@@ -78,8 +80,8 @@ fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn engine(discovery: Discovery) -> Result<Engine, ExitCode> {
-    Engine::with_discovery(EngineConfig::default().locate_installation(), discovery).map_err(|e| {
+fn engine(config: EngineConfig, discovery: Discovery) -> Result<Engine, ExitCode> {
+    Engine::with_discovery(config, discovery).map_err(|e| {
         eprintln!("nodecell: cannot start the engine: {e}");
         ExitCode::from(3)
     })
@@ -156,7 +158,10 @@ async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Cmd::Serve { .. } => unreachable!("serve runs on its own runtime"),
         Cmd::Check { json } => {
-            let engine = match engine(Discovery::Probe) {
+            let engine = match engine(
+                EngineConfig::default().locate_installation(),
+                Discovery::Probe,
+            ) {
                 Ok(e) => e,
                 Err(code) => return code,
             };
@@ -195,7 +200,15 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(r) => r,
                 Err(msg) => return usage_error(msg),
             };
-            let engine = match engine(Discovery::OneRun) {
+            let config = EngineConfig::default().locate_installation();
+            // The backend's launcher starts first and creates the sandbox's namespaces while
+            // the engine discovers the host (a request found bad later just drops it).
+            let prelaunch = backend
+                .as_deref()
+                .map_or(Ok(Backend::Native), Backend::parse)
+                .ok()
+                .and_then(|b| Prelaunch::launcher(&config, b).ok().flatten());
+            let engine = match engine(config, Discovery::OneRun) {
                 Ok(e) => e,
                 Err(code) => return code,
             };
@@ -209,7 +222,7 @@ async fn run(cli: Cli) -> ExitCode {
                 },
                 backend,
             };
-            match engine.run(&req).await {
+            match engine.run_prelaunched(&req, prelaunch).await {
                 Ok(outcome) => {
                     print_line(&serde_json::to_string(&outcome).expect("outcomes serialize"));
                     if outcome.status == Status::Ok {

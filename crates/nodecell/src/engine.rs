@@ -9,13 +9,14 @@ use crate::enforcement::{EnforcementReport, Protection, ProtectionState};
 use crate::error::{EngineError, RequestError, RunError, StartError};
 use crate::landlock_backend::{self, LandlockChoices, ScratchDir};
 use crate::launch::spec::{LaunchReport, SANDBOX_ID};
+use crate::launch::spec::{SPEC_FD, WITHOUT_NAMESPACES, WITH_NAMESPACES};
 use crate::layout::NodeLayout;
 use crate::limits::{Limits, MAX_LIMITS, MIN_LIMITS};
 use crate::native::{self, NativeChoices, RunnerStart};
 use crate::nsjail::NsjailChoices;
 use crate::outcome::Outcome;
 use crate::request::ExecRequest;
-use crate::sandbox::{Accounting, LiveEvent, Sandbox, Spawn, Supervisor};
+use crate::sandbox::{Accounting, LiveEvent, Prelaunch, ProgramInput, Sandbox, Spawn, Supervisor};
 use crate::snapshot::RunnerSnapshots;
 
 /// An isolation backend.
@@ -259,6 +260,17 @@ impl Engine {
         limits: &Limits,
         modules: ModuleLoading,
     ) -> Result<Sandbox, StartError> {
+        self.start_with(backend, limits, modules, None).await
+    }
+
+    /// [`Engine::start`], taking over `prelaunch` if it fits the sandbox.
+    async fn start_with(
+        &self,
+        backend: Backend,
+        limits: &Limits,
+        modules: ModuleLoading,
+        prelaunch: Option<Prelaunch>,
+    ) -> Result<Sandbox, StartError> {
         let report = self.report(backend);
         if !report.available {
             return Err(StartError::Setup {
@@ -271,7 +283,13 @@ impl Engine {
             Backend::Nsjail => self.nsjail_spawn(report, limits, modules)?,
             Backend::Landlock => self.landlock_spawn(report, limits, modules)?,
         };
-        Sandbox::start(spawn, backend.as_str(), self.config.startup_timeout_ms).await
+        Sandbox::start(
+            spawn,
+            backend.as_str(),
+            self.config.startup_timeout_ms,
+            prelaunch,
+        )
+        .await
     }
 
     fn native_spawn(
@@ -358,8 +376,15 @@ impl Engine {
     ) -> Result<Spawn, StartError> {
         Ok(Spawn {
             program: self.config.launcher_path.clone(),
-            args: vec![serde_json::to_string(spec).map_err(|e| StartError::Spawn(e.into()))?],
-            extra_fd: None,
+            args: vec![if spec.namespaces {
+                WITH_NAMESPACES
+            } else {
+                WITHOUT_NAMESPACES
+            }
+            .to_string()],
+            input: ProgramInput::Spec(
+                serde_json::to_vec(spec).map_err(|e| StartError::Spawn(e.into()))?,
+            ),
             supervisor: Supervisor::Launcher { node_depth },
             accounting,
             scratch,
@@ -417,11 +442,8 @@ impl Engine {
         };
         Ok(Spawn {
             program: nsjail.clone(),
-            args: vec![
-                "--config".into(),
-                format!("/proc/self/fd/{}", crate::sandbox::CONFIG_FD),
-            ],
-            extra_fd: Some(config_fd),
+            args: vec!["--config".into(), format!("/proc/self/fd/{SPEC_FD}")],
+            input: ProgramInput::Config(config_fd),
             supervisor: Supervisor::Nsjail { expected },
             accounting: match group {
                 Some(g) => Accounting::NsjailCgroup(g),
@@ -434,6 +456,28 @@ impl Engine {
     /// Runs one request in a fresh sandbox.
     pub async fn run(&self, req: &ExecRequest) -> Result<Outcome, RunError> {
         self.run_streaming(req, None).await
+    }
+
+    /// [`Engine::run`] in the sandbox of `prelaunch` if it was started for the request's
+    /// backend (a bad request, or another backend, drops it: the launcher is killed and
+    /// nothing of it stays).
+    pub async fn run_prelaunched(
+        &self,
+        req: &ExecRequest,
+        prelaunch: Option<Prelaunch>,
+    ) -> Result<Outcome, RunError> {
+        let checked = self.check_request(req)?;
+        let sandbox = self
+            .start_with(
+                checked.backend,
+                &checked.limits,
+                ModuleLoading::Lazy,
+                prelaunch,
+            )
+            .await?;
+        Ok(sandbox
+            .execute(&req.code, &req.inputs, &checked.limits, None)
+            .await)
     }
 
     /// Like [`Engine::run`], sending output to `live` as it happens.

@@ -38,4 +38,4 @@ pub use limits::{LimitOverrides, Limits};
 pub use outcome::{ErrorInfo, LogEntry, LogLevel, Outcome, Status, Usage};
 pub use pool::Pool;
 pub use request::ExecRequest;
-pub use sandbox::{LiveEvent, Sandbox};
+pub use sandbox::{LiveEvent, Prelaunch, Sandbox};

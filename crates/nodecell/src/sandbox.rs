@@ -2,12 +2,13 @@
 //! destroyed. Every figure in the outcome is measured here, never taken from the sandbox.
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::sync::mpsc;
@@ -15,7 +16,10 @@ use tokio::sync::mpsc;
 use crate::cgroup::{CgroupPlan, RunCgroup};
 use crate::error::StartError;
 use crate::landlock_backend::ScratchDir;
-use crate::launch::spec::{LaunchMessage, LaunchReport, EVENT_FD, JOB_FD, STATUS_FD};
+use crate::launch::spec::{
+    LaunchMessage, LaunchReport, EVENT_FD, JOB_FD, SPEC_FD, STATUS_FD, WITHOUT_NAMESPACES,
+    WITH_NAMESPACES,
+};
 use crate::limits::Limits;
 use crate::outcome::{ErrorInfo, LogEntry, Outcome, Status, Usage};
 use crate::procfs;
@@ -78,13 +82,21 @@ pub struct Sandbox {
 /// How a backend builds its sandbox's process tree.
 pub(crate) struct Spawn {
     /// nodecell-launcher or nsjail.
-    pub program: std::path::PathBuf,
+    pub program: PathBuf,
     pub args: Vec<String>,
-    /// An fd passed as fd 6 (nsjail reads its configuration from it).
-    pub extra_fd: Option<OwnedFd>,
+    /// What the program reads on fd 6.
+    pub input: ProgramInput,
     pub supervisor: Supervisor,
     pub accounting: Accounting,
     pub scratch: Option<ScratchDir>,
+}
+
+/// What a sandbox's program reads on fd 6.
+pub(crate) enum ProgramInput {
+    /// The launcher's spec (JSON), written into a pipe once the launcher runs.
+    Spec(Vec<u8>),
+    /// nsjail's configuration, in a file (a memfd).
+    Config(OwnedFd),
 }
 
 /// Who reports what was applied.
@@ -116,9 +128,6 @@ enum Made {
     NsjailCgroup(RunCgroup),
     Proc,
 }
-
-/// The fd on which nsjail reads its configuration.
-pub(crate) const CONFIG_FD: i32 = 6;
 
 fn pipe_pair() -> Result<(OwnedFd, OwnedFd), StartError> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| StartError::Spawn(e.into()))
@@ -280,40 +289,137 @@ fn verify_from_proc(node: i32, expected: &LaunchReport) -> Result<LaunchReport, 
     Ok(seen)
 }
 
-impl Sandbox {
-    /// Spawns the sandbox and waits until the runner says it is ready.
-    pub(crate) async fn start(
-        spawn: Spawn,
-        backend: &str,
-        startup_timeout_ms: u64,
-    ) -> Result<Sandbox, StartError> {
-        let t0 = Instant::now();
+/// A started launcher or nsjail with the pipes of its sandbox.
+pub(crate) struct Launched {
+    program: PathBuf,
+    args: Vec<String>,
+    child: Child,
+    stdout: ChildStdout,
+    stderr: ChildStderr,
+    job: pipe::Sender,
+    events: pipe::Receiver,
+    status: pipe::Receiver,
+    /// The launcher's spec pipe (fd 6), until the spec is written.
+    spec: Option<pipe::Sender>,
+    started: Instant,
+}
+
+impl Launched {
+    /// Starts `program args` with the sandbox's fds: 3 (job), 4 (events), 5 (status) and 6:
+    /// `config` (nsjail's configuration) or else the read end of a pipe for the spec.
+    fn spawn(
+        program: &Path,
+        args: &[String],
+        config: Option<OwnedFd>,
+    ) -> Result<Launched, StartError> {
+        let started = Instant::now();
         let (job_r, job_w) = pipe_pair()?;
         let (ev_r, ev_w) = pipe_pair()?;
         let (st_r, st_w) = pipe_pair()?;
-        let mut cmd = Command::new(&spawn.program);
-        cmd.args(&spawn.args)
+        let (six, spec_w) = match config {
+            Some(fd) => (fd, None),
+            None => {
+                let (r, w) = pipe_pair()?;
+                (r, Some(w))
+            }
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(args)
             .env_clear()
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut fds = vec![
+        let fds = vec![
             (job_r.as_raw_fd(), JOB_FD),
             (ev_w.as_raw_fd(), EVENT_FD),
             (st_w.as_raw_fd(), STATUS_FD),
+            (six.as_raw_fd(), SPEC_FD),
         ];
-        if let Some(fd) = &spawn.extra_fd {
-            fds.push((fd.as_raw_fd(), CONFIG_FD));
-        }
         crate::sys::inherit_fds(&mut cmd, fds);
         let mut child = cmd.spawn().map_err(StartError::Spawn)?;
-        drop((job_r, ev_w, st_w, spawn.extra_fd));
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut stderr = child.stderr.take().expect("stderr is piped");
-        let job = pipe::Sender::from_owned_fd(job_w).map_err(StartError::Spawn)?;
-        let mut events = pipe::Receiver::from_owned_fd(ev_r).map_err(StartError::Spawn)?;
-        let mut status = pipe::Receiver::from_owned_fd(st_r).map_err(StartError::Spawn)?;
+        drop((job_r, ev_w, st_w, six));
+        let sender = |fd| pipe::Sender::from_owned_fd(fd).map_err(StartError::Spawn);
+        let receiver = |fd| pipe::Receiver::from_owned_fd(fd).map_err(StartError::Spawn);
+        Ok(Launched {
+            program: program.to_path_buf(),
+            args: args.to_vec(),
+            stdout: child.stdout.take().expect("stdout is piped"),
+            stderr: child.stderr.take().expect("stderr is piped"),
+            child,
+            job: sender(job_w)?,
+            events: receiver(ev_r)?,
+            status: receiver(st_r)?,
+            spec: spec_w.map(sender).transpose()?,
+            started,
+        })
+    }
+}
+
+/// A launcher started before its sandbox's spec is known, so that it creates the sandbox's
+/// namespaces while the host is still working the spec out (`nodecell run` starts one before
+/// it discovers the host). Used by [`crate::Engine::run_prelaunched`] when the request's
+/// backend turns out to be the one it was started for; dropped (killed) otherwise.
+pub struct Prelaunch(Launched);
+
+impl Prelaunch {
+    /// Starts the launcher of `backend` (none for nsjail, which is not a launcher). Must be
+    /// called on the runtime thread that later awaits the run: the launcher's parent-death
+    /// signal follows that thread.
+    pub fn launcher(
+        config: &crate::EngineConfig,
+        backend: crate::Backend,
+    ) -> Result<Option<Prelaunch>, StartError> {
+        let arg = match backend {
+            crate::Backend::Native => WITH_NAMESPACES,
+            crate::Backend::Landlock => WITHOUT_NAMESPACES,
+            crate::Backend::Nsjail => return Ok(None),
+        };
+        Launched::spawn(&config.launcher_path, &[arg.to_string()], None).map(|l| Some(Prelaunch(l)))
+    }
+
+    /// Host pid of the launcher.
+    pub fn pid(&self) -> Option<u32> {
+        self.0.child.id()
+    }
+}
+
+impl Sandbox {
+    /// Spawns the sandbox (or takes `prelaunch`, if it was started for the same program and
+    /// arguments) and waits until the runner says it is ready.
+    pub(crate) async fn start(
+        spawn: Spawn,
+        backend: &str,
+        startup_timeout_ms: u64,
+        prelaunch: Option<Prelaunch>,
+    ) -> Result<Sandbox, StartError> {
+        let (config, spec) = match spawn.input {
+            ProgramInput::Config(fd) => (Some(fd), None),
+            ProgramInput::Spec(bytes) => (None, Some(bytes)),
+        };
+        let launched = match prelaunch {
+            Some(Prelaunch(l))
+                if spec.is_some() && l.program == spawn.program && l.args == spawn.args =>
+            {
+                l
+            }
+            _ => Launched::spawn(&spawn.program, &spawn.args, config)?,
+        };
+        let Launched {
+            mut child,
+            stdout,
+            mut stderr,
+            job,
+            mut events,
+            mut status,
+            spec: spec_pipe,
+            started: t0,
+            ..
+        } = launched;
+        if let (Some(bytes), Some(mut pipe)) = (spec, spec_pipe) {
+            // A launcher that went away already says why on its status fd, read below.
+            let _ = pipe.write_all(&bytes).await;
+        }
         let root_pid = child.id().map_or(0, |p| p as i32);
 
         // Node joins the run's cgroups while it boots: on cgroup v1 a task migration waits for

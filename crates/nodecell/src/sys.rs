@@ -2,7 +2,7 @@
 //! expose safely. Each wrapper states why its call is sound.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 /// Flags of every namespace a native sandbox gets.
 pub const SANDBOX_NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
@@ -226,6 +226,16 @@ pub fn inherited_fd(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
     // launcher's inherited fds (3-5) are never closed by the code that borrows them, which
     // runs only in the launcher processes before exec.
     unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+/// Takes ownership of an fd the launcher's parent opened for it and that nothing else in
+/// the launcher owns (the spec pipe): the caller reads and closes it.
+pub fn take_inherited_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: from_raw_fd requires `fd` to be open and owned by nobody else. The spec fd is
+    // opened by the host for the launcher, never wrapped anywhere else in the launcher, and
+    // taken exactly once per process (by init, or by the launcher without namespaces; the
+    // launcher with namespaces only takes its own copy, after the clone, to close it).
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 /// The sandbox init the launcher kills on SIGTERM (0: none yet).

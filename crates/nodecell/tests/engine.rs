@@ -6,8 +6,8 @@ mod common;
 use std::path::PathBuf;
 
 use nodecell::{
-    Backend, EngineConfig, ExecRequest, LimitOverrides, Limits, ModuleLoading, Protection,
-    RequestError, RunError, Status,
+    Backend, EngineConfig, ExecRequest, LimitOverrides, Limits, ModuleLoading, Prelaunch,
+    Protection, RequestError, RunError, Status,
 };
 
 fn req(code: &str) -> ExecRequest {
@@ -347,4 +347,83 @@ async fn cpu_bandwidth_is_held_to_cpu_ms_per_sec() {
     .err()
     .expect("a CPU limit below the kernel's minimum is refused");
     assert!(err.to_string().contains("cpu_ms_per_sec"), "{err}");
+}
+
+/// Whether `pid` is gone (or a zombie, which nothing runs in any more).
+fn gone(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(") ")
+                .next()
+                .is_some_and(|rest| rest.starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+async fn wait_gone(pids: &[u32]) {
+    for _ in 0..200 {
+        if pids.iter().all(|&p| gone(p)) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("still running: {pids:?}");
+}
+
+/// A launcher started before the spec (as `nodecell run` does) runs the request of its
+/// backend; for another backend, or a request refused, it is killed with its namespaces'
+/// init, and nothing of it is left.
+#[tokio::test]
+async fn a_prelaunched_launcher_is_used_or_leaves_nothing() {
+    let engine = common::engine();
+    let config = common::config();
+    let launch = || {
+        Prelaunch::launcher(&config, Backend::Native)
+            .unwrap()
+            .unwrap()
+    };
+
+    let pre = launch();
+    let pid = pre.pid().unwrap();
+    let outcome = engine
+        .run_prelaunched(&req("return 6 * 7"), Some(pre))
+        .await
+        .unwrap();
+    assert_eq!(outcome.result, Some(serde_json::json!(42)), "{outcome:?}");
+    assert_eq!(outcome.backend, "native");
+    wait_gone(&[pid]).await;
+
+    for request in [
+        ExecRequest {
+            backend: Some("landlock".into()),
+            ..req("return 1")
+        },
+        ExecRequest {
+            limits: LimitOverrides {
+                memory_mib: Some(1 << 20),
+                ..Default::default()
+            },
+            ..req("return 1")
+        },
+    ] {
+        let pre = launch();
+        let pid = pre.pid().unwrap();
+        // Its init exists as soon as the namespaces do (the spec is not needed for that).
+        let mut family = vec![pid];
+        for _ in 0..200 {
+            family = std::iter::once(pid).chain(descendants(pid)).collect();
+            if family.len() > 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(family.len() > 1, "init was not created before the spec");
+        let result = engine.run_prelaunched(&request, Some(pre)).await;
+        match &request.backend {
+            Some(_) => assert_eq!(result.unwrap().backend, "landlock"),
+            None => assert!(matches!(result, Err(RunError::Request(_))), "{result:?}"),
+        }
+        wait_gone(&family).await;
+    }
+    common::assert_no_leftover_cgroups();
 }

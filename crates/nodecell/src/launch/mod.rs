@@ -38,7 +38,10 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{getegid, geteuid, sethostname, setresgid, setresuid, setsid, Gid, Pid, Uid};
 
 use crate::sys::{self, Forked};
-use spec::{LaunchMessage, LaunchReport, LaunchSpec, RlimitResource, SANDBOX_ID, STATUS_FD};
+use spec::{
+    LaunchMessage, LaunchReport, LaunchSpec, RlimitResource, SANDBOX_ID, SPEC_FD, STATUS_FD,
+    WITHOUT_NAMESPACES, WITH_NAMESPACES,
+};
 
 /// A failed step: its name and what went wrong.
 struct StepError {
@@ -89,20 +92,39 @@ fn fail(e: StepError) -> ! {
     std::process::exit(EXIT_SETUP_FAILED)
 }
 
-/// Entry point of `nodecell-launcher SPEC_JSON`.
+/// Entry point of `nodecell-launcher --namespaces|--no-namespaces`, the spec on fd 6.
 pub fn main() -> ! {
-    let arg = std::env::args().nth(1).unwrap_or_default();
-    let spec: LaunchSpec = match serde_json::from_str(&arg).step("parse_spec") {
-        Ok(s) => s,
-        Err(e) => fail(e),
+    let namespaces = match std::env::args().nth(1).as_deref() {
+        Some(WITH_NAMESPACES) => true,
+        Some(WITHOUT_NAMESPACES) => false,
+        other => fail(StepError {
+            step: "parse_args",
+            message: format!("expected {WITH_NAMESPACES} or {WITHOUT_NAMESPACES}, got {other:?}"),
+        }),
     };
-    match launcher(&spec) {
+    match launcher(namespaces) {
         Ok(code) => std::process::exit(code),
         Err(e) => fail(e),
     }
 }
 
-fn launcher(spec: &LaunchSpec) -> Result<i32, StepError> {
+/// Reads the spec from fd 6 to EOF (the host writes it when it is known) and closes fd 6.
+fn read_spec(namespaces: bool) -> Result<LaunchSpec, StepError> {
+    let mut text = Vec::new();
+    File::from(sys::take_inherited_fd(SPEC_FD))
+        .read_to_end(&mut text)
+        .step("read_spec")?;
+    let spec: LaunchSpec = serde_json::from_slice(&text).step("parse_spec")?;
+    if spec.namespaces != namespaces {
+        return Err(StepError {
+            step: "parse_spec",
+            message: "the spec's namespaces contradict the launcher's argument".into(),
+        });
+    }
+    Ok(spec)
+}
+
+fn launcher(namespaces: bool) -> Result<i32, StepError> {
     // 1. Die with the host: if the service goes away, so does every sandbox.
     prctl::set_pdeathsig(Signal::SIGKILL).step("die_with_parent")?;
     if nix::unistd::getppid() == Pid::from_raw(1) {
@@ -111,17 +133,20 @@ fn launcher(spec: &LaunchSpec) -> Result<i32, StepError> {
             message: "the host is already gone".into(),
         });
     }
-    // 2. Nothing but fds 0-5 crosses into the sandbox.
-    sys::close_fds_from(STATUS_FD + 1).step("close_inherited_fds")?;
+    // 2. Nothing but fds 0-6 crosses into the launcher's children (and fd 6, the spec, is
+    //    closed once read, before Node is forked).
+    sys::close_fds_from(SPEC_FD + 1).step("close_inherited_fds")?;
     let root = geteuid().is_root();
     // 3. No supplementary groups (root's groups would otherwise follow into the sandbox).
     if root {
         nix::unistd::setgroups(&[]).step("clear_groups")?;
     }
-    if spec.namespaces {
-        spawn_init(spec, root)
+    if namespaces {
+        // The namespaces do not depend on the spec: made first, while the host may still be
+        // working the spec out; init reads it.
+        spawn_init(root)
     } else {
-        supervise(spec, root)
+        supervise(&read_spec(false)?, root)
     }
 }
 
@@ -181,7 +206,7 @@ fn kill_subtree() {
 }
 
 /// Creates the namespaces with an init process in them, maps its ids, waits for it.
-fn spawn_init(spec: &LaunchSpec, root: bool) -> Result<i32, StepError> {
+fn spawn_init(root: bool) -> Result<i32, StepError> {
     let (go_read, go_write) = nix::unistd::pipe().step("sync_pipe")?;
     // SIGTERM (the host's "stop") stays pending until its handler is in place below.
     sys::block_sigterm(true).step("block_sigterm")?;
@@ -192,13 +217,15 @@ fn spawn_init(spec: &LaunchSpec, root: bool) -> Result<i32, StepError> {
             if let Err(e) = sys::block_sigterm(false).step("unblock_sigterm") {
                 fail(e)
             }
-            match init(spec, go_read) {
+            match init(go_read) {
                 Ok(code) => std::process::exit(code),
                 Err(e) => fail(e),
             }
         }
         Forked::Parent(child) => {
             drop(go_read);
+            // The spec is init's to read.
+            drop(sys::take_inherited_fd(SPEC_FD));
             // The host stops a sandbox with SIGTERM to the launcher: init is SIGKILLed, and
             // when the wait below returns, every process of the sandbox is gone.
             sys::kill_init_on_sigterm(child).step("stop_handler")?;
@@ -241,7 +268,7 @@ fn spawn_init(spec: &LaunchSpec, root: bool) -> Result<i32, StepError> {
 }
 
 /// pid 1 of the sandbox.
-fn init(spec: &LaunchSpec, go: OwnedFd) -> Result<i32, StepError> {
+fn init(go: OwnedFd) -> Result<i32, StepError> {
     prctl::set_pdeathsig(Signal::SIGKILL).step("init_die_with_launcher")?;
     // Wait until the launcher has written the id maps; EOF means it died.
     let mut byte = [0u8; 1];
@@ -251,6 +278,7 @@ fn init(spec: &LaunchSpec, go: OwnedFd) -> Result<i32, StepError> {
             message: "the launcher went away".into(),
         });
     }
+    let spec = read_spec(true)?;
     let mut namespaces = Vec::new();
     for ns in ["user", "pid", "mount", "network", "ipc", "uts", "cgroup"] {
         namespaces.push(ns.to_string());
@@ -261,7 +289,7 @@ fn init(spec: &LaunchSpec, go: OwnedFd) -> Result<i32, StepError> {
     }
     let node = match sys::fork_single_threaded().step("fork_node")? {
         Forked::Child => {
-            let e = match confine_and_exec(spec, false, namespaces) {
+            let e = match confine_and_exec(&spec, false, namespaces) {
                 Ok(_) => unreachable!("confine_and_exec returns only on error"),
                 Err(e) => e,
             };

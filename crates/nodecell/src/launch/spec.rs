@@ -1,8 +1,11 @@
 //! What the host asks the launcher to build, and what the launcher reports back.
 //!
-//! The host renders a [`LaunchSpec`] per sandbox and passes it to `nodecell-launcher` as its
-//! one argument (JSON). The launcher answers on fd 5 with JSON lines ([`LaunchMessage`]); fd 5
-//! is close-on-exec in the final process, so the host sees EOF once Node has been exec'd.
+//! The host starts `nodecell-launcher` with one argument, [`WITH_NAMESPACES`] or
+//! [`WITHOUT_NAMESPACES`], and writes the sandbox's [`LaunchSpec`] (JSON) into a pipe on fd 6
+//! ([`SPEC_FD`]): so a launcher can be started, and its namespaces created, before the spec is
+//! known (`nodecell run` does that while it discovers the host). The launcher answers on fd 5
+//! with JSON lines ([`LaunchMessage`]); fd 5 is close-on-exec in the final process, so the
+//! host sees EOF once Node has been exec'd.
 
 use std::path::PathBuf;
 
@@ -14,6 +17,14 @@ pub const JOB_FD: i32 = 3;
 pub const EVENT_FD: i32 = 4;
 /// The fd on which the launcher reports setup progress and errors.
 pub const STATUS_FD: i32 = 5;
+
+/// The fd on which the launcher reads its spec (to EOF).
+pub const SPEC_FD: i32 = 6;
+
+/// The launcher's argument for a sandbox with its own namespaces (backend native).
+pub const WITH_NAMESPACES: &str = "--namespaces";
+/// The launcher's argument for a sandbox without namespaces (backend landlock).
+pub const WITHOUT_NAMESPACES: &str = "--no-namespaces";
 
 /// The uid and gid the code runs as inside its user namespace ("nobody").
 pub const SANDBOX_ID: u32 = 65534;
