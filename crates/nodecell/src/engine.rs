@@ -455,7 +455,7 @@ impl Engine {
 
     /// Runs one request in a fresh sandbox.
     pub async fn run(&self, req: &ExecRequest) -> Result<Outcome, RunError> {
-        self.run_streaming(req, None).await
+        self.run_with(req, None, None).await
     }
 
     /// [`Engine::run`] in the sandbox of `prelaunch` if it was started for the request's
@@ -466,18 +466,7 @@ impl Engine {
         req: &ExecRequest,
         prelaunch: Option<Prelaunch>,
     ) -> Result<Outcome, RunError> {
-        let checked = self.check_request(req)?;
-        let sandbox = self
-            .start_with(
-                checked.backend,
-                &checked.limits,
-                ModuleLoading::Lazy,
-                prelaunch,
-            )
-            .await?;
-        Ok(sandbox
-            .execute(&req.code, &req.inputs, &checked.limits, None)
-            .await)
+        self.run_with(req, None, prelaunch).await
     }
 
     /// Like [`Engine::run`], sending output to `live` as it happens.
@@ -486,9 +475,23 @@ impl Engine {
         req: &ExecRequest,
         live: Option<tokio::sync::mpsc::UnboundedSender<LiveEvent>>,
     ) -> Result<Outcome, RunError> {
+        self.run_with(req, live, None).await
+    }
+
+    async fn run_with(
+        &self,
+        req: &ExecRequest,
+        live: Option<tokio::sync::mpsc::UnboundedSender<LiveEvent>>,
+        prelaunch: Option<Prelaunch>,
+    ) -> Result<Outcome, RunError> {
         let checked = self.check_request(req)?;
         let sandbox = self
-            .start(checked.backend, &checked.limits, ModuleLoading::Lazy)
+            .start_with(
+                checked.backend,
+                &checked.limits,
+                ModuleLoading::Lazy,
+                prelaunch,
+            )
             .await?;
         Ok(sandbox
             .execute(&req.code, &req.inputs, &checked.limits, live)
