@@ -73,25 +73,31 @@ test('the code cache (built by postinstall and pretest) is current and accepted 
     'cache.install();',
     `require(${JSON.stringify(path.join(ROOT, 'lib/main.js'))});`,
     'console.log(JSON.stringify(cache.stats));',
-  ].join('\n');
-  // (a file, not -e: execArgv is part of the cache key)
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nodecell-probe-')), 'probe.js');
-  fs.writeFileSync(file, probe);
-  const out = spawnSync(process.execPath, ['--no-addons', file], { env: {}, encoding: 'utf8' });
-  fs.rmSync(path.dirname(file), { recursive: true, force: true });
-  assert.equal(out.status, 0, out.stderr);
-  if (out.stdout.trim() === 'none') {
+  ];
+  const stdout = runProbe(probe);
+  if (stdout.trim() === 'none') {
     t.skip('no .v8cache for these flags (npm ci --ignore-scripts?)');
     return;
   }
-  const stats = JSON.parse(out.stdout);
-  assert.ok(stats.hits > 20, out.stdout);
-  assert.equal(stats.rejected, 0, out.stdout);
-  assert.equal(stats.misses, 0, `stale cache, rebuild with \`npm run build-cache\`: ${out.stdout}`);
+  const stats = JSON.parse(stdout);
+  assert.ok(stats.hits > 20, stdout);
+  assert.equal(stats.rejected, 0, stdout);
+  assert.equal(stats.misses, 0, `stale cache, rebuild with \`npm run build-cache\`: ${stdout}`);
 });
 
-// Loads lib/main.js through runner.js's module table in a fresh node (the same flags as
-// the runner, from a file: execArgv is part of the cache key) and reports what it compiled.
+// Runs the probe `lines` in a fresh node with the runner's flags, from a file (not -e:
+// execArgv is part of the caches' key); returns its stdout.
+function runProbe(lines) {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nodecell-probe-')), 'probe.js');
+  fs.writeFileSync(file, lines.join('\n'));
+  const out = spawnSync(process.execPath, ['--no-addons', file], { env: {}, encoding: 'utf8' });
+  fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  assert.equal(out.status, 0, out.stderr);
+  return out.stdout;
+}
+
+// Loads lib/main.js through runner.js's module table in a fresh node and reports what it
+// compiled.
 function probeTable(runner) {
   const probe = [
     "const vm = require('vm');",
@@ -104,13 +110,8 @@ function probeTable(runner) {
     "const exists = require('fs').existsSync(runner.cacheFile('table'));",
     'const main = runner.mainFromTable();',
     'console.log(JSON.stringify({ exists, loaded: main !== null, seen }));',
-  ].join('\n');
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'nodecell-probe-')), 'probe.js');
-  fs.writeFileSync(file, probe);
-  const out = spawnSync(process.execPath, ['--no-addons', file], { env: {}, encoding: 'utf8' });
-  fs.rmSync(path.dirname(file), { recursive: true, force: true });
-  assert.equal(out.status, 0, out.stderr);
-  return JSON.parse(out.stdout);
+  ];
+  return JSON.parse(runProbe(probe));
 }
 
 test('the module table of a lazy start (built by postinstall and pretest) is current and accepted by V8', (t) => {
