@@ -117,6 +117,10 @@ def main():
         commands.append((f"nodecell run ({b})",
                          lambda b=b: timed([NODECELL, "run", "--backend", b, ret1])))
     cfg = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
+    # nsjail run directly (the reference) keeps two work directories in /tmp; nodecell gives
+    # nsjail a /run of its own instead. Those this script makes are removed at the end.
+    workdirs = [f"/tmp/nsjail.{os.geteuid()}.{p}" for p in ("root", "tmp")]
+    made = [d for d in workdirs if not os.path.exists(d)]
     try:
         if os.path.exists(NSJAIL):
             cfg.write(nsjail_config())
@@ -136,6 +140,11 @@ def main():
                 cpus[n].append(c)
     finally:
         os.unlink(cfg.name)
+        for d in made:
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
     q = lambda xs, p: sorted(xs)[min(len(xs) - 1, int(p * len(xs)))]
     bare = statistics.median(walls[commands[0][0]])
     print(f"{'command':<34} {'wall p50 ms':>11} {'wall p90 ms':>11} {'cpu p50 ms':>10} {'÷ bare':>7}")

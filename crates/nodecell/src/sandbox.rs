@@ -306,7 +306,8 @@ pub(crate) struct Launched {
 
 impl Launched {
     /// Starts `program args` with the sandbox's fds: 3 (job), 4 (events), 5 (status) and 6:
-    /// `config` (nsjail's configuration) or else the read end of a pipe for the spec.
+    /// `config` (nsjail's configuration, and nsjail gets a `/run` of its own: see
+    /// [`crate::sys::own_run_dir`]) or else the read end of a pipe for the spec.
     fn spawn(
         program: &Path,
         args: &[String],
@@ -336,6 +337,9 @@ impl Launched {
             (st_w.as_raw_fd(), STATUS_FD),
             (six.as_raw_fd(), SPEC_FD),
         ];
+        if spec_w.is_none() {
+            crate::sys::own_run_dir(&mut cmd);
+        }
         crate::sys::inherit_fds(&mut cmd, fds);
         let mut child = cmd.spawn().map_err(StartError::Spawn)?;
         drop((job_r, ev_w, st_w, six));

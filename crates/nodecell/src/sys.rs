@@ -201,6 +201,46 @@ pub fn inherit_fds(cmd: &mut tokio::process::Command, fds: Vec<(RawFd, RawFd)>) 
     }
 }
 
+/// Has the spawned program start in a mount namespace of its own whose `/run` is an empty
+/// tmpfs, writable by all like `/tmp` (nsjail's child creates its directories as an unmapped
+/// user), where the caller may create one (root); otherwise nothing changes. For nsjail: it
+/// keeps two work directories in the first of `/run/user/<uid>/…`, `/run/user/…` and
+/// `/tmp/…` it can create and never removes them; this way they are made in that tmpfs and
+/// vanish with the namespace, instead of staying in the host's `/tmp`.
+pub fn own_run_dir(cmd: &mut tokio::process::Command) {
+    let (root, run, tmpfs, options) = (c"/", c"/run", c"tmpfs", c"size=1m,mode=1777");
+    let closure = move || {
+        // SAFETY: unshare(2) and mount(2) are async-signal-safe system calls; every pointer
+        // is a C string literal with static lifetime (or null where mount(2) allows it).
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNS) == 0
+                && libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) == 0
+            {
+                libc::mount(
+                    tmpfs.as_ptr(),
+                    run.as_ptr(),
+                    tmpfs.as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    options.as_ptr().cast(),
+                );
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the closure makes only async-signal-safe system calls on static C strings; it
+    // allocates nothing and takes no locks, as required between fork and exec in a
+    // multithreaded parent. Failing calls change nothing (best effort, see above).
+    unsafe {
+        cmd.pre_exec(closure);
+    }
+}
+
 /// Whether a process with every sandbox namespace can be created here: clones a child into
 /// them that exits at once. Safe to call from a multithreaded process.
 pub fn probe_namespaces() -> io::Result<()> {

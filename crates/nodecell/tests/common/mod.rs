@@ -14,6 +14,7 @@ pub fn repo() -> PathBuf {
 }
 
 pub fn config() -> EngineConfig {
+    nsjail_dirs_at_start(); // before any run of this test process
     EngineConfig {
         launcher_path: env!("CARGO_BIN_EXE_nodecell-launcher").into(),
         runner_dir: repo().join("runner"),
@@ -72,11 +73,34 @@ pub fn leftover_scratch_dirs() -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Everything a finished run must not leave: cgroups, scratch directories, processes.
+/// nsjail's work directories in /tmp that were not there when this test process started
+/// (nodecell gives nsjail a /run of its own, so that nsjail makes them there instead).
+pub fn leftover_nsjail_dirs() -> Vec<PathBuf> {
+    nsjail_dirs()
+        .into_iter()
+        .filter(|d| d.exists() && !nsjail_dirs_at_start().contains(d))
+        .collect()
+}
+
+fn nsjail_dirs() -> Vec<PathBuf> {
+    let uid = nix::unistd::geteuid().as_raw();
+    ["root", "tmp"]
+        .map(|p| PathBuf::from(format!("/tmp/nsjail.{uid}.{p}")))
+        .to_vec()
+}
+
+fn nsjail_dirs_at_start() -> &'static [PathBuf] {
+    static AT_START: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+    AT_START.get_or_init(|| nsjail_dirs().into_iter().filter(|d| d.exists()).collect())
+}
+
+/// Everything a finished run must not leave: cgroups, scratch directories, nsjail's work
+/// directories, processes.
 pub fn leftovers(except: &[u32]) -> Vec<String> {
     let mut out: Vec<String> = leftover_cgroups()
         .into_iter()
         .chain(leftover_scratch_dirs())
+        .chain(leftover_nsjail_dirs())
         .map(|p| p.display().to_string())
         .collect();
     out.extend(
