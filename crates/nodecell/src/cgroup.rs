@@ -134,11 +134,12 @@ impl CgroupDriver {
         } else {
             return Err(CgroupError::NotFound(root.to_path_buf()));
         };
-        driver.sweep_stale();
+        let parents = driver.parents();
+        driver.sweep_stale(&parents);
         match proof {
             CgroupProof::CreateGroup => driver.create()?.remove(),
             CgroupProof::Writable => {
-                for parent in driver.parents() {
+                for parent in parents {
                     nix::unistd::faccessat(
                         nix::fcntl::AT_FDCWD,
                         parent,
@@ -193,9 +194,9 @@ impl CgroupDriver {
         }
     }
 
-    /// Removes `nodecell-<pid>-*` groups whose service process is gone.
-    fn sweep_stale(&self) {
-        for parent in self.parents() {
+    /// Removes `nodecell-<pid>-*` groups whose service process is gone from `parents`.
+    fn sweep_stale(&self, parents: &[&Path]) {
+        for &parent in parents {
             let Ok(dir) = fs::read_dir(parent) else {
                 continue;
             };
