@@ -46,6 +46,12 @@ function cacheFile(ext) {
 const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) { ';
 const WRAP_TAIL = '\n});';
 
+// A table entry's source: { source } as given, or { blob, start, end } to decode.
+function tableSource(entry) {
+  if (entry.source === undefined) entry.source = entry.blob.toString('utf8', entry.start, entry.end);
+  return entry.source;
+}
+
 // Runs table modules the way require() would. `files`: absolute path ->
 // { source }; `compile(filename, entry)` returns its vm.Script. A table module
 // requiring another one gets it from the table; any other id goes to the real
@@ -60,7 +66,7 @@ function tableLoader(files, compile) {
     const module = { exports: {} };
     loaded[filename] = module;
     if (filename.endsWith('.json')) {
-      module.exports = JSON.parse(files[filename].source);
+      module.exports = JSON.parse(tableSource(files[filename]));
       return module.exports;
     }
     const dirname = path.dirname(filename);
@@ -101,9 +107,10 @@ function mainFromTable() {
       const filename = `${ROOT}/${rel}`;
       const st = fs.statSync(filename);
       if (st.size !== size || st.mtimeMs !== mtimeMs) return null; // changed since the build
-      const source = blob.toString('utf8', offset, offset + sourceBytes);
+      // (Decoded when loaded: a module the job never needs costs nothing.)
+      files[filename] = { blob, start: offset, end: offset + sourceBytes };
       offset += sourceBytes;
-      files[filename] = { source, cachedData: cacheBytes > 0 ? blob.subarray(offset, offset + cacheBytes) : undefined };
+      files[filename].cachedData = cacheBytes > 0 ? blob.subarray(offset, offset + cacheBytes) : undefined;
       offset += cacheBytes;
     }
     if (offset !== blob.length) return null; // truncated
@@ -112,7 +119,7 @@ function mainFromTable() {
   }
   // (A code cache that V8 rejects all the same only means compiling that module.)
   const load = tableLoader(files, (filename, entry) =>
-    new vm.Script(entry.source, { filename, cachedData: entry.cachedData }));
+    new vm.Script(tableSource(entry), { filename, cachedData: entry.cachedData }));
   return load(`${ROOT}/lib/main.js`);
 }
 

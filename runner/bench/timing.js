@@ -1,6 +1,6 @@
 'use strict';
 // Startup / job latency of the runner, as the host sees it.
-//   node bench/timing.js [N] [--compare OTHER/runner.js] [--all]
+//   node bench/timing.js [N] [--compare OTHER/runner.js] [--all] [--rehash]
 // (run with NODE_EXTRA_CA_CERTS unset; children get an empty environment)
 //
 // Reports medians over N rounds; each round runs every variant once, in turn
@@ -13,6 +13,7 @@
 //   runner eager (warm pool)  runner.js: spawn -> ready; `return 1` sent -> result
 // --compare adds the same runner figures for another runner.js (e.g. a copy of
 // the previous version, with its caches built) to the same rounds.
+// --rehash drops --no-rehash-snapshot (as with randomize_hash_seed = true).
 // Rounds during which other processes kept the CPUs busy (from /proc/stat) are
 // dropped and rerun; --all keeps every round.
 const { spawn } = require('child_process');
@@ -27,6 +28,9 @@ const RUNNERS = [['runner', path.join(__dirname, '..', 'runner.js')]];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--compare') RUNNERS.push([`other`, path.resolve(args[++i])]);
 }
+// The engine's default flags for a sandbox's node (crates/nodecell/src/native.rs):
+// the code caches are built for exactly these.
+const NODE_FLAGS = ['--no-addons', ...(args.includes('--rehash') ? [] : ['--no-rehash-snapshot'])];
 const JOB = { nonce: 'bench', code: 'return 1', inputs: {}, max_result_bytes: 1 << 20, max_output_bytes: 1 << 20 };
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
@@ -42,7 +46,7 @@ function frame(obj) {
 function once(script, runnerArgs, lazy) {
   return new Promise((resolve, reject) => {
     const t0 = now();
-    const child = spawn(process.execPath, ['--no-addons', script, ...runnerArgs], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, script, ...runnerArgs], {
       stdio: ['ignore', 'ignore', 'inherit', 'pipe', 'pipe'], cwd: os.tmpdir(), env: {},
     });
     const t = { ready: null, sent: null, result: null };

@@ -8,11 +8,10 @@ const I = require('./intrinsics');
 const protocol = require('./protocol');
 const { quote, writeFrame } = protocol;
 const { serialize, isInternalError, tooLarge } = require('./serialize');
-const { transform, mapColumn, lineStarts, FILENAME } = require('./transform');
+const { transform, mapColumn, lineStarts, loadAcorn, FILENAME } = require('./transform');
 const vm = require('vm');
 const path = require('path');
 const { Console } = require('console');
-const { acorn } = require('./transform');
 
 const processRef = process;
 const reallyExit = process.reallyExit.bind(process);
@@ -55,6 +54,9 @@ for (const name of ALLOWLIST) {
   I.MapPrototypeSet(modules, name, exports);
   if (isBuiltin(name)) I.MapPrototypeSet(modules, 'node:' + name, exports);
 }
+// The parser for code without a top-level return (see transform.js); a lazy
+// start loads it only for such code.
+if (!LAZY) loadAcorn();
 
 // The exports of an allowed module, loading it now if it was deferred.
 function loadAllowed(name) {
@@ -519,15 +521,19 @@ const RESERVED = new Set((
   'interface package private protected public await'
 ).split(' '));
 
+// IdentifierName as ECMAScript defines it (ID_Start, $ or _, then ID_Continue,
+// $, ZWNJ or ZWJ), by V8's own Unicode data; the ASCII test first because the
+// Unicode one costs a regexp compilation.
+const ASCII_IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+const NON_ASCII = /[^\x00-\x7f]/;
+let unicodeIdentifier = null;
+
 function isIdentifierName(key) {
-  if (key.length === 0 || RESERVED.has(key)) return false;
-  let first = true;
-  for (const ch of key) {
-    const cp = ch.codePointAt(0);
-    if (first ? !acorn.isIdentifierStart(cp, true) : !acorn.isIdentifierChar(cp, true)) return false;
-    first = false;
-  }
-  return true;
+  if (RESERVED.has(key)) return false;
+  if (ASCII_IDENTIFIER.test(key)) return true;
+  if (!NON_ASCII.test(key)) return false;
+  if (unicodeIdentifier === null) unicodeIdentifier = /^[\p{ID_Start}$_][\p{ID_Continue}$\u200C\u200D]*$/u;
+  return unicodeIdentifier.test(key);
 }
 
 function installInputs(inputs) {
@@ -694,7 +700,7 @@ async function run() {
 
   let outer;
   try {
-    const script = new VmScript(t.source, { filename: FILENAME, lineOffset: t.lineOffset });
+    const script = t.script || new VmScript(t.source, { filename: FILENAME, lineOffset: t.lineOffset });
     outer = script.runInThisContext();
   } catch (e) {
     sendErrorInfo(compileErrorInfo(e, code));

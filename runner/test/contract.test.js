@@ -61,6 +61,32 @@ describe('result of the code', { concurrency: 4 }, () => {
   });
   test('code is sloppy by default', async () => assert.equal(await ok('undeclared2 = 3; undeclared2'), 3));
   test('hashbang line is accepted', async () => assert.equal(await ok('#!/usr/bin/env node\nreturn 4'), 4));
+  // Code with a top-level return is checked by V8 alone (transform.js, quickTransform);
+  // these hold its edges to the behaviour of the full parse.
+  test('code that closes the wrapper function is a syntax error and does not run', async () => {
+    const e = await err('globalThis.ran = 1; return 1 }; })\n;(function () { return async function () {');
+    assert.equal(e.name, 'SyntaxError');
+    assert.equal(e.line, 1);
+  });
+  test('a return in a class static block is a syntax error', async () => {
+    const e = await err('class A { static { return 1 } }\nreturn 2');
+    assert.equal(e.name, 'SyntaxError');
+    assert.equal(e.line, 1);
+  });
+  test('a syntax error after a top-level return is reported at its position', async () => {
+    const e = await err('return 1;\nlet x = ;');
+    assert.equal(e.name, 'SyntaxError');
+    assert.deepEqual([e.line, e.column], [2, 9]);
+  });
+  test('await, arguments and sloppy-only syntax before a top-level return', async () => {
+    assert.deepEqual(await ok('const a = await Promise.resolve(1);\nconst b = typeof arguments;\nconst c = 010;\nwith ({ d: 4 }) { return [a, b, c, d] }'),
+      [1, 'object', 8, 4]);
+  });
+  test('"use strict" directive with a top-level return', async () => {
+    assert.deepEqual(await ok('"use strict";\nreturn [(function () { return this })(), typeof arguments]'), [null, 'object']);
+    const e = await err('"use strict";\nundeclared3 = 1;\nreturn 1');
+    assert.deepEqual([e.name, e.line, e.column], ['ReferenceError', 2, 13]); // (V8 points at the =)
+  });
 });
 
 describe('top-level await and timers', { concurrency: 4 }, () => {
@@ -91,16 +117,20 @@ describe('inputs', { concurrency: 4 }, () => {
     class: 3,
     'ünïcödé': 4,
     $_x9: 5,
+    '\u{1d465}\u200d': 9, // an astral ID_Start letter, then ZWJ
+    '\u200dx': 10, // ZWJ may not start a name
+    '€': 11,
     undefined: 6,
     NaN: 7,
     globalThis: 8,
   };
   test('identifier keys become globals', async () => {
-    assert.deepEqual(await ok('[trigger.data.value + 1, apContext.configVars.k, ünïcödé, $_x9]', inputs), [42, 'v', 4, 5]);
+    assert.deepEqual(await ok('[trigger.data.value + 1, apContext.configVars.k, ünïcödé, $_x9, \u{1d465}\u200d]', inputs), [42, 'v', 4, 5, 9]);
   });
   test('every key is on `inputs`, non-identifiers only there', async () => {
     assert.deepEqual(await ok('[inputs["not-an-identifier"], inputs["1abc"], inputs.class, typeof globalThis["not-an-identifier"], globalThis.class]', inputs),
       [1, 2, 3, 'undefined', null]);
+    assert.deepEqual(await ok('[inputs["\u200dx"], inputs["€"], "\u200dx" in globalThis, "€" in globalThis]', inputs), [10, 11, false, false]);
   });
   test('non-configurable globals and globalThis are not replaced', async () => {
     assert.deepEqual(await ok('[typeof undefined, Number.isNaN(NaN), typeof globalThis, inputs.undefined, inputs.NaN, inputs.globalThis]', inputs),

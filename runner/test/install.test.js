@@ -97,9 +97,10 @@ function runProbe(lines) {
 }
 
 // Loads lib/main.js through runner.js's module table in a fresh node and reports what it
-// compiled.
-function probeTable(runner) {
+// compiled (as a lazy start if `lazy`).
+function probeTable(runner, lazy = false) {
   const probe = [
+    lazy ? "process.argv.push('--lazy-modules');" : '',
     "const vm = require('vm');",
     'const seen = [];',
     'const Script = vm.Script;',
@@ -125,6 +126,25 @@ test('the module table of a lazy start (built by postinstall and pretest) is cur
   const lib = fs.readdirSync(path.join(ROOT, 'lib')).filter((f) => f !== 'cache.js').map((f) => `lib/${f}`);
   assert.deepEqual(compiled, [...lib, 'node_modules/acorn/dist/acorn.js'].sort());
   for (const [file, rejected] of r.seen) assert.equal(rejected, false, `${file}: code cache rejected`);
+});
+
+test('a lazy start loads acorn only for code without a top-level return', (t) => {
+  const r = probeTable(RUNNER, true);
+  if (!r.exists) {
+    t.skip('no module table for these flags (npm ci --ignore-scripts?)');
+    return;
+  }
+  assert.ok(r.loaded, JSON.stringify(r));
+  assert.ok(!r.seen.some(([file]) => file.includes('acorn')), JSON.stringify(r.seen));
+  const acornLoaded = 'Object.keys(require.cache).some((f) => f.includes("acorn"))';
+  const out = JSON.parse(runProbe([
+    `const { transform } = require(${JSON.stringify(path.join(ROOT, 'lib', 'transform.js'))});`,
+    "const quick = transform('const x = 1;\\nreturn x + 1');",
+    `const before = ${acornLoaded};`,
+    "const full = transform('const x = 1;\\nx + 1');",
+    `console.log(JSON.stringify({ quick: quick.script !== undefined, before, full: full.script !== undefined, after: ${acornLoaded} }));`,
+  ]));
+  assert.deepEqual(out, { quick: true, before: false, full: false, after: true });
 });
 
 test('a lazy start does not use a module table made from files that changed since', async () => {
