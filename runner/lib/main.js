@@ -49,14 +49,14 @@ const NOT_LOADED = { __proto__: null };
 // (Not module.isBuiltin: `module` is not one of the built-ins that Node supports in a
 // startup snapshot.)
 const isBuiltin = (name) => !I.ObjectPrototypeHasOwnProperty(LOAD_FROM, name);
+// The parser for code without a top-level return (see transform.js); a lazy
+// start loads it only for such code.
+if (!LAZY) loadAcorn();
 for (const name of ALLOWLIST) {
   const exports = LAZY ? NOT_LOADED : require(LOAD_FROM[name] || name);
   I.MapPrototypeSet(modules, name, exports);
   if (isBuiltin(name)) I.MapPrototypeSet(modules, 'node:' + name, exports);
 }
-// The parser for code without a top-level return (see transform.js); a lazy
-// start loads it only for such code.
-if (!LAZY) loadAcorn();
 
 // The exports of an allowed module, loading it now if it was deferred.
 function loadAllowed(name) {
