@@ -87,19 +87,20 @@ pub fn close_fds_from(first: RawFd) -> io::Result<()> {
 /// a capability. Needs CAP_SETPCAP for the bounding set, so it must run before the identity
 /// change that clears the effective set.
 pub fn drop_bounding_and_ambient_capabilities() -> io::Result<()> {
-    let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse::<libc::c_ulong>().ok())
-        .unwrap_or(63);
-    for cap in 0..=last_cap {
-        // SAFETY: prctl(PR_CAPBSET_DROP, cap) takes integers only. EINVAL for caps the
-        // kernel does not know is expected and ignored; EPERM means we lack CAP_SETPCAP,
-        // in which case the capset below still empties every set that execve would use.
+    // Capabilities are numbered from 0 without gaps, and the kernel answers EINVAL for
+    // the first one it does not know: that ends the loop (/proc, with cap_last_cap, is
+    // not mounted in the sandbox).
+    for cap in 0..=63 as libc::c_ulong {
+        // SAFETY: prctl(PR_CAPBSET_DROP, cap) takes integers only. EPERM means we lack
+        // CAP_SETPCAP, in which case the capset below still empties every set that
+        // execve would use.
         let ret = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
         if ret == -1 {
             let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EINVAL) && err.raw_os_error() != Some(libc::EPERM) {
-                return Err(err);
+            match err.raw_os_error() {
+                Some(libc::EINVAL) => break,
+                Some(libc::EPERM) => {}
+                _ => return Err(err),
             }
         }
     }
