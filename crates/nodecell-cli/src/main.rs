@@ -158,6 +158,7 @@ async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Cmd::Serve { .. } => unreachable!("serve runs on its own runtime"),
         Cmd::Check { json } => {
+            init_tracing();
             let engine = match engine(
                 EngineConfig::default().locate_installation(),
                 Discovery::Probe,
@@ -196,18 +197,20 @@ async fn run(cli: Cli) -> ExitCode {
             memory_mib,
             backend,
         } => {
-            let (code, inputs) = match read_request(file, inputs, inputs_file) {
-                Ok(r) => r,
-                Err(msg) => return usage_error(msg),
-            };
+            // The backend's launcher starts first, before anything else here, and creates
+            // the sandbox's namespaces while the request is read and the engine discovers
+            // the host (a request found bad later just drops it).
             let config = EngineConfig::default().locate_installation();
-            // The backend's launcher starts first and creates the sandbox's namespaces while
-            // the engine discovers the host (a request found bad later just drops it).
             let prelaunch = backend
                 .as_deref()
                 .map_or(Ok(Backend::Native), Backend::parse)
                 .ok()
                 .and_then(|b| Prelaunch::launcher(&config, b).ok().flatten());
+            init_tracing();
+            let (code, inputs) = match read_request(file, inputs, inputs_file) {
+                Ok(r) => r,
+                Err(msg) => return usage_error(msg),
+            };
             let engine = match engine(config, Discovery::OneRun) {
                 Ok(e) => e,
                 Err(code) => return code,
@@ -241,11 +244,15 @@ async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn main() -> ExitCode {
+/// Logs to stderr, filtered by `NODECELL_LOG`.
+fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("NODECELL_LOG"))
         .with_writer(std::io::stderr)
         .init();
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Cmd::Serve {
         config,
@@ -265,6 +272,7 @@ fn main() -> ExitCode {
             max_queue,
             backend,
         };
+        init_tracing();
         return serve(config, overrides);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
