@@ -15,4 +15,4 @@ main.warmUp();
 const r = cache.finishBuild();
 process.stdout.write(`nodecell runner: V8 code cache for ${r.modules} modules, ${r.bytes} bytes -> ${r.file}\n`);
 const t = cache.buildTable();
-process.stdout.write(`nodecell runner: module table for a lazy start, ${t.bytes} bytes -> ${t.file}\n`);
+process.stdout.write(`nodecell runner: module table for a lazy start (with its parts), ${t.bytes} bytes -> ${t.file}\n`);

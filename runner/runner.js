@@ -27,21 +27,26 @@ function fnv1a(s) {
 
 // .v8cache/<node version>-<arch>-<hash of execArgv + NODE_OPTIONS>.<ext>: V8
 // rejects a code cache made with other flags. `ext` is 'bin' (lib/cache.js's
-// per-module cache) or 'table' (the module table).
+// per-module cache), 'table' (the module table) or '<part>.table' (a part of it).
 function cacheFile(ext) {
   const flags = process.execArgv.join('\0') + '\u0001' + (process.env.NODE_OPTIONS || '');
   return `${ROOT}/.v8cache/${process.version}-${process.arch}-${fnv1a(flags)}.${ext}`;
 }
 
 // --- the module table ------------------------------------------------------
-// One file holding what a lazy start loads before the job (the runner's own
-// modules, allowlist.json and acorn): each file's source, wrapped the way
-// require() wraps it, and its V8 code cache. One read and no module
+// One file holding what a lazy start loads before user code runs (the
+// runner's own modules and allowlist.json): each file's source, wrapped the
+// way require() wraps it, and its V8 code cache. One read and no module
 // resolution instead of finding, reading and compiling each file through
 // require() (and node's `module` is not even loaded). Every entry records the
 // size and mtime of its file; if any file changed, the table is not used.
 // Modules are compiled under their own paths, so stack frames are the same as
-// with require(). Written by lib/cache.js's buildTable() (build-cache.js).
+// with require(). Modules needed only by some jobs (acorn, for code without a
+// top-level return) are in table files of their own, "parts", read when one
+// of their modules is first required; a part that is missing or stale only
+// means require() (a part's entries are checked like the table's, so any
+// valid part goes with any valid table). Written by lib/cache.js's
+// buildTable() (build-cache.js).
 
 const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) { ';
 const WRAP_TAIL = '\n});';
@@ -53,16 +58,30 @@ function tableSource(entry) {
 }
 
 // Runs table modules the way require() would. `files`: absolute path ->
-// { source }; `compile(filename, entry)` returns its vm.Script. A table module
-// requiring another one gets it from the table; any other id goes to the real
-// require(). (This require may run after user code has started, e.g. lodash on
-// first use: for such ids it uses only operators and null-prototype lookups,
-// which user patches cannot reach.)
-function tableLoader(files, compile) {
+// { source } (or { blob, start, end }), or { part } for a module in the part
+// file that readPart(part) reads (absolute path -> entry, or null);
+// `compile(filename, entry)` returns its vm.Script. A table module requiring
+// another one gets it from the table; any other id goes to the real require().
+// (This require may run after user code has started, e.g. lodash on first use:
+// for such ids it uses only operators and null-prototype lookups, which user
+// patches cannot reach. Table modules are all loaded before user code runs.)
+function tableLoader(files, compile, readPart = () => null) {
   const loaded = { __proto__: null }; // absolute path -> module
+  function fromPart(part) {
+    const more = readPart(part);
+    for (const name of Object.keys(files)) {
+      if (files[name].part !== part) continue;
+      if (more !== null && more[name] !== undefined) files[name] = more[name];
+      else delete files[name]; // require() then
+    }
+  }
   function load(filename) {
     const known = loaded[filename];
     if (known !== undefined) return known.exports;
+    if (files[filename].part !== undefined) {
+      fromPart(files[filename].part);
+      if (files[filename] === undefined) return require(filename);
+    }
     const module = { exports: {} };
     loaded[filename] = module;
     if (filename.endsWith('.json')) {
@@ -86,21 +105,24 @@ function tableLoader(files, compile) {
   return load;
 }
 
-// lib/main.js loaded from the table, or null when there is no usable table.
-// Layout: 4-byte big-endian header length, the header (JSON:
-// { node, files: [[rel, size, mtimeMs, sourceBytes, cacheBytes], …] }),
-// then each file's source (UTF-8) and code cache, in that order.
-function mainFromTable() {
+// A table file read and checked: { header, files } (absolute path -> entry),
+// or null when it is missing, garbled, for another node, or any of its files
+// changed since the build. Layout: 4-byte big-endian header length, the
+// header (JSON: { node, files: [[rel, size, mtimeMs, sourceBytes,
+// cacheBytes], …], parts: { name: [rel, …] } (main table only) }), then each
+// file's source (UTF-8) and code cache, in that order.
+function readTable(file) {
   let blob;
   try {
-    blob = fs.readFileSync(cacheFile('table'));
+    blob = fs.readFileSync(file);
   } catch (_) {
     return null;
   }
   const files = { __proto__: null };
+  let header;
   try {
     const headerBytes = blob.readUInt32BE(0);
-    const header = JSON.parse(blob.toString('utf8', 4, 4 + headerBytes));
+    header = JSON.parse(blob.toString('utf8', 4, 4 + headerBytes));
     if (header.node !== process.version) return null;
     let offset = 4 + headerBytes;
     for (const [rel, size, mtimeMs, sourceBytes, cacheBytes] of header.files) {
@@ -117,9 +139,25 @@ function mainFromTable() {
   } catch (_) {
     return null; // garbled, or a file is gone
   }
+  return { header, files };
+}
+
+// lib/main.js loaded from the table, or null when there is no usable table.
+function mainFromTable() {
+  const table = readTable(cacheFile('table'));
+  if (table === null) return null;
+  const { files } = table;
+  const parts = table.header.parts || {};
+  for (const part of Object.keys(parts)) {
+    for (const rel of parts[part]) files[`${ROOT}/${rel}`] = { part };
+  }
+  const readPart = (part) => {
+    const t = readTable(cacheFile(`${part}.table`));
+    return t === null ? null : t.files;
+  };
   // (A code cache that V8 rejects all the same only means compiling that module.)
   const load = tableLoader(files, (filename, entry) =>
-    new vm.Script(tableSource(entry), { filename, cachedData: entry.cachedData }));
+    new vm.Script(tableSource(entry), { filename, cachedData: entry.cachedData }), readPart);
   return load(`${ROOT}/lib/main.js`);
 }
 

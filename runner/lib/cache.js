@@ -135,31 +135,35 @@ function finishBuild() {
 
 // --- the module table (runner.js) -------------------------------------------
 
-// What a lazy start loads before the job: the runner's own modules (lib/cache.js
-// only serves the fallback), allowlist.json and acorn. Whatever else it loads
-// goes through require(), so a file missing here only costs time.
+// What a lazy start may load before user code runs: the runner's own modules
+// (lib/cache.js only serves the fallback) and allowlist.json in the table;
+// acorn, which only code without a top-level return needs, in a part of its
+// own. Whatever else it loads goes through require(), so a file missing here
+// only costs time.
 function tableFiles() {
   const lib = fs.readdirSync(path.join(ROOT, 'lib'))
     .filter((f) => f.endsWith('.js') && f !== 'cache.js').sort().map((f) => 'lib/' + f);
-  return [...lib, 'allowlist.json', 'node_modules/acorn/dist/acorn.js'];
+  return { main: [...lib, 'allowlist.json'], parts: { acorn: ['node_modules/acorn/dist/acorn.js'] } };
 }
 
-// build-cache.js: writes runner.js's module table. Its modules are loaded as a
-// lazy start loads them and warmed up like the cache above (the code cache
-// then holds the job path's functions too: jobs beyond `return 1` need them,
-// and compiling them on use costs more than reading them).
+// build-cache.js: writes runner.js's module table and its parts. Their modules
+// are loaded as a lazy start loads them and warmed up like the cache above
+// (the code cache then holds the job path's functions too: jobs beyond
+// `return 1` need them, and compiling them on use costs more than reading
+// them).
 function buildTable() {
   const runner = require('../runner');
+  const { main: mainFiles, parts } = tableFiles();
   const files = { __proto__: null };
-  const list = [];
-  for (const rel of tableFiles()) {
+  const stats = { __proto__: null }; // rel -> { size, mtimeMs }
+  for (const rel of [...mainFiles, ...Object.values(parts).flat()]) {
     const filename = `${runner.ROOT}/${rel}`;
     const st = fs.statSync(filename); // before reading: a later change makes the entry stale
     const text = fs.readFileSync(filename, 'utf8');
     // (wrapped as require() wraps it; JSON is parsed, not compiled)
     const source = rel.endsWith('.json') ? text : runner.WRAP_HEAD + text + runner.WRAP_TAIL;
     files[filename] = { source, script: null };
-    list.push({ rel, filename, size: st.size, mtimeMs: st.mtimeMs });
+    stats[rel] = { size: st.size, mtimeMs: st.mtimeMs };
   }
   const load = runner.tableLoader(files, (filename, entry) => {
     entry.script = new vm.Script(entry.source, { filename });
@@ -172,17 +176,25 @@ function buildTable() {
   } finally {
     process.argv.pop();
   }
-  main.warmUp();
-  const header = { node: process.version, arch: process.arch, execArgv: process.execArgv, files: [] };
-  const parts = [];
-  for (const { rel, filename, size, mtimeMs } of list) {
-    const { source, script } = files[filename];
-    const text = Buffer.from(source, 'utf8');
-    const data = script === null ? Buffer.alloc(0) : script.createCachedData();
-    header.files.push([rel, size, mtimeMs, text.length, data.length]);
-    parts.push(text, data);
+  main.warmUp(); // (its sample without a return loads acorn)
+  const write = (file, rels, extra) => {
+    const header = { node: process.version, arch: process.arch, execArgv: process.execArgv, files: [], ...extra };
+    const blobs = [];
+    for (const rel of rels) {
+      const { source, script } = files[`${runner.ROOT}/${rel}`];
+      const text = Buffer.from(source, 'utf8');
+      const data = script === null ? Buffer.alloc(0) : script.createCachedData();
+      header.files.push([rel, stats[rel].size, stats[rel].mtimeMs, text.length, data.length]);
+      blobs.push(text, data);
+    }
+    return writeAtomic(file, Buffer.from(JSON.stringify(header), 'utf8'), blobs);
+  };
+  let bytes = 0;
+  for (const [part, rels] of Object.entries(parts)) {
+    bytes += write(runner.cacheFile(`${part}.table`), rels, {}).bytes;
   }
-  return writeAtomic(runner.cacheFile('table'), Buffer.from(JSON.stringify(header), 'utf8'), parts);
+  const table = write(runner.cacheFile('table'), mainFiles, { parts });
+  return { file: table.file, bytes: table.bytes + bytes };
 }
 
 // [4-byte big-endian length of `header`][header][parts...], written to a

@@ -164,6 +164,17 @@ test('a lazy start does not use a module table made from files that changed sinc
     assert.equal(probeTable(path.join(dir, 'runner.js')).loaded, false);
     const r = await runJob("require('fs')", { runner: path.join(dir, 'runner.js'), runnerArgs: ['--lazy-modules'] });
     assert.match(r.result.error.message, /^Module "fs" is NOT allowed/);
+    // A table with its acorn part gone: acorn comes through require().
+    const rebuild = spawnSync(process.execPath, ['--no-addons', 'build-cache.js'], { cwd: dir, env: {}, encoding: 'utf8' });
+    assert.equal(rebuild.status, 0, rebuild.stderr);
+    const parts = fs.readdirSync(path.join(dir, '.v8cache')).filter((f) => f.endsWith('.acorn.table'));
+    assert.equal(parts.length, 1, JSON.stringify(parts));
+    fs.unlinkSync(path.join(dir, '.v8cache', parts[0]));
+    const p = probeTable(path.join(dir, 'runner.js'));
+    assert.equal(p.loaded, true);
+    assert.ok(!p.seen.some(([file]) => file.includes('acorn')), JSON.stringify(p.seen));
+    const last = await runJob('const x = 20;\nx + 22', { runner: path.join(dir, 'runner.js'), runnerArgs: ['--lazy-modules'] });
+    assert.equal(last.result.result, 42);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
