@@ -51,16 +51,10 @@ function cacheFile(ext) {
 const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) { ';
 const WRAP_TAIL = '\n});';
 
-// A table entry's source: { source } as given, or { blob, start, end } to decode.
-function tableSource(entry) {
-  if (entry.source === undefined) entry.source = entry.blob.toString('utf8', entry.start, entry.end);
-  return entry.source;
-}
-
 // Runs table modules the way require() would. `files`: absolute path ->
-// { source } (or { blob, start, end }), or { part } for a module in the part
-// file that readPart(part) reads (absolute path -> entry, or null);
-// `compile(filename, entry)` returns its vm.Script. A table module requiring
+// { source }, or { part } for a module in the part file that readPart(part)
+// reads (absolute path -> entry, or null); `compile(filename, entry)` returns
+// its vm.Script. A table module requiring
 // another one gets it from the table; any other id goes to the real require().
 // (This require may run after user code has started, e.g. lodash on first use:
 // for such ids it uses only operators and null-prototype lookups, which user
@@ -85,7 +79,7 @@ function tableLoader(files, compile, readPart = () => null) {
     const module = { exports: {} };
     loaded[filename] = module;
     if (filename.endsWith('.json')) {
-      module.exports = JSON.parse(tableSource(files[filename]));
+      module.exports = JSON.parse(files[filename].source);
       return module.exports;
     }
     const dirname = path.dirname(filename);
@@ -129,10 +123,9 @@ function readTable(file) {
       const filename = `${ROOT}/${rel}`;
       const st = fs.statSync(filename);
       if (st.size !== size || st.mtimeMs !== mtimeMs) return null; // changed since the build
-      // (Decoded when loaded: a module the job never needs costs nothing.)
-      files[filename] = { blob, start: offset, end: offset + sourceBytes };
+      const source = blob.toString('utf8', offset, offset + sourceBytes);
       offset += sourceBytes;
-      files[filename].cachedData = cacheBytes > 0 ? blob.subarray(offset, offset + cacheBytes) : undefined;
+      files[filename] = { source, cachedData: cacheBytes > 0 ? blob.subarray(offset, offset + cacheBytes) : undefined };
       offset += cacheBytes;
     }
     if (offset !== blob.length) return null; // truncated
@@ -157,7 +150,7 @@ function mainFromTable() {
   };
   // (A code cache that V8 rejects all the same only means compiling that module.)
   const load = tableLoader(files, (filename, entry) =>
-    new vm.Script(tableSource(entry), { filename, cachedData: entry.cachedData }), readPart);
+    new vm.Script(entry.source, { filename, cachedData: entry.cachedData }), readPart);
   return load(`${ROOT}/lib/main.js`);
 }
 
