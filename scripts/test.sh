@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 cargo fmt --all --check
+python3 tools/check_modules.py
 cargo clippy --release --locked --all-targets -- -D warnings
 (cd runner && npm test && npm run test:lazy && npm run test:snapshot)
 if [ "$(id -u)" = 0 ] && command -v strace >/dev/null && command -v gcc >/dev/null; then

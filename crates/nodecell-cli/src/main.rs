@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use nodecell::{
-    Backend, Discovery, Engine, EngineConfig, ExecRequest, LimitOverrides, Prelaunch, Status,
-};
+use nodecell::{Discovery, Engine, EngineConfig, ExecRequest, LimitOverrides, Prelaunch, Status};
 
 #[derive(Parser)]
 #[command(
@@ -166,9 +164,9 @@ async fn run(cli: Cli) -> ExitCode {
                 Ok(e) => e,
                 Err(code) => return code,
             };
-            let reports: Vec<_> = Backend::ALL
-                .iter()
-                .map(|b| engine.report(*b).clone())
+            let reports: Vec<_> = engine
+                .backends()
+                .map(|b| engine.report(b).clone())
                 .collect();
             if json {
                 print_line(&serde_json::to_string_pretty(&reports).expect("reports serialize"));
@@ -201,11 +199,8 @@ async fn run(cli: Cli) -> ExitCode {
             // the sandbox's namespaces while the request is read and the engine discovers
             // the host (a request found bad later just drops it).
             let config = EngineConfig::default().locate_installation();
-            let prelaunch = backend
-                .as_deref()
-                .map_or(Ok(Backend::Native), Backend::parse)
-                .ok()
-                .and_then(|b| Prelaunch::launcher(&config, b).ok().flatten());
+            let name = backend.as_deref().unwrap_or(nodecell::backend::names()[0]);
+            let prelaunch = Prelaunch::for_backend(&config, name).ok().flatten();
             init_tracing();
             let (code, inputs) = match read_request(file, inputs, inputs_file) {
                 Ok(r) => r,

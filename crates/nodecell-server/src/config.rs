@@ -103,8 +103,13 @@ impl ServerConfig {
         if c.engine.launcher_path == defaults.launcher_path {
             c.engine.launcher_path = found.launcher_path;
         }
-        if c.engine.nsjail_path == defaults.nsjail_path {
-            c.engine.nsjail_path = found.nsjail_path;
+        c.engine
+            .upgrade_deprecated_keys()
+            .map_err(|e| ConfigError(format!("engine: {e}")))?
+            .into_iter()
+            .for_each(|w| tracing::warn!("{w}"));
+        if c.engine.backends.nsjail.path == defaults.backends.nsjail.path {
+            c.engine.backends.nsjail.path = found.backends.nsjail.path;
         }
         if let Some(v) = env("NODECELL_NODE") {
             c.engine.node_path = PathBuf::from(v);
@@ -198,11 +203,12 @@ impl ServerConfig {
                 self.max_queue
             ));
         }
-        if nodecell::Backend::parse(&self.backend).is_err() {
+        let known = nodecell::backend::names();
+        if !known.contains(&self.backend.as_str()) {
             return bad(format!(
                 "unknown backend {:?} (known: {})",
                 self.backend,
-                nodecell::Backend::ALL.map(|b| b.as_str()).join(", ")
+                known.join(", ")
             ));
         }
         if self

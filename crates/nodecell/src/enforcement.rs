@@ -46,6 +46,86 @@ impl Protection {
     }
 }
 
+/// What every run of a backend gets, whatever the host offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guarantee {
+    NoNewPrivs,
+    CapabilitiesDropped,
+    /// Node runs as nobody (in its user namespace, or on the host when the service is root).
+    UidGidNobody,
+    CleanEnvironment,
+    Rlimits,
+    /// V8's heap is capped at the memory limit.
+    V8HeapCap,
+    /// RLIMIT_DATA: what the job may add to what the ready sandbox uses.
+    RlimitData,
+    /// The host samples memory and processes every 10 ms and kills a run above its limits.
+    HostWatchdog,
+    /// Everything the run started is killed with it, however detached.
+    ProcessTreeKilled,
+}
+
+impl Guarantee {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Guarantee::NoNewPrivs => "no_new_privs",
+            Guarantee::CapabilitiesDropped => "capabilities_dropped",
+            Guarantee::UidGidNobody => "uid_gid_nobody",
+            Guarantee::CleanEnvironment => "clean_environment",
+            Guarantee::Rlimits => "rlimits",
+            Guarantee::V8HeapCap => "v8_heap_cap",
+            Guarantee::RlimitData => "rlimit_data",
+            Guarantee::HostWatchdog => "host_watchdog",
+            Guarantee::ProcessTreeKilled => "process_tree_killed",
+        }
+    }
+}
+
+/// What a backend can do about one protection on this host, before the configuration says
+/// which protections are required.
+#[derive(Clone, Debug)]
+pub struct Offer {
+    pub protection: Protection,
+    /// The backend can apply it at all.
+    pub offered: bool,
+    /// The backend cannot run without it, whatever the configuration says.
+    pub structural: bool,
+    /// This host lets the backend apply it.
+    pub supported: bool,
+    pub detail: String,
+}
+
+impl Offer {
+    /// A protection the backend applies where the host supports it.
+    pub fn applies(protection: Protection, supported: bool, detail: impl Into<String>) -> Offer {
+        Offer {
+            protection,
+            offered: true,
+            structural: false,
+            supported,
+            detail: detail.into(),
+        }
+    }
+
+    /// A protection the backend cannot run without.
+    pub fn structural(protection: Protection, supported: bool, detail: impl Into<String>) -> Offer {
+        Offer {
+            structural: true,
+            ..Offer::applies(protection, supported, detail)
+        }
+    }
+
+    /// A protection the backend does not apply at all (the detail says what stands instead).
+    pub fn absent(protection: Protection, detail: impl Into<String>) -> Offer {
+        Offer {
+            offered: false,
+            supported: false,
+            ..Offer::applies(protection, false, detail)
+        }
+    }
+}
+
 /// One line of the report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProtectionState {
@@ -68,13 +148,66 @@ pub struct EnforcementReport {
     /// Runs can happen: every required protection is supported.
     pub available: bool,
     pub protections: Vec<ProtectionState>,
-    /// Always applied: no_new_privs, no capabilities, uid/gid nobody, a clean environment, rlimits.
-    pub always: Vec<String>,
+    /// Applied to every run of the backend, whatever the host.
+    pub always: Vec<Guarantee>,
     /// Why the backend is unavailable, if it is.
     pub problems: Vec<String>,
 }
 
 impl EnforcementReport {
+    /// Decides, protection by protection, what runs of `backend` get: each supported offer
+    /// is enforced; one is required when it is structural, or listed in `required` (`None`:
+    /// every supported one); a required one the host does not support makes the backend
+    /// unavailable.
+    pub fn decide(
+        backend: &str,
+        offers: Vec<Offer>,
+        always: Vec<Guarantee>,
+        required: Option<&[Protection]>,
+    ) -> EnforcementReport {
+        let mut problems = Vec::new();
+        let protections = offers
+            .into_iter()
+            .map(|o| {
+                let supported = o.offered && o.supported;
+                let required = o.structural
+                    || match required {
+                        Some(list) => list.contains(&o.protection),
+                        None => supported,
+                    };
+                if required && !supported {
+                    problems.push(format!(
+                        "{} is required but unavailable: {}",
+                        o.protection.as_str(),
+                        o.detail
+                    ));
+                }
+                ProtectionState {
+                    protection: o.protection,
+                    offered: o.offered,
+                    supported,
+                    required,
+                    enforced: supported,
+                    detail: o.detail,
+                }
+            })
+            .collect();
+        EnforcementReport {
+            backend: backend.into(),
+            available: problems.is_empty(),
+            protections,
+            always,
+            problems,
+        }
+    }
+
+    /// Whether `p` is required of every run (the run fails rather than go without it).
+    pub fn requires(&self, p: Protection) -> bool {
+        self.protections
+            .iter()
+            .any(|s| s.protection == p && s.required)
+    }
+
     pub fn enforces(&self, p: Protection) -> bool {
         self.protections
             .iter()
@@ -113,7 +246,7 @@ impl fmt::Display for EnforcementReport {
             )?;
         }
         for a in &self.always {
-            writeln!(f, "  {a:<22} enforced (always)")?;
+            writeln!(f, "  {:<22} enforced (always)", a.as_str())?;
         }
         for p in &self.problems {
             writeln!(f, "  problem: {p}")?;

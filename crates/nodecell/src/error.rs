@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cgroup::CgroupError;
+use crate::launch::spec::LaunchStep;
 use crate::layout::LayoutError;
 use crate::limits::LimitError;
 
@@ -37,10 +38,24 @@ pub enum RequestError {
 pub enum StartError {
     #[error("creating the run's cgroup: {0}")]
     Cgroup(#[from] CgroupError),
-    #[error("spawning the launcher: {0}")]
+    #[error("spawning the sandbox: {0}")]
     Spawn(std::io::Error),
+    #[error("backend {backend} is unavailable on this host: {reason}")]
+    Unavailable {
+        backend: &'static str,
+        reason: String,
+    },
+    #[error("preparing the sandbox's {what}: {source}")]
+    Prepare {
+        what: &'static str,
+        source: std::io::Error,
+    },
     #[error("sandbox setup failed at step {step}: {message}")]
-    Setup { step: String, message: String },
+    Launch { step: LaunchStep, message: String },
+    #[error("{tool} did not start the sandbox: {log}")]
+    Tool { tool: &'static str, log: String },
+    #[error("{tool} started Node without: {missing}")]
+    Unconfirmed { tool: &'static str, missing: String },
     #[error("the sandbox did not become ready: {0}")]
     NotReady(String),
     #[error("the sandbox did not become ready within {0} ms")]

@@ -7,35 +7,41 @@
 //! All unsafe code lives in the private `sys` module; the rest of the crate denies it.
 #![deny(unsafe_code)]
 
-pub mod cgroup;
+pub mod backend;
+mod cgroup;
 pub mod config;
 pub mod enforcement;
-pub mod engine;
+mod engine;
 pub mod error;
+mod host;
 #[cfg(test)]
 mod kafel;
-pub mod landlock_backend;
+#[doc(hidden)]
 pub mod launch;
-pub mod layout;
+mod layout;
 pub mod limits;
-pub mod native;
-pub mod nsjail;
+mod node_command;
 pub mod outcome;
-pub mod pool;
+mod pool;
 pub mod procfs;
 pub mod protocol;
-pub mod request;
-pub mod sandbox;
-pub mod snapshot;
+mod request;
+mod sandbox;
+mod scratch;
+mod snapshot;
 #[allow(unsafe_code)]
 mod sys;
 
-pub use config::EngineConfig;
-pub use enforcement::{EnforcementReport, Protection};
-pub use engine::{Backend, Discovery, Engine, ModuleLoading};
+pub use config::{BackendsConfig, EngineConfig, LandlockConfig, NsjailConfig};
+pub use enforcement::{EnforcementReport, Guarantee, Protection, ProtectionState};
+pub use engine::{BackendId, CheckedRequest, Engine};
 pub use error::{EngineError, RequestError, RunError, StartError};
+pub use host::Discovery;
+pub use launch::spec::{LandlockStatus, LaunchReport, LaunchStep};
+pub use layout::{LayoutError, NodeLayout};
 pub use limits::{LimitOverrides, Limits};
+pub use node_command::ModuleLoading;
 pub use outcome::{ErrorInfo, LogEntry, LogLevel, Outcome, Status, Usage};
 pub use pool::Pool;
 pub use request::ExecRequest;
-pub use sandbox::{LiveEvent, Prelaunch, Sandbox};
+pub use sandbox::{Cleanups, LiveEvent, Prelaunch, Sandbox};

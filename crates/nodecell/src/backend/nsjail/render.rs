@@ -1,14 +1,5 @@
-//! The nsjail backend: the real nsjail binary builds the sandbox from a configuration nodecell
-//! renders in nsjail's protobuf text format (never a long command line): namespaces, a
-//! tmpfs root holding read-only binds of exactly what Node needs (the same layout as the
-//! native backend), a private noexec /tmp, uid/gid nobody, a clean environment, rlimits,
-//! cgroup limits and the seccomp policy in Kafel, rendered at build time from the same
-//! policy/seccomp/node.json as the native backend's BPF.
-//!
-//! nsjail runs Node as pid 1 of the new pid namespace; when the host stops the sandbox
-//! (SIGTERM to nsjail), nsjail SIGKILLs it and the kernel empties the namespace before the
-//! exit can be reaped. nsjail writes its own log (errors only) to the status fd, apart from
-//! Node's stderr.
+//! nsjail's configuration of one sandbox, in its protobuf text format (never a long command
+//! line), and the cgroup layout it nests its own group in.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -20,10 +11,10 @@ use crate::layout::NodeLayout;
 use crate::limits::Limits;
 
 /// The seccomp policy in Kafel (see `kafel.rs`, rendered by build.rs).
-pub const KAFEL_POLICY: &str = include_str!(concat!(env!("OUT_DIR"), "/node.kafel"));
+pub(crate) const KAFEL_POLICY: &str = include_str!(concat!(env!("OUT_DIR"), "/node.kafel"));
 
 /// What the enforcement decision says nsjail applies.
-pub struct NsjailChoices {
+pub(crate) struct NsjailChoices {
     pub seccomp: bool,
     /// nsjail puts Node into memory, pids and cpu cgroups below this group (created by
     /// nodecell, so that usage and OOM kills stay readable after nsjail has removed its own
@@ -61,7 +52,7 @@ fn path(p: &Path) -> String {
 }
 
 /// The nsjail configuration of one sandbox.
-pub fn render(
+pub(crate) fn render(
     layout: &NodeLayout,
     config: &EngineConfig,
     limits: &Limits,
@@ -144,7 +135,7 @@ pub fn render(
             )),
         }
     }
-    for dev in crate::native::DEVICES {
+    for dev in crate::node_command::DEVICES {
         if Path::new(dev).exists() {
             line(format!(
                 "mount {{ src: {0} dst: {0} is_bind: true rw: true is_dir: false nosuid: true noexec: true }}",
@@ -203,7 +194,7 @@ pub fn render(
 }
 
 /// The name of nsjail's cgroup for the sandbox whose Node has host pid `pid`.
-pub fn cgroup_name(pid: i32) -> String {
+pub(crate) fn cgroup_name(pid: i32) -> String {
     format!("NSJAIL.{pid}")
 }
 
@@ -212,7 +203,7 @@ pub fn cgroup_name(pid: i32) -> String {
 /// only needs its parent group to exist, and usage and OOM kills stay readable from ours after
 /// nsjail has removed its own. No cpuacct: nsjail does not join it. On v2, the tree's root
 /// (untested: this host has cgroup v1).
-pub fn cgroup_layout(driver: &CgroupDriver) -> CgroupDriver {
+pub(crate) fn cgroup_layout(driver: &CgroupDriver) -> CgroupDriver {
     match driver {
         CgroupDriver::V1 {
             memory, pids, cpu, ..

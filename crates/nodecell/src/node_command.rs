@@ -1,29 +1,26 @@
-//! The native backend: nodecell's own launcher, with namespaces, a minimal root, Landlock,
-//! seccomp and cgroups. This module renders the launch spec of one native sandbox.
+//! How Node is started in every backend: its flags, its command line, and what of the host a
+//! sandbox sees of Node (its executables and device nodes).
 
 use std::path::{Path, PathBuf};
 
 use crate::config::EngineConfig;
-use crate::engine::ModuleLoading;
-use crate::launch::spec::{LandlockSpec, LaunchSpec, Rlimit, RlimitResource, RootEntry, RootFs};
-use crate::layout::{NodeLayout, RUNNER_MOUNT};
-use crate::limits::Limits;
+use crate::launch::spec::RootEntry;
+use crate::layout::NodeLayout;
 
 /// Device nodes a sandbox gets (read-write; everything else of /dev is absent).
 pub const DEVICES: [&str; 4] = ["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"];
 
-/// What the enforcement decision says to apply, and how the runner loads its modules.
-pub struct NativeChoices {
-    pub seccomp: bool,
-    pub landlock: bool,
-    pub landlock_required: bool,
-    /// Node's flags (without a memory cgroup they cap V8's heap instead, which does not
-    /// cover Buffers and WebAssembly memory) and how the runner starts.
-    pub runner: RunnerStart,
-}
-
 /// Keeps V8 from drawing a new hash seed and rehashing Node's startup snapshot with it.
 pub const NO_REHASH: &str = "--no-rehash-snapshot";
+
+/// When the runner loads the allowed modules (lodash, dayjs, uuid, built-ins).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModuleLoading {
+    /// Before the sandbox says it is ready: for sandboxes started ahead of their job.
+    Eager,
+    /// On first use: for a sandbox started for a job that is already waiting.
+    Lazy,
+}
 
 /// Node's flags: the configured ones, the hash-seed choice and V8's heap cap (where no
 /// memory cgroup holds the limit). A runner startup snapshot is built for exactly these, and
@@ -90,56 +87,6 @@ pub fn devices() -> Vec<PathBuf> {
         .map(PathBuf::from)
         .filter(|d| d.exists())
         .collect()
-}
-
-pub fn launch_spec(
-    layout: &NodeLayout,
-    config: &EngineConfig,
-    limits: &Limits,
-    choices: &NativeChoices,
-) -> LaunchSpec {
-    let executables = executables(layout);
-    let devices = devices();
-    let argv = node_argv(layout, Path::new(RUNNER_MOUNT), &choices.runner);
-    LaunchSpec {
-        namespaces: true,
-        rootfs: Some(RootFs {
-            entries: layout.entries.clone(),
-            devices: devices.clone(),
-            tmp_size_bytes: limits.tmp_size_mib << 20,
-            tmp_inodes: (limits.tmp_size_mib * 256).max(1024),
-        }),
-        rlimits: vec![
-            Rlimit {
-                resource: RlimitResource::Nofile,
-                value: limits.max_open_files,
-            },
-            Rlimit {
-                resource: RlimitResource::Nproc,
-                value: limits.max_processes,
-            },
-            Rlimit {
-                resource: RlimitResource::Core,
-                value: 0,
-            },
-            Rlimit {
-                resource: RlimitResource::Fsize,
-                value: limits.tmp_size_mib << 20,
-            },
-        ],
-        landlock: choices.landlock.then(|| LandlockSpec {
-            read: vec!["/".into()],
-            read_write: vec!["/tmp".into()],
-            execute: executables,
-            devices,
-            required: choices.landlock_required,
-        }),
-        seccomp: choices.seccomp,
-        env: config.sandbox_env.clone(),
-        argv,
-        cwd: "/tmp".into(),
-        hostname: "nodecell".into(),
-    }
 }
 
 #[cfg(test)]

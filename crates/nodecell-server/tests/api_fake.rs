@@ -1,0 +1,174 @@
+//! The API layer in-process, on the fake backend (no root, no Node, no sockets but the fake
+//! runner's socket pairs): HTTP through `router()` and `oneshot`. Fast: the real-backend
+//! server tests (http.rs, grpc.rs) cover the same paths end to end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body};
+use axum::http::{header, Request, StatusCode};
+use nodecell::{Engine, EngineConfig};
+use nodecell_server::{http, AppState, ServerConfig};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+fn state_with(config: ServerConfig) -> Arc<AppState> {
+    let engine = Engine::fake(EngineConfig::default()).expect("the fake engine needs nothing");
+    AppState::new(
+        ServerConfig {
+            backend: "fake".into(),
+            ..config
+        },
+        Arc::new(engine),
+        nodecell_server::metrics_handle(),
+    )
+}
+
+fn state() -> Arc<AppState> {
+    state_with(ServerConfig {
+        pool_size: 1,
+        ..ServerConfig::default()
+    })
+}
+
+async fn call(state: &Arc<AppState>, req: Request<Body>) -> (StatusCode, Value, Option<String>) {
+    let resp = http::router(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let retry = resp
+        .headers()
+        .get(header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().to_string());
+    let bytes = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, body, retry)
+}
+
+fn post(body: &str) -> Request<Body> {
+    Request::post("/v1/execute")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn outcomes_and_request_errors_over_http() {
+    let state = state();
+    let (status, body, _) = call(
+        &state,
+        post(r#"{"code": "log hi\nreturn {\"n\": 42}", "inputs": {"a": 1}}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["result"], json!({"n": 42}));
+    assert_eq!(body["logs"][0]["message"], "hi");
+    assert_eq!(body["backend"], "fake");
+
+    let (_, body, _) = call(&state, post(r#"{"code": "throw boom"}"#)).await;
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["error"]["message"], "boom");
+
+    let (_, body, _) = call(
+        &state,
+        post(r#"{"code": "sleep 1000", "limits": {"timeout_ms": 100}}"#),
+    )
+    .await;
+    assert_eq!(body["status"], "timeout", "{body}");
+
+    for (req, want_status, want_code) in [
+        (r#"{"code": 1}"#, 400, "invalid_request"),
+        (r#"{"code": "1", "extra": 1}"#, 400, "invalid_request"),
+        (r#"not json"#, 400, "invalid_request"),
+        (
+            r#"{"code": "1", "limits": {"timeout_ms": 999999999}}"#,
+            400,
+            "invalid_limits",
+        ),
+        (
+            r#"{"code": "1", "backend": "qemu"}"#,
+            400,
+            "unknown_backend",
+        ),
+    ] {
+        let (status, body, _) = call(&state, post(req)).await;
+        assert_eq!(status.as_u16(), want_status, "{req}: {body}");
+        assert_eq!(body["error"]["code"], want_code, "{req}: {body}");
+    }
+    for pool in state.pools() {
+        pool.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn the_fake_backend_is_reported_and_ready() {
+    let state = state();
+    let (status, info, _) = call(
+        &state,
+        Request::get("/v1/info").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(info["default_backend"], "fake");
+    assert_eq!(info["backends"][0]["available"], true);
+    let t0 = std::time::Instant::now();
+    loop {
+        let (status, _, _) =
+            call(&state, Request::get("/readyz").body(Body::empty()).unwrap()).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "never ready");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for pool in state.pools() {
+        pool.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_checked_in_process() {
+    let token = "a-token-of-sixteen-chars";
+    let state = state_with(ServerConfig {
+        pool_size: 0,
+        auth_tokens: vec![token.into()],
+        ..ServerConfig::default()
+    });
+    let (status, body, _) = call(&state, post(r#"{"code": "return 1"}"#)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthenticated");
+    let mut req = post(r#"{"code": "return 1"}"#);
+    req.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    let (status, body, _) = call(&state, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"], 1);
+}
+
+#[tokio::test]
+async fn overload_is_a_429_with_retry_after() {
+    let state = state_with(ServerConfig {
+        pool_size: 0,
+        max_concurrent: 1,
+        max_queue: 0,
+        ..ServerConfig::default()
+    });
+    let slow = tokio::spawn({
+        let state = state.clone();
+        async move { call(&state, post(r#"{"code": "sleep 500\nreturn 1"}"#)).await }
+    });
+    let t0 = std::time::Instant::now();
+    while state.in_flight() == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let (status, body, retry) = call(&state, post(r#"{"code": "return 2"}"#)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "overloaded");
+    assert_eq!(retry.as_deref(), Some("1"));
+    let (status, body, _) = slow.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["result"], 1);
+}

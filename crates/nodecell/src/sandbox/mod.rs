@@ -1,0 +1,114 @@
+//! One sandbox, seen from the host: started ahead of its job, given exactly one job, then
+//! destroyed. Every figure in the outcome is measured here, never taken from the sandbox.
+//!
+//! The core knows no backend: a backend hands it a [`plan::SandboxPlan`] (how the sandbox
+//! starts, who confirms what is in force, where usage is counted), and the core does the
+//! rest, the same for all:
+//!
+//! | file | holds |
+//! |---|---|
+//! | `plan.rs` | what a backend hands the core |
+//! | `process.rs` | the host's handle on the sandbox's processes; spawning a program with the sandbox's fds; [`Prelaunch`] |
+//! | `channel.rs` | the runner channel as byte streams (pipes today, a unix socket or vsock tomorrow) |
+//! | `start.rs` | start: spawn, confirmation, cgroups joined, the runner's ready frame |
+//! | `confirm.rs` | what is in force: the launcher's report, or /proc checked against the plan |
+//! | `accounting.rs` | own cgroup, nested cgroup, or the watchdog: job limits and usage |
+//! | `session.rs` | the one job: deadline, events, output, watchdog |
+//! | `output.rs` | the output budget |
+//! | `end.rs` | how the run ended → [`crate::Outcome`] |
+//! | `teardown.rs` | stopping, waiting, removing; teardowns tracked in the background |
+
+mod accounting;
+pub(crate) mod channel;
+mod confirm;
+mod end;
+mod output;
+pub(crate) mod plan;
+pub(crate) mod process;
+mod session;
+mod start;
+mod teardown;
+
+use std::time::Duration;
+
+use crate::launch::spec::LaunchReport;
+use crate::outcome::LogEntry;
+use crate::scratch::ScratchDir;
+
+use accounting::Accounting;
+use channel::{ReadHalf, WriteHalf};
+pub use process::Prelaunch;
+use process::SandboxProcess;
+pub use teardown::Cleanups;
+
+/// Output of a run as it happens (for streaming transports).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LiveEvent {
+    Log(LogEntry),
+    Stdout(String),
+    Stderr(String),
+}
+
+/// A started sandbox: Node is up, the runner has loaded its modules and waits for its job.
+pub struct Sandbox {
+    process: Box<dyn SandboxProcess>,
+    /// Taken when the job is sent.
+    job: Option<Box<dyn WriteHalf>>,
+    /// Taken by the event reader when the job is sent.
+    events: Option<Box<dyn ReadHalf>>,
+    stdout: Box<dyn ReadHalf>,
+    stderr: Box<dyn ReadHalf>,
+    accounting: Accounting,
+    /// Host pid of Node (0 where Node is not a process of this host).
+    node_pid: i32,
+    /// The run's private directory, removed with the sandbox.
+    scratch: Option<ScratchDir>,
+    /// Set by a pool: teardown after a result may finish in the background, tracked here.
+    cleanups: Option<std::sync::Arc<Cleanups>>,
+    backend: &'static str,
+    report: LaunchReport,
+    startup: Duration,
+}
+
+impl Sandbox {
+    /// What the launcher reported it applied (or the host confirmed from /proc).
+    pub fn launch_report(&self) -> &LaunchReport {
+        &self.report
+    }
+
+    /// Time from spawn to the runner's ready frame.
+    pub fn startup_time(&self) -> Duration {
+        self.startup
+    }
+
+    /// The directories of this sandbox's cgroups (empty without cgroups).
+    pub fn cgroup_dirs(&self) -> Vec<std::path::PathBuf> {
+        self.accounting
+            .cgroup()
+            .map(crate::cgroup::RunCgroup::dirs)
+            .unwrap_or_default()
+    }
+
+    /// Host pid of the sandbox's program (the root of its process tree on the host).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
+    }
+
+    /// The name of the backend that built it.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Host pid of the sandbox's root process, 0 once it is gone.
+    fn root_pid(&self) -> i32 {
+        self.process.pid().map_or(0, |p| p as i32)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // The program is killed (and reaped on drop); the cgroup, if still held, kills what
+        // is left.
+        self.process.kill();
+    }
+}

@@ -1,0 +1,82 @@
+//! What a backend hands the sandbox core: how to start the sandbox, who confirms what is in
+//! force, and where its usage is counted and limited.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use crate::cgroup::{CgroupPlan, RunCgroup};
+use crate::launch::spec::LaunchReport;
+use crate::scratch::ScratchDir;
+
+use super::process::Started;
+
+/// One sandbox, as its backend planned it.
+pub(crate) struct SandboxPlan {
+    pub program: Program,
+    pub confirmation: Confirmation,
+    pub accounting: AccountingPlan,
+    /// The run's private directory on the host, removed with the sandbox.
+    pub scratch: Option<ScratchDir>,
+}
+
+/// How the sandbox's processes come to be.
+pub(crate) enum Program {
+    /// A program spawned by the host with the runner channel's fds (3 job, 4 events, 1 and 2
+    /// stdout and stderr), 5 (its status) and 6 (`input`): nodecell-launcher or nsjail.
+    Spawn {
+        path: PathBuf,
+        args: Vec<String>,
+        input: ProgramInput,
+        /// Start it in a mount namespace of its own with an empty tmpfs on `/run` (see
+        /// [`crate::sys::own_run_dir`]), for a program that leaves files in `/run` or `/tmp`.
+        own_run_dir: bool,
+    },
+    /// A sandbox the backend has already started, with its runner channel.
+    // Built by the fake backend today (and by backends whose sandbox is no spawned program).
+    #[cfg_attr(not(feature = "fake"), allow(dead_code))]
+    Started(Started),
+}
+
+/// What a spawned program reads on fd 6.
+pub(crate) enum ProgramInput {
+    /// A spec, written into a pipe once the program runs (so that it can be started before
+    /// the spec is known: see [`super::Prelaunch`]).
+    Spec(Vec<u8>),
+    /// A configuration file (a memfd).
+    Config(OwnedFd),
+}
+
+/// Who says what is in force for Node once the sandbox is up.
+pub(crate) enum Confirmation {
+    /// nodecell-launcher reports what it applied on the status fd, which closes when Node is
+    /// exec'd `node_depth` generations below the program.
+    LauncherReport { node_depth: usize },
+    /// The program (`tool`) writes only its own log to the status fd; Node is its child, and
+    /// the host reads from /proc what is in force and checks it against `expected`.
+    Inspect {
+        tool: &'static str,
+        expected: LaunchReport,
+    },
+    /// Nothing to check: the runner is not a process of the host (the fake backend).
+    #[cfg_attr(not(feature = "fake"), allow(dead_code))]
+    Declared(LaunchReport),
+}
+
+/// Where the run's memory, processes and CPU time are counted and limited.
+pub(crate) enum AccountingPlan {
+    /// nodecell's own cgroup, made right after the program is spawned (making it overlaps
+    /// the program's work); the host moves Node into it while Node boots.
+    OwnCgroup(CgroupPlan),
+    /// A group nodecell made, in which the program creates Node's own group (named by
+    /// `inner` from Node's host pid): usage and OOM kills are read from `outer` (they are
+    /// hierarchical, and outlive the inner group), job limits set on the inner one.
+    NestedCgroup {
+        outer: RunCgroup,
+        inner: fn(i32) -> String,
+    },
+    /// No cgroup: /proc figures, RLIMIT_DATA set per job, and the host's watchdog.
+    Watchdog,
+    /// Nothing of the host to count or limit (the fake backend's runner is a task).
+    #[cfg_attr(not(feature = "fake"), allow(dead_code))]
+    Unmetered,
+}

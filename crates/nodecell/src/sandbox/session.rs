@@ -1,0 +1,180 @@
+//! The one job of a sandbox: its limits applied, the job frame sent, then events, stdout and
+//! stderr read concurrently against the deadline, one output budget and (without cgroups)
+//! the watchdog, until the result or another end.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+
+use crate::limits::Limits;
+use crate::outcome::{Outcome, Usage};
+use crate::protocol::{self, Job};
+
+use super::accounting::tree_usage;
+use super::channel::{drain_buffered, read_events, Read};
+use super::end::End;
+use super::output::Output;
+use super::{LiveEvent, Sandbox};
+
+/// How often the watchdog samples a sandbox that has no cgroup.
+const WATCHDOG_PERIOD: Duration = Duration::from_millis(10);
+
+impl Sandbox {
+    /// Runs the one job and destroys the sandbox. Never fails: whatever happens inside
+    /// becomes an outcome.
+    pub async fn execute(
+        mut self,
+        code: &str,
+        inputs: &serde_json::Map<String, serde_json::Value>,
+        limits: &Limits,
+        live: Option<mpsc::UnboundedSender<LiveEvent>>,
+    ) -> Outcome {
+        let mut out = Output::new(limits.max_output_bytes, live);
+        // The limits of this job (a warm sandbox was started before they were known).
+        let baseline =
+            match self
+                .accounting
+                .apply_job_limits(limits, self.node_pid, self.root_pid())
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    self.stop();
+                    let usage = Usage::default();
+                    return self.finish(End::HostFailure(e), out, limits, usage).await;
+                }
+            };
+        let cpu0 = self.accounting.cpu_ns(self.node_pid);
+        let mut peak_seen = 0u64;
+        let mut watch = tokio::time::interval(WATCHDOG_PERIOD);
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let t0 = Instant::now();
+        let deadline = tokio::time::sleep(Duration::from_millis(limits.timeout_ms));
+        tokio::pin!(deadline);
+
+        let nonce = protocol::new_nonce();
+        let mut ignored = 0u32;
+        let job = Job {
+            nonce: &nonce,
+            code,
+            inputs,
+            max_result_bytes: limits.max_result_bytes,
+            max_output_bytes: limits.max_output_bytes,
+        };
+        let (Some(mut job_pipe), Some(events)) = (self.job.take(), self.events.take()) else {
+            unreachable!("execute consumes the sandbox, so its pipes are still there");
+        };
+        let end = tokio::select! {
+            _ = &mut deadline => Some(End::Timeout),
+            r = protocol::write_job(&mut job_pipe, &job) => match r {
+                Ok(()) => None,
+                Err(e) => Some(End::RunnerGone(format!("delivering the job: {e}"))),
+            },
+        };
+        drop(job_pipe);
+
+        // Events are read by a task of their own: reading a frame is not cancel-safe.
+        let frame_cap = (limits.max_output_bytes.max(limits.max_result_bytes) + 1) * 6 + 4096;
+        let (tx, mut rx) = mpsc::channel(64);
+        let reader = tokio::spawn(read_events(events, frame_cap, nonce, tx));
+
+        let mut obuf = vec![0u8; 16384];
+        let mut ebuf = vec![0u8; 16384];
+        let (mut stdout_open, mut stderr_open) = (true, true);
+        let end = match end {
+            Some(e) => e,
+            None => loop {
+                tokio::select! {
+                    _ = &mut deadline => break End::Timeout,
+                    ev = rx.recv() => match ev {
+                        Some(Read::Log(entry)) => {
+                            if !out.log(entry) {
+                                break End::OutputLimit;
+                            }
+                        }
+                        Some(Read::Result(r)) => break End::Result(r),
+                        // Frames the host cannot accept (a result without this run's nonce,
+                        // anything off-schema) can only come from the user's code writing to
+                        // fd 4: ignored, but their bytes count against the output budget.
+                        Some(Read::Ignored(len)) => {
+                            ignored += 1;
+                            if !out.charge(len) {
+                                break End::OutputLimit;
+                            }
+                        }
+                        Some(Read::Closed) | None => break End::RunnerGone("the runner closed its channel without a result".into()),
+                        Some(Read::Broken(e)) => break End::Protocol(e.to_string()),
+                    },
+                    n = self.stdout.read(&mut obuf), if stdout_open => match n {
+                        Ok(n) if n > 0 => if !out.stdout(&obuf[..n]) { break End::OutputLimit },
+                        _ => stdout_open = false,
+                    },
+                    n = self.stderr.read(&mut ebuf), if stderr_open => match n {
+                        Ok(n) if n > 0 => if !out.stderr(&ebuf[..n]) { break End::OutputLimit },
+                        _ => stderr_open = false,
+                    },
+                    _ = watch.tick(), if self.accounting.is_watchdog() => {
+                        let (rss, tasks) = tree_usage(self.root_pid());
+                        peak_seen = peak_seen.max(rss);
+                        if rss > baseline + limits.memory_bytes() {
+                            break End::MemoryLimit;
+                        }
+                        if tasks > limits.max_processes {
+                            break End::ProcessLimit;
+                        }
+                    }
+                }
+            },
+        };
+        let wall = t0.elapsed();
+        let usage = self.accounting.usage(
+            wall,
+            cpu0,
+            baseline,
+            peak_seen,
+            self.node_pid,
+            self.root_pid(),
+        );
+        reader.abort();
+        if ignored > 0 {
+            // One aggregated line per run: user code decides how many frames it forges.
+            tracing::debug!(ignored, "ignored frames the runner did not send");
+        }
+        // After a result: Node writes to the stdout and stderr pipes synchronously, so
+        // everything the code wrote before its result is already buffered in them; it is
+        // read without waiting for anything to exit.
+        if matches!(end, End::Result(_)) {
+            let ok = (!stdout_open || drain_buffered(&self.stdout, &mut obuf, |b| out.stdout(b)))
+                && (!stderr_open || drain_buffered(&self.stderr, &mut ebuf, |b| out.stderr(b)));
+            self.stop();
+            if !ok {
+                return self.finish(End::OutputLimit, out, limits, usage).await;
+            }
+            return self.finish(end, out, limits, usage).await;
+        }
+        self.stop();
+        // The runner went away without a result: what it wrote is collected to EOF, which
+        // comes once every process of the sandbox is gone.
+        if matches!(end, End::RunnerGone(_)) {
+            let drain = async {
+                while stdout_open || stderr_open {
+                    tokio::select! {
+                        n = self.stdout.read(&mut obuf), if stdout_open => match n {
+                            Ok(n) if n > 0 => if !out.stdout(&obuf[..n]) { return false },
+                            _ => stdout_open = false,
+                        },
+                        n = self.stderr.read(&mut ebuf), if stderr_open => match n {
+                            Ok(n) if n > 0 => if !out.stderr(&ebuf[..n]) { return false },
+                            _ => stderr_open = false,
+                        },
+                    }
+                }
+                true
+            };
+            if let Ok(false) = tokio::time::timeout(Duration::from_secs(1), drain).await {
+                return self.finish(End::OutputLimit, out, limits, usage).await;
+            }
+        }
+        self.finish(end, out, limits, usage).await
+    }
+}

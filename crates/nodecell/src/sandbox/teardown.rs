@@ -1,0 +1,117 @@
+//! Ending a sandbox: the program asked to stop, waited for (killed, with everything in the
+//! cgroup, if it does not stop in time), the cgroup and scratch directory removed; for a
+//! pool, after a result, all of that in the background, tracked.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::limits::Limits;
+use crate::outcome::{Outcome, Usage};
+
+use super::end::End;
+use super::output::Output;
+use super::Sandbox;
+
+/// Teardowns still running in the background (see [`Sandbox::set_cleanups`]).
+#[derive(Debug, Default)]
+pub struct Cleanups {
+    pending: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl Cleanups {
+    /// Waits until every tracked teardown has finished.
+    pub async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.pending.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+impl Sandbox {
+    /// After a result, let the teardown (the program's exit, the cgroup's removal) finish in
+    /// the background, tracked by `cleanups`, instead of before the outcome is returned.
+    pub fn set_cleanups(&mut self, cleanups: Arc<Cleanups>) {
+        self.cleanups = Some(cleanups);
+    }
+
+    /// Asks the sandbox's program to stop the sandbox (see [`SandboxProcess::stop`]).
+    pub(super) fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    /// Destroys a sandbox that will not get a job, and waits until nothing of it is left.
+    pub async fn discard(mut self) {
+        self.stop();
+        if tokio::time::timeout(Duration::from_secs(5), self.process.wait())
+            .await
+            .is_err()
+        {
+            self.process.kill();
+            let _ = self.process.wait().await;
+        }
+        if let Some(cg) = self.accounting.take_cgroup() {
+            let _ = tokio::task::spawn_blocking(move || cg.remove()).await;
+        }
+        self.scratch.take();
+    }
+
+    /// Ends the run: waits until nothing of the sandbox runs (or has it in the background,
+    /// for a pool), removes its cgroup and scratch directory, and makes the outcome.
+    pub(super) async fn finish(
+        mut self,
+        end: End,
+        out: Output,
+        limits: &Limits,
+        usage: Usage,
+    ) -> Outcome {
+        let t0 = Instant::now();
+        if self.cleanups.is_some() && matches!(end, End::Result(_)) {
+            // The result and all output are in hand (the pipes reached EOF): answer now; the
+            // launcher's exit and the cgroup's removal complete in the background, tracked so
+            // that whoever owns the pool can wait until nothing is left.
+            let oom = self.accounting.oom_killed(&usage, limits);
+            let outcome = end.into_outcome(out, limits, usage, oom, None, self.backend);
+            let cleanups = self.cleanups.take().expect("checked above");
+            cleanups.pending.fetch_add(1, Ordering::AcqRel);
+            tokio::spawn(async move {
+                self.discard().await;
+                if cleanups.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    cleanups.idle.notify_waiters();
+                }
+            });
+            return outcome;
+        }
+        let exit = match tokio::time::timeout(Duration::from_secs(5), self.process.wait()).await {
+            Ok(Ok(code)) => code,
+            _ => {
+                // The program did not stop in time: kill it and everything in the cgroup.
+                self.process.kill();
+                if let Some(cg) = self.accounting.cgroup() {
+                    cg.kill_all();
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(5), self.process.wait()).await;
+                None
+            }
+        };
+        let reaped = t0.elapsed();
+        let oom = self.accounting.oom_killed(&usage, limits);
+        if let Some(cg) = self.accounting.take_cgroup() {
+            cg.remove();
+        }
+        self.scratch.take();
+        tracing::debug!(
+            wall_ms = usage.wall_ms,
+            reaped_ms = reaped.as_secs_f64() * 1e3,
+            cleaned_ms = t0.elapsed().as_secs_f64() * 1e3,
+            "run finished"
+        );
+        let backend = self.backend;
+        end.into_outcome(out, limits, usage, oom, exit, backend)
+    }
+}
