@@ -67,6 +67,17 @@ pub enum Guarantee {
 }
 
 impl Guarantee {
+    /// What every run gets where Node has a user namespace of its own (or the service is
+    /// root): nobody, without capabilities or a way to gain privileges, in a clean
+    /// environment, with rlimits.
+    pub const CONFINED: [Guarantee; 5] = [
+        Guarantee::NoNewPrivs,
+        Guarantee::CapabilitiesDropped,
+        Guarantee::UidGidNobody,
+        Guarantee::CleanEnvironment,
+        Guarantee::Rlimits,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Guarantee::NoNewPrivs => "no_new_privs",

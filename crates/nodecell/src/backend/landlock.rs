@@ -22,7 +22,7 @@ use crate::config::EngineConfig;
 use crate::enforcement::{Guarantee, Offer, Protection};
 use crate::error::StartError;
 use crate::host::{landlock_detail, HostSupport, SECCOMP_DETAIL};
-use crate::launch::spec::{LandlockSpec, LaunchSpec, Rlimit, RlimitResource, RootEntry};
+use crate::launch::spec::{LandlockSpec, LaunchSpec, RootEntry};
 use crate::node_command::{devices, executables, node_argv};
 use crate::sandbox::plan::{AccountingPlan, SandboxPlan};
 use crate::sandbox::Prelaunch;
@@ -67,14 +67,12 @@ impl Backend for Landlock {
     }
 
     fn guarantees(&self, host: &HostSupport) -> Vec<Guarantee> {
-        let mut always = vec![Guarantee::NoNewPrivs, Guarantee::CapabilitiesDropped];
         // Without a user namespace, nobody only where the service can change its identity.
-        if host.root {
-            always.push(Guarantee::UidGidNobody);
-        }
+        let mut always: Vec<Guarantee> = Guarantee::CONFINED
+            .into_iter()
+            .filter(|g| host.root || *g != Guarantee::UidGidNobody)
+            .collect();
         always.extend([
-            Guarantee::CleanEnvironment,
-            Guarantee::Rlimits,
             Guarantee::V8HeapCap,
             Guarantee::RlimitData,
             Guarantee::HostWatchdog,
@@ -122,28 +120,11 @@ fn launch_spec(cx: &PlanContext<'_>, scratch_dir: &Path) -> LaunchSpec {
     LaunchSpec {
         namespaces: false,
         rootfs: None,
-        rlimits: vec![
-            Rlimit {
-                resource: RlimitResource::Nofile,
-                value: limits.max_open_files,
-            },
-            Rlimit {
-                resource: RlimitResource::Nproc,
-                value: config.backends.landlock.user_max_processes,
-            },
-            Rlimit {
-                resource: RlimitResource::Core,
-                value: 0,
-            },
-            Rlimit {
-                resource: RlimitResource::Fsize,
-                value: limits.tmp_size_mib << 20,
-            },
-            Rlimit {
-                resource: RlimitResource::Data,
-                value: limits.memory_bytes() + BOOT_DATA_ALLOWANCE,
-            },
-        ],
+        rlimits: launcher::rlimits(
+            limits,
+            config.backends.landlock.user_max_processes,
+            Some(limits.memory_bytes() + BOOT_DATA_ALLOWANCE),
+        ),
         landlock: Some(LandlockSpec {
             read,
             read_write: vec![scratch_dir.to_path_buf()],

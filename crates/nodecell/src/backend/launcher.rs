@@ -3,7 +3,10 @@
 
 use crate::config::EngineConfig;
 use crate::error::StartError;
-use crate::launch::spec::{LaunchSpec, WITHOUT_NAMESPACES, WITH_NAMESPACES};
+use crate::launch::spec::{
+    LaunchSpec, Rlimit, RlimitResource, WITHOUT_NAMESPACES, WITH_NAMESPACES,
+};
+use crate::limits::Limits;
 use crate::sandbox::plan::{AccountingPlan, Confirmation, Program, ProgramInput, SandboxPlan};
 use crate::sandbox::process::Launched;
 use crate::sandbox::Prelaunch;
@@ -50,4 +53,35 @@ pub(crate) fn prelaunch(
 ) -> Result<Option<Prelaunch>, StartError> {
     Launched::spawn(&config.launcher_path, &args(namespaces), None, false)
         .map(|l| Some(Prelaunch(l)))
+}
+
+/// The rlimits the launcher sets on Node: open files, processes (`nproc`: per user
+/// namespace, or per user without one), no core dumps, file size (the /tmp size), and
+/// `data` (RLIMIT_DATA) where no memory cgroup holds the limit.
+pub(crate) fn rlimits(limits: &Limits, nproc: u64, data: Option<u64>) -> Vec<Rlimit> {
+    let mut out = vec![
+        Rlimit {
+            resource: RlimitResource::Nofile,
+            value: limits.max_open_files,
+        },
+        Rlimit {
+            resource: RlimitResource::Nproc,
+            value: nproc,
+        },
+        Rlimit {
+            resource: RlimitResource::Core,
+            value: 0,
+        },
+        Rlimit {
+            resource: RlimitResource::Fsize,
+            value: limits.tmp_size_mib << 20,
+        },
+    ];
+    if let Some(value) = data {
+        out.push(Rlimit {
+            resource: RlimitResource::Data,
+            value,
+        });
+    }
+    out
 }

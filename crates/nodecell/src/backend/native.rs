@@ -8,7 +8,7 @@ use crate::config::EngineConfig;
 use crate::enforcement::{Guarantee, Offer, Protection};
 use crate::error::StartError;
 use crate::host::{landlock_detail, HostSupport, SECCOMP_DETAIL};
-use crate::launch::spec::{LandlockSpec, LaunchSpec, Rlimit, RlimitResource, RootFs};
+use crate::launch::spec::{LandlockSpec, LaunchSpec, RootFs};
 use crate::layout::RUNNER_MOUNT;
 use crate::node_command::{devices, executables, node_argv};
 use crate::sandbox::plan::{AccountingPlan, SandboxPlan};
@@ -45,13 +45,7 @@ impl Backend for Native {
     }
 
     fn guarantees(&self, _host: &HostSupport) -> Vec<Guarantee> {
-        vec![
-            Guarantee::NoNewPrivs,
-            Guarantee::CapabilitiesDropped,
-            Guarantee::UidGidNobody,
-            Guarantee::CleanEnvironment,
-            Guarantee::Rlimits,
-        ]
+        Guarantee::CONFINED.to_vec()
     }
 
     fn plan(&self, cx: &PlanContext<'_>) -> Result<SandboxPlan, StartError> {
@@ -92,24 +86,7 @@ fn launch_spec(cx: &PlanContext<'_>) -> LaunchSpec {
             tmp_size_bytes: limits.tmp_size_mib << 20,
             tmp_inodes: (limits.tmp_size_mib * 256).max(1024),
         }),
-        rlimits: vec![
-            Rlimit {
-                resource: RlimitResource::Nofile,
-                value: limits.max_open_files,
-            },
-            Rlimit {
-                resource: RlimitResource::Nproc,
-                value: limits.max_processes,
-            },
-            Rlimit {
-                resource: RlimitResource::Core,
-                value: 0,
-            },
-            Rlimit {
-                resource: RlimitResource::Fsize,
-                value: limits.tmp_size_mib << 20,
-            },
-        ],
+        rlimits: launcher::rlimits(limits, limits.max_processes, None),
         landlock: report.enforces(Protection::Landlock).then(|| LandlockSpec {
             read: vec!["/".into()],
             read_write: vec!["/tmp".into()],

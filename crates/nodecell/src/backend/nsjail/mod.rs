@@ -68,13 +68,7 @@ impl Backend for Nsjail {
     }
 
     fn guarantees(&self, _host: &HostSupport) -> Vec<Guarantee> {
-        vec![
-            Guarantee::NoNewPrivs,
-            Guarantee::CapabilitiesDropped,
-            Guarantee::UidGidNobody,
-            Guarantee::CleanEnvironment,
-            Guarantee::Rlimits,
-        ]
+        Guarantee::CONFINED.to_vec()
     }
 
     fn plan(&self, cx: &PlanContext<'_>) -> Result<SandboxPlan, StartError> {
