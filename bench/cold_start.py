@@ -14,7 +14,10 @@ from the kernel's child rusage) and the ratio of medians to bare Node:
 
 Target (issue 2): nodecell run (native) / bare <= 1.5.
 
-    python3 bench/cold_start.py [--runs N]
+With --baseline DIR (another checkout of nodecell, built), its `nodecell run` per backend is
+measured in the same alternation, for before/after comparisons of a change.
+
+    python3 bench/cold_start.py [--runs N] [--baseline DIR]
 """
 import argparse
 import json
@@ -108,14 +111,22 @@ def nsjail_config():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--baseline", help="another built checkout, measured alongside")
     args = ap.parse_args()
     if not os.path.exists(NODECELL):
         sys.exit("build first: scripts/setup.sh")
     ret1 = os.path.join(ROOT, "bench/return1.js")
     commands = [("env -i node -e 0", lambda: timed(["/usr/bin/node", "-e", "0"]))]
+    builds = [("", NODECELL)]
+    if args.baseline:
+        base = os.path.join(os.path.abspath(args.baseline), "target/release/nodecell")
+        if not os.path.exists(base):
+            sys.exit(f"baseline not built: {base} missing")
+        builds.append((" baseline", base))
     for b in ["native", "nsjail", "landlock"]:
-        commands.append((f"nodecell run ({b})",
-                         lambda b=b: timed([NODECELL, "run", "--backend", b, ret1])))
+        for label, exe in builds:
+            commands.append((f"nodecell run ({b}){label}",
+                             lambda b=b, exe=exe: timed([exe, "run", "--backend", b, ret1])))
     cfg = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
     # nsjail run directly (the reference) keeps two work directories in /tmp; nodecell gives
     # nsjail a /run of its own instead. Those this script makes are removed at the end.
