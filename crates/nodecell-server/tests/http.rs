@@ -236,6 +236,7 @@ async fn endpoints_outcomes_and_error_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_backend_serves_as_default_and_per_request() {
+    let _s = SERIAL.lock().await;
     for default in ["nsjail", "landlock"] {
         let c = ServerConfig {
             backend: default.into(),
