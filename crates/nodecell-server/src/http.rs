@@ -12,17 +12,15 @@ use axum::{Json, Router};
 use nodecell::ExecRequest;
 
 use crate::disconnect::ConnectionWatch;
-use crate::error::{ApiError, Kind};
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.kind.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut resp = (status, Json(self.body())).into_response();
-        if let Some(s) = self.retry_after_s {
+        let mut resp = (self.code.http_status(), Json(self.body())).into_response();
+        if let Some(delay) = self.retry_after() {
             resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+                .insert(header::RETRY_AFTER, HeaderValue::from(delay.as_secs()));
         }
         resp
     }
@@ -70,8 +68,7 @@ async fn require_token(
             next.run(req).await
         }
         _ => ApiError::new(
-            Kind::Unauthenticated,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "a valid bearer token is required",
         )
         .into_response(),
@@ -93,8 +90,7 @@ async fn execute(State(state): State<Arc<AppState>>, req: Request) -> Result<Res
     let cap = (limits.max_code_bytes + limits.max_inputs_bytes + (64 << 10)) as usize;
     let bytes = to_bytes(body, cap).await.map_err(|_| {
         ApiError::new(
-            Kind::TooLarge,
-            "request_too_large",
+            ErrorCode::RequestTooLarge,
             format!("the request body is larger than {cap} bytes"),
         )
     })?;
@@ -105,7 +101,7 @@ async fn execute(State(state): State<Arc<AppState>>, req: Request) -> Result<Res
         Some(ConnectInfo(watch)) => tokio::select! {
             outcome = run => outcome?,
             // The client is gone: dropping the run kills its sandbox.
-            () = watch.closed() => return Err(ApiError::new(Kind::InvalidRequest, "client_closed", "the client went away")),
+            () = watch.closed() => return Err(ApiError::new(ErrorCode::ClientClosed, "the client went away")),
         },
         None => run.await?,
     };
@@ -115,7 +111,7 @@ async fn execute(State(state): State<Arc<AppState>>, req: Request) -> Result<Res
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match state.not_ready() {
         None => (StatusCode::OK, "ready").into_response(),
-        Some(why) => ApiError::new(Kind::Unavailable, "not_ready", why).into_response(),
+        Some(why) => ApiError::new(ErrorCode::NotReady, why).into_response(),
     }
 }
 

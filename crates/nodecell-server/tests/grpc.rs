@@ -9,6 +9,7 @@ use nodecell_server::grpc::pb::{self, execute_event::Event, sandbox_client::Sand
 use nodecell_server::{AppState, ServerConfig};
 use tonic::transport::Channel;
 use tonic::{Code, Request};
+use tonic_types::StatusExt;
 
 const TOKEN: &str = "a-test-token-of-enough-length";
 
@@ -177,6 +178,16 @@ async fn user_errors_timeouts_and_request_errors() {
         err.metadata().get("nodecell-error-code").is_some(),
         "{err:?}"
     );
+    // The standard google.rpc details, as any gRPC client reads them.
+    let details = err.get_error_details();
+    let info = details.error_info().expect("ErrorInfo");
+    assert_eq!(
+        (info.reason.as_str(), info.domain.as_str()),
+        ("invalid_limits", "nodecell")
+    );
+    assert_eq!(info.metadata["limit"], "timeout_ms");
+    let violations = &details.bad_request().expect("BadRequest").field_violations;
+    assert_eq!(violations[0].field, "limits.timeout_ms", "{violations:?}");
 
     let err = client
         .execute(pb::ExecuteRequest {
@@ -187,6 +198,16 @@ async fn user_errors_timeouts_and_request_errors() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     assert!(err.message().contains("qemu"), "{err:?}");
+    assert_eq!(
+        err.metadata().get("nodecell-error-code").unwrap(),
+        "unknown_backend"
+    );
+    let details = err.get_error_details();
+    assert_eq!(details.error_info().unwrap().metadata["backend"], "qemu");
+    assert_eq!(
+        details.bad_request().unwrap().field_violations[0].field,
+        "backend"
+    );
     server.stop().await;
 }
 
@@ -199,6 +220,10 @@ async fn tokens_are_required_when_configured() {
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
     assert_eq!(
         err.metadata().get("nodecell-error-code").unwrap(),
+        "unauthenticated"
+    );
+    assert_eq!(
+        err.get_error_details().error_info().unwrap().reason,
         "unauthenticated"
     );
 

@@ -206,6 +206,23 @@ async fn endpoints_outcomes_and_error_codes() {
             "{schema} missing"
         );
     }
+    // The error codes are the error table's.
+    let codes = &doc["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"];
+    assert!(
+        [
+            "invalid_request",
+            "overloaded",
+            "unauthenticated",
+            "not_ready"
+        ]
+        .iter()
+        .all(|c| codes.as_array().unwrap().iter().any(|v| v == c)),
+        "{codes}"
+    );
+    assert!(
+        doc["paths"]["/v1/execute"]["post"]["responses"]["429"]["headers"]["Retry-After"]
+            .is_object()
+    );
     // Generated from the code: the request schema lists the library's own fields.
     let props = &doc["components"]["schemas"]["ExecRequest"]["properties"];
     assert!(
