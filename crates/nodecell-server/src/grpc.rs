@@ -11,14 +11,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use nodecell::{ExecRequest, LimitOverrides, LiveEvent, LogLevel, Outcome};
+use nodecell::{LiveEvent, LogLevel, Outcome};
 use tokio::sync::mpsc;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::error::{ApiError, ErrorCode, ERROR_DOMAIN};
+use crate::admission;
+use crate::error::{ApiError, ERROR_DOMAIN};
 use crate::state::AppState;
 
 /// The generated messages, server and client.
@@ -72,8 +73,7 @@ pub async fn serve(
         .build_v1alpha()
         .expect("the compiled-in descriptor sets are valid");
 
-    let limits = &state.engine.config().max_limits;
-    let max_request = (limits.max_code_bytes + limits.max_inputs_bytes + (64 << 10)) as usize;
+    let max_request = admission::max_request_bytes(&state.engine.config().max_limits);
     let sandbox = SandboxServer::new(SandboxService {
         state: state.clone(),
     })
@@ -108,31 +108,9 @@ async fn update_health(reporter: &tonic_health::server::HealthReporter, state: &
 /// When tokens are configured, `authorization: Bearer <token>` must carry one of them.
 #[allow(clippy::result_large_err)]
 fn check_token(tokens: &[String], req: Request<()>) -> Result<Request<()>, Status> {
-    if tokens.is_empty() {
-        return Ok(req);
-    }
-    let given = req
-        .metadata()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(t)
-            if tokens
-                .iter()
-                .any(|ok| constant_time_eq(ok.as_bytes(), t.as_bytes())) =>
-        {
-            Ok(req)
-        }
-        _ => Err(to_status(ApiError::new(
-            ErrorCode::Unauthenticated,
-            "a valid bearer token is required",
-        ))),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let given = req.metadata().get("authorization").map(|v| v.as_bytes());
+    admission::authorize(tokens, given).map_err(to_status)?;
+    Ok(req)
 }
 
 /// An [`ApiError`] as a gRPC status: the code from the error table, the message prefixed with
@@ -171,7 +149,7 @@ impl Sandbox for SandboxService {
         &self,
         request: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
-        let req = to_exec_request(request.into_inner()).map_err(to_status)?;
+        let req = admission::request_from_proto(request.into_inner()).map_err(to_status)?;
         // Awaited here: when tonic drops this future (cancellation, deadline), the run drops.
         let outcome = self.state.execute(req, None).await.map_err(to_status)?;
         Ok(Response::new(to_response(outcome)))
@@ -183,7 +161,7 @@ impl Sandbox for SandboxService {
         &self,
         request: Request<pb::ExecuteRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        let req = to_exec_request(request.into_inner()).map_err(to_status)?;
+        let req = admission::request_from_proto(request.into_inner()).map_err(to_status)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let state = self.state.clone();
         let task = tokio::spawn(async move {
@@ -265,28 +243,6 @@ fn level_str(level: LogLevel) -> &'static str {
         LogLevel::Error => "error",
         LogLevel::Debug => "debug",
     }
-}
-
-/// The request as the library's [`ExecRequest`]; an empty backend means the default.
-pub fn to_exec_request(req: pb::ExecuteRequest) -> Result<ExecRequest, ApiError> {
-    let inputs = match req.inputs {
-        Some(s) => struct_to_json(s).map_err(|e| {
-            ApiError::invalid(format!("inputs: {e}")).with_field("inputs", e.clone())
-        })?,
-        None => serde_json::Map::new(),
-    };
-    let limits = req.limits.unwrap_or_default();
-    Ok(ExecRequest {
-        code: req.code,
-        inputs,
-        limits: LimitOverrides {
-            timeout_ms: limits.timeout_ms,
-            memory_mib: limits.memory_mib,
-            max_output_bytes: limits.max_output_bytes,
-            ..LimitOverrides::default()
-        },
-        backend: (!req.backend.is_empty()).then_some(req.backend),
-    })
 }
 
 /// The outcome as the response message.
@@ -426,6 +382,7 @@ mod tests {
     /// What a client reads back with the standard google.rpc details (Go: status.Details()).
     #[test]
     fn every_error_carries_google_rpc_details() {
+        use crate::error::ErrorCode;
         use nodecell::limits::LimitError;
         use nodecell::RequestError;
 

@@ -22,6 +22,11 @@ struct TestServer {
 
 impl TestServer {
     async fn start(tokens: &[&str]) -> TestServer {
+        Self::start_with(tokens, "native").await
+    }
+
+    /// With `backend` the service's default.
+    async fn start_with(tokens: &[&str], backend: &str) -> TestServer {
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../..")
             .canonicalize()
@@ -43,6 +48,7 @@ impl TestServer {
             grpc_listen: "127.0.0.1:0".parse().unwrap(),
             pool_size: 1,
             auth_tokens: tokens.iter().map(|t| t.to_string()).collect(),
+            backend: backend.into(),
             ..ServerConfig::default()
         };
         config.engine.launcher_path = launcher;
@@ -440,5 +446,23 @@ async fn a_client_deadline_stops_the_run() {
     let _ = tokio::time::timeout(Duration::from_millis(300), call).await;
     assert!(t0.elapsed() < Duration::from_secs(2));
     wait_until_idle(&server).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_backend_is_the_services_default() {
+    // A default other than the library's own, so that "empty" cannot pass for "native".
+    let server = TestServer::start_with(&[], "landlock").await;
+    let mut client = server.client().await;
+    let resp = client
+        .execute(pb::ExecuteRequest {
+            backend: String::new(),
+            ..request("return 1")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resp.status(), pb::Status::Ok, "{resp:?}");
+    assert_eq!(resp.backend, "landlock");
     server.stop().await;
 }

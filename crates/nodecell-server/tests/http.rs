@@ -273,6 +273,10 @@ async fn every_backend_serves_as_default_and_per_request() {
         }
         let (_, outcome, _) = post(&base, r#"{"code": "return 1"}"#).await;
         assert_eq!(outcome["backend"], default, "{outcome}");
+        // An empty backend is the default too (as over gRPC, where proto3 cannot tell).
+        let (status, outcome, _) = post(&base, r#"{"code": "return 1", "backend": ""}"#).await;
+        assert_eq!(status, 200, "{outcome}");
+        assert_eq!(outcome["backend"], default, "{outcome}");
         server.shutdown().await;
     }
     assert_eq!(own_cgroups(), 0, "cgroups left behind");
