@@ -76,6 +76,8 @@ pub fn request_from_proto(req: pb::ExecuteRequest) -> Result<ExecRequest, ApiErr
         timeout_ms,
         memory_mib,
         max_output_bytes,
+        max_result_bytes,
+        max_processes,
     } = req.limits.unwrap_or_default();
     Ok(admit(ExecRequest {
         code: req.code,
@@ -84,7 +86,8 @@ pub fn request_from_proto(req: pb::ExecuteRequest) -> Result<ExecRequest, ApiErr
             timeout_ms,
             memory_mib,
             max_output_bytes,
-            ..LimitOverrides::default()
+            max_result_bytes,
+            max_processes,
         },
         backend: Some(req.backend),
     }))
@@ -102,6 +105,10 @@ fn admit(mut req: ExecRequest) -> ExecRequest {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use prost::Message;
+
     use super::*;
 
     #[test]
@@ -146,5 +153,91 @@ mod tests {
         })
         .unwrap();
         assert_eq!(named.backend.as_deref(), Some("nsjail"));
+    }
+
+    #[test]
+    fn every_grpc_limit_reaches_the_library() {
+        let req = request_from_proto(pb::ExecuteRequest {
+            code: "1".into(),
+            limits: Some(pb::Limits {
+                timeout_ms: Some(1),
+                memory_mib: Some(2),
+                max_output_bytes: Some(3),
+                max_result_bytes: Some(4),
+                max_processes: Some(5),
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            req.limits,
+            LimitOverrides {
+                timeout_ms: Some(1),
+                memory_mib: Some(2),
+                max_output_bytes: Some(3),
+                max_result_bytes: Some(4),
+                max_processes: Some(5),
+            }
+        );
+    }
+
+    /// The property names of an OpenAPI component schema (what HTTP accepts).
+    fn http_fields(doc: &serde_json::Value, schema: &str) -> BTreeSet<String> {
+        doc["components"]["schemas"][schema]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no schema {schema} in the OpenAPI document"))
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The field names of a message of nodecell.proto, from the compiled descriptor set.
+    fn grpc_fields(fds: &prost_types::FileDescriptorSet, message: &str) -> BTreeSet<String> {
+        fds.file
+            .iter()
+            .filter(|f| f.package() == "nodecell.v1")
+            .flat_map(|f| &f.message_type)
+            .find(|m| m.name() == message)
+            .unwrap_or_else(|| panic!("no message nodecell.v1.{message}"))
+            .field
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect()
+    }
+
+    /// Fails when one transport gains a request field or a limit the other lacks.
+    #[test]
+    fn http_and_grpc_accept_the_same_request_fields_and_limits() {
+        let doc = serde_json::to_value(crate::openapi::document()).unwrap();
+        let fds = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap();
+        for (http, grpc) in [
+            ("ExecRequest", "ExecuteRequest"),
+            ("LimitOverrides", "Limits"),
+        ] {
+            assert_eq!(
+                http_fields(&doc, http),
+                grpc_fields(&fds, grpc),
+                "HTTP's {http} and gRPC's nodecell.v1.{grpc} differ"
+            );
+        }
+        // And what HTTP actually reads: a fully populated request, as JSON.
+        let full = ExecRequest {
+            code: "1".into(),
+            inputs: serde_json::Map::new(),
+            limits: LimitOverrides {
+                timeout_ms: Some(1),
+                memory_mib: Some(1),
+                max_output_bytes: Some(1),
+                max_result_bytes: Some(1),
+                max_processes: Some(1),
+            },
+            backend: Some("native".into()),
+        };
+        let json = serde_json::to_value(&full).unwrap();
+        let keys = |v: &serde_json::Value| -> BTreeSet<String> {
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        assert_eq!(keys(&json), grpc_fields(&fds, "ExecuteRequest"));
+        assert_eq!(keys(&json["limits"]), grpc_fields(&fds, "Limits"));
     }
 }

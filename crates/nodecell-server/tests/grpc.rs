@@ -195,6 +195,52 @@ async fn user_errors_timeouts_and_request_errors() {
     let violations = &details.bad_request().expect("BadRequest").field_violations;
     assert_eq!(violations[0].field, "limits.timeout_ms", "{violations:?}");
 
+    // The limits HTTP accepts, gRPC accepts as well: they reach the library's checks.
+    for (limits, field) in [
+        (
+            pb::Limits {
+                max_result_bytes: Some(1),
+                ..Default::default()
+            },
+            "limits.max_result_bytes",
+        ),
+        (
+            pb::Limits {
+                max_processes: Some(1),
+                ..Default::default()
+            },
+            "limits.max_processes",
+        ),
+    ] {
+        let err = client
+            .execute(pb::ExecuteRequest {
+                limits: Some(limits),
+                ..request("return 1")
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        let violations = err.get_error_details().bad_request().unwrap().clone();
+        assert_eq!(violations.field_violations[0].field, field, "{err:?}");
+    }
+    let resp = client
+        .execute(pb::ExecuteRequest {
+            limits: Some(pb::Limits {
+                max_result_bytes: Some(64),
+                max_processes: Some(32),
+                ..Default::default()
+            }),
+            ..request("return 'x'.repeat(1000)")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(
+        resp.status(),
+        pb::Status::Ok,
+        "max_result_bytes applies: {resp:?}"
+    );
+
     let err = client
         .execute(pb::ExecuteRequest {
             backend: "qemu".into(),
