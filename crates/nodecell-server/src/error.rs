@@ -1,7 +1,7 @@
 //! The one table of API errors. Each stable code has one row: its HTTP status, its gRPC code,
 //! whether a retry may succeed, whether it comes with a retry delay, where it can be raised and
-//! what it means. HTTP responses, gRPC statuses (with their google.rpc details) and the OpenAPI
-//! document are all generated from it; a new row shows up in each.
+//! what it means. HTTP responses, gRPC statuses (with their google.rpc details), the OpenAPI
+//! document and README's list of codes are all generated from it; a new row shows up in each.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -37,7 +37,7 @@ pub struct Row {
     /// When set: HTTP `Retry-After` and gRPC `retry-after` metadata and google.rpc.RetryInfo.
     pub retry_after_s: Option<u64>,
     pub raised_by: RaisedBy,
-    /// One line, for the OpenAPI document.
+    /// One line, for the OpenAPI document and README.
     pub description: &'static str,
 }
 
@@ -122,11 +122,53 @@ impl ErrorCode {
     pub fn parse(s: &str) -> Option<ErrorCode> {
         ErrorCode::ALL.iter().copied().find(|c| c.as_str() == s)
     }
+
+    /// README's list of codes, generated from the table (a test keeps README true to it).
+    pub fn markdown_table() -> String {
+        let mut out =
+            String::from("| code | HTTP | gRPC | retryable | meaning |\n|---|---|---|---|---|\n");
+        for c in ErrorCode::ALL {
+            let r = c.row();
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} | {} |\n",
+                r.code,
+                r.http_status,
+                grpc_code_name(r.grpc_code),
+                if r.retryable { "yes" } else { "no" },
+                r.description
+            ));
+        }
+        out
+    }
 }
 
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A gRPC code's canonical name (`INVALID_ARGUMENT`), as grpc/status.proto spells it.
+pub fn grpc_code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code as C;
+    match code {
+        C::Ok => "OK",
+        C::Cancelled => "CANCELLED",
+        C::Unknown => "UNKNOWN",
+        C::InvalidArgument => "INVALID_ARGUMENT",
+        C::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        C::NotFound => "NOT_FOUND",
+        C::AlreadyExists => "ALREADY_EXISTS",
+        C::PermissionDenied => "PERMISSION_DENIED",
+        C::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        C::FailedPrecondition => "FAILED_PRECONDITION",
+        C::Aborted => "ABORTED",
+        C::OutOfRange => "OUT_OF_RANGE",
+        C::Unimplemented => "UNIMPLEMENTED",
+        C::Internal => "INTERNAL",
+        C::Unavailable => "UNAVAILABLE",
+        C::DataLoss => "DATA_LOSS",
+        C::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 
@@ -339,5 +381,19 @@ mod tests {
         let e = ApiError::from(StartError::NotReady("x".into()));
         assert_eq!(e.code, ErrorCode::SandboxUnavailable);
         assert!(e.fields.is_empty());
+    }
+
+    /// README's list of error codes is the table's.
+    #[test]
+    fn readme_lists_the_codes_of_the_table() {
+        let readme = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+        )
+        .unwrap();
+        let table = ErrorCode::markdown_table();
+        assert!(
+            readme.contains(&table),
+            "README.md's list of error codes differs from the table in error.rs; it should read:\n{table}"
+        );
     }
 }
