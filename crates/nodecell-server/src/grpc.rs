@@ -11,13 +11,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use nodecell::{ExecRequest, LimitOverrides, LiveEvent, LogLevel, Outcome};
+use nodecell::{LiveEvent, LogLevel, Outcome};
 use tokio::sync::mpsc;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::error::{ApiError, Kind};
+use crate::admission;
+use crate::error::{ApiError, ERROR_DOMAIN};
 use crate::state::AppState;
 
 /// The generated messages, server and client.
@@ -34,6 +36,9 @@ use pb::sandbox_server::{Sandbox, SandboxServer};
 
 /// The metadata key carrying the stable error code of a failed call.
 pub const ERROR_CODE_KEY: &str = "nodecell-error-code";
+
+/// The metadata key carrying the retry delay in seconds (as HTTP's `Retry-After`).
+pub const RETRY_AFTER_KEY: &str = "retry-after";
 
 /// How often the health service's statuses are refreshed from [`AppState::not_ready`].
 const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
@@ -68,8 +73,7 @@ pub async fn serve(
         .build_v1alpha()
         .expect("the compiled-in descriptor sets are valid");
 
-    let limits = &state.engine.config().max_limits;
-    let max_request = (limits.max_code_bytes + limits.max_inputs_bytes + (64 << 10)) as usize;
+    let max_request = admission::max_request_bytes(&state.engine.config().max_limits);
     let sandbox = SandboxServer::new(SandboxService {
         state: state.clone(),
     })
@@ -104,45 +108,33 @@ async fn update_health(reporter: &tonic_health::server::HealthReporter, state: &
 /// When tokens are configured, `authorization: Bearer <token>` must carry one of them.
 #[allow(clippy::result_large_err)]
 fn check_token(tokens: &[String], req: Request<()>) -> Result<Request<()>, Status> {
-    if tokens.is_empty() {
-        return Ok(req);
-    }
-    let given = req
-        .metadata()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(t)
-            if tokens
-                .iter()
-                .any(|ok| constant_time_eq(ok.as_bytes(), t.as_bytes())) =>
-        {
-            Ok(req)
-        }
-        _ => Err(to_status(ApiError::new(
-            Kind::Unauthenticated,
-            "unauthenticated",
-            "a valid bearer token is required",
-        ))),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let given = req.metadata().get("authorization").map(|v| v.as_bytes());
+    admission::authorize(tokens, given).map_err(to_status)?;
+    Ok(req)
 }
 
 /// An [`ApiError`] as a gRPC status: the code from the error table, the message prefixed with
-/// the stable code, which is also in the `nodecell-error-code` metadata.
+/// the stable code, which is also in the `nodecell-error-code` metadata; and the standard
+/// google.rpc details (`grpc-status-details-bin`): ErrorInfo always (reason: the stable code,
+/// domain: `nodecell`), RetryInfo when the table gives a retry delay, BadRequest when fields of
+/// the request are at fault.
 pub fn to_status(e: ApiError) -> Status {
+    let code = e.code.as_str();
     let mut metadata = MetadataMap::new();
-    metadata.insert(ERROR_CODE_KEY, MetadataValue::from_static(e.code));
-    if let Some(s) = e.retry_after_s {
-        metadata.insert("retry-after", MetadataValue::from(s));
+    metadata.insert(ERROR_CODE_KEY, MetadataValue::from_static(code));
+    let mut details = ErrorDetails::new();
+    details.set_error_info(code, ERROR_DOMAIN, e.info_metadata());
+    if let Some(delay) = e.retry_after() {
+        metadata.insert(RETRY_AFTER_KEY, MetadataValue::from(delay.as_secs()));
+        details.set_retry_info(Some(delay));
     }
-    Status::with_metadata(
-        Code::from_i32(e.kind.grpc_code()),
-        format!("{}: {}", e.code, e.message),
+    for (field, why) in &e.fields {
+        details.add_bad_request_violation(field, why);
+    }
+    Status::with_error_details_and_metadata(
+        e.code.grpc_code(),
+        format!("{code}: {}", e.message),
+        details,
         metadata,
     )
 }
@@ -157,7 +149,7 @@ impl Sandbox for SandboxService {
         &self,
         request: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
-        let req = to_exec_request(request.into_inner()).map_err(to_status)?;
+        let req = admission::request_from_proto(request.into_inner()).map_err(to_status)?;
         // Awaited here: when tonic drops this future (cancellation, deadline), the run drops.
         let outcome = self.state.execute(req, None).await.map_err(to_status)?;
         Ok(Response::new(to_response(outcome)))
@@ -169,7 +161,7 @@ impl Sandbox for SandboxService {
         &self,
         request: Request<pb::ExecuteRequest>,
     ) -> Result<Response<EventStream>, Status> {
-        let req = to_exec_request(request.into_inner()).map_err(to_status)?;
+        let req = admission::request_from_proto(request.into_inner()).map_err(to_status)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let state = self.state.clone();
         let task = tokio::spawn(async move {
@@ -251,26 +243,6 @@ fn level_str(level: LogLevel) -> &'static str {
         LogLevel::Error => "error",
         LogLevel::Debug => "debug",
     }
-}
-
-/// The request as the library's [`ExecRequest`]; an empty backend means the default.
-pub fn to_exec_request(req: pb::ExecuteRequest) -> Result<ExecRequest, ApiError> {
-    let inputs = match req.inputs {
-        Some(s) => struct_to_json(s).map_err(|e| ApiError::invalid(format!("inputs: {e}")))?,
-        None => serde_json::Map::new(),
-    };
-    let limits = req.limits.unwrap_or_default();
-    Ok(ExecRequest {
-        code: req.code,
-        inputs,
-        limits: LimitOverrides {
-            timeout_ms: limits.timeout_ms,
-            memory_mib: limits.memory_mib,
-            max_output_bytes: limits.max_output_bytes,
-            ..LimitOverrides::default()
-        },
-        backend: (!req.backend.is_empty()).then_some(req.backend),
-    })
 }
 
 /// The outcome as the response message.
@@ -397,11 +369,105 @@ mod tests {
         assert!(value_to_json(nan).is_err());
     }
 
+    use tonic::Code;
+
     #[test]
     fn api_errors_keep_their_code_and_stable_name() {
         let s = to_status(ApiError::invalid("bad"));
         assert_eq!(s.code(), Code::InvalidArgument);
         assert_eq!(s.message(), "invalid_request: bad");
         assert_eq!(s.metadata().get(ERROR_CODE_KEY).unwrap(), "invalid_request");
+    }
+
+    /// What a client reads back with the standard google.rpc details (Go: status.Details()).
+    #[test]
+    fn every_error_carries_google_rpc_details() {
+        use crate::error::ErrorCode;
+        use nodecell::limits::LimitError;
+        use nodecell::RequestError;
+
+        for code in ErrorCode::ALL {
+            let s = to_status(ApiError::new(*code, "why"));
+            assert_eq!(s.code(), code.grpc_code());
+            assert_eq!(s.message(), format!("{code}: why"));
+            let details = s.check_error_details().expect("the details decode");
+            let info = details.error_info().expect("ErrorInfo");
+            assert_eq!(
+                (info.reason.as_str(), info.domain.as_str()),
+                (code.as_str(), "nodecell")
+            );
+            assert_eq!(info.metadata["retryable"], code.row().retryable.to_string());
+            assert_eq!(
+                details.retry_info().is_some(),
+                code.row().retry_after_s.is_some(),
+                "{code}"
+            );
+            assert!(details.bad_request().is_none(), "{code}");
+        }
+
+        let s = to_status(ApiError::new(ErrorCode::Overloaded, "the queue is full"));
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert_eq!(s.metadata().get(RETRY_AFTER_KEY).unwrap(), "1");
+        let retry = s
+            .get_error_details()
+            .retry_info()
+            .cloned()
+            .expect("RetryInfo");
+        assert_eq!(retry.retry_delay, Some(Duration::from_secs(1)));
+
+        let s = to_status(ApiError::from(RequestError::Limit(
+            LimitError::AboveMaximum {
+                name: "timeout_ms",
+                value: 10_000_000,
+                max: 300_000,
+            },
+        )));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(s.metadata().get(ERROR_CODE_KEY).unwrap(), "invalid_limits");
+        let details = s.get_error_details();
+        let info = details.error_info().unwrap();
+        assert_eq!(info.reason, "invalid_limits");
+        assert_eq!(info.metadata["limit"], "timeout_ms");
+        assert_eq!(info.metadata["max"], "300000");
+        let violations = &details.bad_request().expect("BadRequest").field_violations;
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].field, "limits.timeout_ms");
+        assert!(violations[0].description.contains("above its maximum"));
+
+        let s = to_status(ApiError::from(RequestError::UnknownBackend {
+            name: "qemu".into(),
+            known: "native".into(),
+        }));
+        let details = s.get_error_details();
+        assert_eq!(details.error_info().unwrap().metadata["backend"], "qemu");
+        assert_eq!(
+            details.bad_request().unwrap().field_violations[0].field,
+            "backend"
+        );
+
+        let s = to_status(ApiError::from(RequestError::CodeTooLarge {
+            size: 2,
+            max: 1,
+        }));
+        assert_eq!(
+            s.get_error_details()
+                .bad_request()
+                .unwrap()
+                .field_violations[0]
+                .field,
+            "code"
+        );
+        let s = to_status(ApiError::from(RequestError::InputsTooLarge {
+            size: 2,
+            max: 1,
+        }));
+        assert_eq!(
+            s.get_error_details()
+                .bad_request()
+                .unwrap()
+                .field_violations[0]
+                .field,
+            "inputs"
+        );
     }
 }

@@ -9,20 +9,18 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use nodecell::ExecRequest;
 
+use crate::admission;
 use crate::disconnect::ConnectionWatch;
-use crate::error::{ApiError, Kind};
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.kind.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut resp = (status, Json(self.body())).into_response();
-        if let Some(s) = self.retry_after_s {
+        let mut resp = (self.code.http_status(), Json(self.body())).into_response();
+        if let Some(delay) = self.retry_after() {
             resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+                .insert(header::RETRY_AFTER, HeaderValue::from(delay.as_secs()));
         }
         resp
     }
@@ -52,34 +50,11 @@ async fn require_token(
     req: Request,
     next: Next,
 ) -> Response {
-    if state.config.auth_tokens.is_empty() {
-        return next.run(req).await;
+    let given = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    match admission::authorize(&state.config.auth_tokens, given) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
     }
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(t)
-            if state
-                .config
-                .auth_tokens
-                .iter()
-                .any(|ok| constant_time_eq(ok.as_bytes(), t.as_bytes())) =>
-        {
-            next.run(req).await
-        }
-        _ => ApiError::new(
-            Kind::Unauthenticated,
-            "unauthenticated",
-            "a valid bearer token is required",
-        )
-        .into_response(),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn execute(State(state): State<Arc<AppState>>, req: Request) -> Result<Response, ApiError> {
@@ -89,23 +64,17 @@ async fn execute(State(state): State<Arc<AppState>>, req: Request) -> Result<Res
         .get::<ConnectInfo<ConnectionWatch>>()
         .cloned();
     let body: Body = req.into_body();
-    let limits = &state.engine.config().max_limits;
-    let cap = (limits.max_code_bytes + limits.max_inputs_bytes + (64 << 10)) as usize;
-    let bytes = to_bytes(body, cap).await.map_err(|_| {
-        ApiError::new(
-            Kind::TooLarge,
-            "request_too_large",
-            format!("the request body is larger than {cap} bytes"),
-        )
-    })?;
-    let req: ExecRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::invalid(format!("invalid request body: {e}")))?;
+    let cap = admission::max_request_bytes(&state.engine.config().max_limits);
+    let bytes = to_bytes(body, cap)
+        .await
+        .map_err(|_| admission::request_too_large(cap))?;
+    let req = admission::request_from_json(&bytes)?;
     let run = state.execute(req, None);
     let outcome = match watch {
         Some(ConnectInfo(watch)) => tokio::select! {
             outcome = run => outcome?,
             // The client is gone: dropping the run kills its sandbox.
-            () = watch.closed() => return Err(ApiError::new(Kind::InvalidRequest, "client_closed", "the client went away")),
+            () = watch.closed() => return Err(ApiError::new(ErrorCode::ClientClosed, "the client went away")),
         },
         None => run.await?,
     };
@@ -115,7 +84,7 @@ async fn execute(State(state): State<Arc<AppState>>, req: Request) -> Result<Res
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match state.not_ready() {
         None => (StatusCode::OK, "ready").into_response(),
-        Some(why) => ApiError::new(Kind::Unavailable, "not_ready", why).into_response(),
+        Some(why) => ApiError::new(ErrorCode::NotReady, why).into_response(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! decision about execution is the library's; this crate only admits, translates and reports.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod config;
 pub mod disconnect;
 pub mod error;

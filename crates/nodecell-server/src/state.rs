@@ -8,7 +8,7 @@ use nodecell::{BackendId, Engine, ExecRequest, LiveEvent, Outcome, Pool, Protect
 use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
-use crate::error::{ApiError, Kind};
+use crate::error::{ApiError, ErrorCode};
 
 pub struct AppState {
     pub config: ServerConfig,
@@ -63,7 +63,10 @@ impl AppState {
     /// Why the service is not ready, if it is not.
     pub fn not_ready(&self) -> Option<String> {
         if self.draining.load(Ordering::Acquire) {
-            return Some("draining: the service is shutting down".into());
+            return Some(format!(
+                "{}: the service is shutting down",
+                ErrorCode::Draining
+            ));
         }
         let report = self.engine.report(self.backend);
         if !report.available {
@@ -99,8 +102,7 @@ impl AppState {
         let t0 = Instant::now();
         if self.draining.load(Ordering::Acquire) {
             return Err(ApiError::new(
-                Kind::Unavailable,
-                "draining",
+                ErrorCode::Draining,
                 "the service is shutting down",
             ));
         }
@@ -110,15 +112,11 @@ impl AppState {
             req.backend = Some(self.backend.as_str().to_string());
         }
         // Checked once, before admission: a bad request never waits in the queue.
-        let checked = self
-            .engine
-            .check_request(&req)
-            .map_err(|e| ApiError::from(nodecell::RunError::from(e)))?;
+        let checked = self.engine.check_request(&req).map_err(ApiError::from)?;
         if self.pool.warm_count() == 0 {
             if let Some(e) = self.pool.last_error() {
                 return Err(ApiError::new(
-                    Kind::Unavailable,
-                    "sandbox_unavailable",
+                    ErrorCode::SandboxUnavailable,
                     format!("sandboxes cannot start: {e}"),
                 ));
             }
@@ -145,8 +143,7 @@ impl AppState {
                     Ok(Ok(p)) => p,
                     Ok(Err(_)) => {
                         return Err(ApiError::new(
-                            Kind::Unavailable,
-                            "draining",
+                            ErrorCode::Draining,
                             "the service is shutting down",
                         ))
                     }
@@ -216,10 +213,9 @@ impl Drop for Counted<'_> {
     }
 }
 
+/// Overloaded (the table gives its retry delay), counted.
 fn overloaded(why: &str) -> ApiError {
-    metrics::counter!("nodecell_rejected_total", "reason" => "overloaded").increment(1);
-    ApiError {
-        retry_after_s: Some(1),
-        ..ApiError::new(Kind::Overloaded, "overloaded", why)
-    }
+    let code = ErrorCode::Overloaded;
+    metrics::counter!("nodecell_rejected_total", "reason" => code.as_str()).increment(1);
+    ApiError::new(code, why)
 }

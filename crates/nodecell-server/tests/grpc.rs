@@ -9,6 +9,7 @@ use nodecell_server::grpc::pb::{self, execute_event::Event, sandbox_client::Sand
 use nodecell_server::{AppState, ServerConfig};
 use tonic::transport::Channel;
 use tonic::{Code, Request};
+use tonic_types::StatusExt;
 
 const TOKEN: &str = "a-test-token-of-enough-length";
 
@@ -21,6 +22,11 @@ struct TestServer {
 
 impl TestServer {
     async fn start(tokens: &[&str]) -> TestServer {
+        Self::start_with(tokens, "native").await
+    }
+
+    /// With `backend` the service's default.
+    async fn start_with(tokens: &[&str], backend: &str) -> TestServer {
         let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../..")
             .canonicalize()
@@ -42,6 +48,7 @@ impl TestServer {
             grpc_listen: "127.0.0.1:0".parse().unwrap(),
             pool_size: 1,
             auth_tokens: tokens.iter().map(|t| t.to_string()).collect(),
+            backend: backend.into(),
             ..ServerConfig::default()
         };
         config.engine.launcher_path = launcher;
@@ -177,6 +184,62 @@ async fn user_errors_timeouts_and_request_errors() {
         err.metadata().get("nodecell-error-code").is_some(),
         "{err:?}"
     );
+    // The standard google.rpc details, as any gRPC client reads them.
+    let details = err.get_error_details();
+    let info = details.error_info().expect("ErrorInfo");
+    assert_eq!(
+        (info.reason.as_str(), info.domain.as_str()),
+        ("invalid_limits", "nodecell")
+    );
+    assert_eq!(info.metadata["limit"], "timeout_ms");
+    let violations = &details.bad_request().expect("BadRequest").field_violations;
+    assert_eq!(violations[0].field, "limits.timeout_ms", "{violations:?}");
+
+    // The limits HTTP accepts, gRPC accepts as well: they reach the library's checks.
+    for (limits, field) in [
+        (
+            pb::Limits {
+                max_result_bytes: Some(1),
+                ..Default::default()
+            },
+            "limits.max_result_bytes",
+        ),
+        (
+            pb::Limits {
+                max_processes: Some(1),
+                ..Default::default()
+            },
+            "limits.max_processes",
+        ),
+    ] {
+        let err = client
+            .execute(pb::ExecuteRequest {
+                limits: Some(limits),
+                ..request("return 1")
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        let violations = err.get_error_details().bad_request().unwrap().clone();
+        assert_eq!(violations.field_violations[0].field, field, "{err:?}");
+    }
+    let resp = client
+        .execute(pb::ExecuteRequest {
+            limits: Some(pb::Limits {
+                max_result_bytes: Some(64),
+                max_processes: Some(32),
+                ..Default::default()
+            }),
+            ..request("return 'x'.repeat(1000)")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(
+        resp.status(),
+        pb::Status::Ok,
+        "max_result_bytes applies: {resp:?}"
+    );
 
     let err = client
         .execute(pb::ExecuteRequest {
@@ -187,6 +250,16 @@ async fn user_errors_timeouts_and_request_errors() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     assert!(err.message().contains("qemu"), "{err:?}");
+    assert_eq!(
+        err.metadata().get("nodecell-error-code").unwrap(),
+        "unknown_backend"
+    );
+    let details = err.get_error_details();
+    assert_eq!(details.error_info().unwrap().metadata["backend"], "qemu");
+    assert_eq!(
+        details.bad_request().unwrap().field_violations[0].field,
+        "backend"
+    );
     server.stop().await;
 }
 
@@ -199,6 +272,10 @@ async fn tokens_are_required_when_configured() {
     assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
     assert_eq!(
         err.metadata().get("nodecell-error-code").unwrap(),
+        "unauthenticated"
+    );
+    assert_eq!(
+        err.get_error_details().error_info().unwrap().reason,
         "unauthenticated"
     );
 
@@ -415,5 +492,23 @@ async fn a_client_deadline_stops_the_run() {
     let _ = tokio::time::timeout(Duration::from_millis(300), call).await;
     assert!(t0.elapsed() < Duration::from_secs(2));
     wait_until_idle(&server).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_backend_is_the_services_default() {
+    // A default other than the library's own, so that "empty" cannot pass for "native".
+    let server = TestServer::start_with(&[], "landlock").await;
+    let mut client = server.client().await;
+    let resp = client
+        .execute(pb::ExecuteRequest {
+            backend: String::new(),
+            ..request("return 1")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(resp.status(), pb::Status::Ok, "{resp:?}");
+    assert_eq!(resp.backend, "landlock");
     server.stop().await;
 }

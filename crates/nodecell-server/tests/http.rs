@@ -206,6 +206,23 @@ async fn endpoints_outcomes_and_error_codes() {
             "{schema} missing"
         );
     }
+    // The error codes are the error table's.
+    let codes = &doc["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"];
+    assert!(
+        [
+            "invalid_request",
+            "overloaded",
+            "unauthenticated",
+            "not_ready"
+        ]
+        .iter()
+        .all(|c| codes.as_array().unwrap().iter().any(|v| v == c)),
+        "{codes}"
+    );
+    assert!(
+        doc["paths"]["/v1/execute"]["post"]["responses"]["429"]["headers"]["Retry-After"]
+            .is_object()
+    );
     // Generated from the code: the request schema lists the library's own fields.
     let props = &doc["components"]["schemas"]["ExecRequest"]["properties"];
     assert!(
@@ -236,6 +253,7 @@ async fn endpoints_outcomes_and_error_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_backend_serves_as_default_and_per_request() {
+    let _s = SERIAL.lock().await;
     for default in ["nsjail", "landlock"] {
         let c = ServerConfig {
             backend: default.into(),
@@ -254,6 +272,10 @@ async fn every_backend_serves_as_default_and_per_request() {
             assert_eq!(outcome["backend"], backend);
         }
         let (_, outcome, _) = post(&base, r#"{"code": "return 1"}"#).await;
+        assert_eq!(outcome["backend"], default, "{outcome}");
+        // An empty backend is the default too (as over gRPC, where proto3 cannot tell).
+        let (status, outcome, _) = post(&base, r#"{"code": "return 1", "backend": ""}"#).await;
+        assert_eq!(status, 200, "{outcome}");
         assert_eq!(outcome["backend"], default, "{outcome}");
         server.shutdown().await;
     }

@@ -1,0 +1,243 @@
+//! What both transports do with a call before it reaches [`crate::AppState::execute`], in one
+//! place: the bearer token, the size cap of a request, and turning the request (JSON over HTTP,
+//! protobuf over gRPC) into the library's [`ExecRequest`] under the same rules.
+
+use nodecell::{ExecRequest, LimitOverrides, Limits};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::grpc::{pb, struct_to_json};
+
+/// The scheme of an `Authorization` header (HTTP) or `authorization` metadata (gRPC).
+const BEARER: &[u8] = b"Bearer ";
+
+/// Room for everything of a request but its code and inputs (JSON or protobuf framing, the
+/// limits, the backend name).
+const ENVELOPE_BYTES: u64 = 64 << 10;
+
+/// When `tokens` are configured, `authorization` (the header's or the metadata's value) must
+/// be `Bearer <token>` for one of them. Compared in constant time, against every token.
+pub fn authorize(tokens: &[String], authorization: Option<&[u8]>) -> Result<(), ApiError> {
+    if tokens.is_empty() {
+        return Ok(());
+    }
+    let given = authorization.and_then(|v| v.strip_prefix(BEARER));
+    let ok = given.is_some_and(|given| {
+        tokens.iter().fold(false, |ok, token| {
+            ok | constant_time_eq(token.as_bytes(), given)
+        })
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Unauthenticated,
+            "a valid bearer token is required",
+        ))
+    }
+}
+
+/// Equal, in a time that depends on the lengths only.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The largest request either transport reads: the largest code and inputs the service's
+/// maximum limits allow, plus the envelope.
+pub fn max_request_bytes(max: &Limits) -> usize {
+    usize::try_from(max.max_code_bytes + max.max_inputs_bytes + ENVELOPE_BYTES)
+        .unwrap_or(usize::MAX)
+}
+
+/// A request body over [`max_request_bytes`].
+pub fn request_too_large(cap: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::RequestTooLarge,
+        format!("the request body is larger than {cap} bytes"),
+    )
+    .with_metadata("max", cap)
+}
+
+/// An HTTP request body (JSON) as a request.
+pub fn request_from_json(body: &[u8]) -> Result<ExecRequest, ApiError> {
+    let req: ExecRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("invalid request body: {e}")))?;
+    Ok(admit(req))
+}
+
+/// A gRPC request as a request; `inputs` must be representable as JSON.
+pub fn request_from_proto(req: pb::ExecuteRequest) -> Result<ExecRequest, ApiError> {
+    let inputs = match req.inputs {
+        Some(s) => struct_to_json(s).map_err(|e| {
+            ApiError::invalid(format!("inputs: {e}")).with_field("inputs", e.clone())
+        })?,
+        None => serde_json::Map::new(),
+    };
+    let pb::Limits {
+        timeout_ms,
+        memory_mib,
+        max_output_bytes,
+        max_result_bytes,
+        max_processes,
+    } = req.limits.unwrap_or_default();
+    Ok(admit(ExecRequest {
+        code: req.code,
+        inputs,
+        limits: LimitOverrides {
+            timeout_ms,
+            memory_mib,
+            max_output_bytes,
+            max_result_bytes,
+            max_processes,
+        },
+        backend: Some(req.backend),
+    }))
+}
+
+/// The rules both transports share once a request is decoded. An empty backend is the
+/// service's default, as an absent one is: proto3 cannot tell an empty string from an unset
+/// one, so HTTP reads `"backend": ""` the same way.
+fn admit(mut req: ExecRequest) -> ExecRequest {
+    if req.backend.as_deref() == Some("") {
+        req.backend = None;
+    }
+    req
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use prost::Message;
+
+    use super::*;
+
+    #[test]
+    fn tokens_are_checked_only_when_configured() {
+        let tokens = [
+            "first-token-0123456789".to_string(),
+            "second-token-0123456789".to_string(),
+        ];
+        assert!(authorize(&[], None).is_ok());
+        assert!(authorize(&tokens, Some(b"Bearer second-token-0123456789")).is_ok());
+        assert!(authorize(&tokens, Some(b"Bearer first-token-0123456789")).is_ok());
+        for bad in [
+            None,
+            Some("second-token-0123456789"),
+            Some("Bearer second-token-012345678"),
+            Some("Bearer second-token-01234567890"),
+            Some("Basic second-token-0123456789"),
+            Some("Bearer "),
+        ] {
+            let e = authorize(&tokens, bad.map(str::as_bytes)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::Unauthenticated, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_empty_backend_is_the_default_on_both_transports() {
+        let http = request_from_json(br#"{"code": "1", "backend": ""}"#).unwrap();
+        assert_eq!(http.backend, None);
+        let grpc = request_from_proto(pb::ExecuteRequest {
+            code: "1".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(grpc.backend, None);
+        assert_eq!(http, grpc);
+        let named = request_from_json(br#"{"code": "1", "backend": "nsjail"}"#).unwrap();
+        assert_eq!(named.backend.as_deref(), Some("nsjail"));
+        let named = request_from_proto(pb::ExecuteRequest {
+            code: "1".into(),
+            backend: "nsjail".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(named.backend.as_deref(), Some("nsjail"));
+    }
+
+    #[test]
+    fn every_grpc_limit_reaches_the_library() {
+        let req = request_from_proto(pb::ExecuteRequest {
+            code: "1".into(),
+            limits: Some(pb::Limits {
+                timeout_ms: Some(1),
+                memory_mib: Some(2),
+                max_output_bytes: Some(3),
+                max_result_bytes: Some(4),
+                max_processes: Some(5),
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            req.limits,
+            LimitOverrides {
+                timeout_ms: Some(1),
+                memory_mib: Some(2),
+                max_output_bytes: Some(3),
+                max_result_bytes: Some(4),
+                max_processes: Some(5),
+            }
+        );
+    }
+
+    /// The property names of an OpenAPI component schema (what HTTP accepts).
+    fn http_fields(doc: &serde_json::Value, schema: &str) -> BTreeSet<String> {
+        doc["components"]["schemas"][schema]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no schema {schema} in the OpenAPI document"))
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The field names of a message of nodecell.proto, from the compiled descriptor set.
+    fn grpc_fields(fds: &prost_types::FileDescriptorSet, message: &str) -> BTreeSet<String> {
+        fds.file
+            .iter()
+            .filter(|f| f.package() == "nodecell.v1")
+            .flat_map(|f| &f.message_type)
+            .find(|m| m.name() == message)
+            .unwrap_or_else(|| panic!("no message nodecell.v1.{message}"))
+            .field
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect()
+    }
+
+    /// Fails when one transport gains a request field or a limit the other lacks.
+    #[test]
+    fn http_and_grpc_accept_the_same_request_fields_and_limits() {
+        let doc = serde_json::to_value(crate::openapi::document()).unwrap();
+        let fds = prost_types::FileDescriptorSet::decode(pb::FILE_DESCRIPTOR_SET).unwrap();
+        for (http, grpc) in [
+            ("ExecRequest", "ExecuteRequest"),
+            ("LimitOverrides", "Limits"),
+        ] {
+            assert_eq!(
+                http_fields(&doc, http),
+                grpc_fields(&fds, grpc),
+                "HTTP's {http} and gRPC's nodecell.v1.{grpc} differ"
+            );
+        }
+        // And what HTTP actually reads: a fully populated request, as JSON.
+        let full = ExecRequest {
+            code: "1".into(),
+            inputs: serde_json::Map::new(),
+            limits: LimitOverrides {
+                timeout_ms: Some(1),
+                memory_mib: Some(1),
+                max_output_bytes: Some(1),
+                max_result_bytes: Some(1),
+                max_processes: Some(1),
+            },
+            backend: Some("native".into()),
+        };
+        let json = serde_json::to_value(&full).unwrap();
+        let keys = |v: &serde_json::Value| -> BTreeSet<String> {
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        assert_eq!(keys(&json), grpc_fields(&fds, "ExecuteRequest"));
+        assert_eq!(keys(&json["limits"]), grpc_fields(&fds, "Limits"));
+    }
+}
