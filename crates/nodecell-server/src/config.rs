@@ -294,4 +294,38 @@ mod tests {
         .unwrap_err();
         assert!(err.0.contains("auth_tokens"), "{err}");
     }
+
+    #[test]
+    fn backend_sections_and_their_deprecated_flat_keys() {
+        let dir =
+            std::env::temp_dir().join(format!("nodecell-config-sections-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            "[engine.backends.nsjail]\npath = \"/opt/nsjail\"\n[engine.backends.landlock]\nuser_max_processes = 99\n",
+        )
+        .unwrap();
+        let c = ServerConfig::load(Some(&file), env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c.engine.backends.nsjail.path, PathBuf::from("/opt/nsjail"));
+        assert_eq!(c.engine.backends.landlock.user_max_processes, 99);
+
+        std::fs::write(
+            &file,
+            "[engine]\nnsjail_path = \"/opt/nsjail\"\nlandlock_user_max_processes = 99\n",
+        )
+        .unwrap();
+        let old = ServerConfig::load(Some(&file), env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(
+            old.engine.backends.nsjail.path,
+            PathBuf::from("/opt/nsjail")
+        );
+        assert_eq!(old.engine.backends.landlock.user_max_processes, 99);
+        assert!(old.engine.nsjail_path.is_none());
+
+        std::fs::write(&file, "[engine.backends.nsjail]\npth = \"/x\"\n").unwrap();
+        let err = ServerConfig::load(Some(&file), env(&[]), &Overrides::default()).unwrap_err();
+        assert!(err.0.contains("unknown field"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

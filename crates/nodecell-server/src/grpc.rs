@@ -49,6 +49,30 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    tracing::info!(addr = ?listener.local_addr().ok(), "serving gRPC");
+    serve_incoming(
+        state,
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve`] on any stream of connections (tests use in-memory ones).
+pub async fn serve_incoming<IO, IE>(
+    state: Arc<AppState>,
+    incoming: impl tokio_stream::Stream<Item = Result<IO, IE>> + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error>
+where
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Send
+        + Unpin
+        + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (reporter, health) = tonic_health::server::health_reporter();
     update_health(&reporter, &state).await;
     let _health_updater = AbortOnDrop(tokio::spawn({
@@ -82,16 +106,12 @@ pub async fn serve(
     let sandbox =
         InterceptedService::new(sandbox, move |req: Request<()>| check_token(&tokens, req));
 
-    tracing::info!(addr = ?listener.local_addr().ok(), "serving gRPC");
     tonic::transport::Server::builder()
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(sandbox)
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }
 

@@ -1,6 +1,7 @@
 //! The API layer in-process, on the fake backend (no root, no Node, no sockets but the fake
-//! runner's socket pairs): HTTP through `router()` and `oneshot`. Fast: the real-backend
-//! server tests (http.rs, grpc.rs) cover the same paths end to end.
+//! runner's socket pairs): HTTP through `router()` and `oneshot`, gRPC over an in-memory
+//! connection. Fast: the real-backend server tests (http.rs, grpc.rs) cover the same paths
+//! end to end.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +9,11 @@ use std::time::Duration;
 use axum::body::{to_bytes, Body};
 use axum::http::{header, Request, StatusCode};
 use nodecell::{Engine, EngineConfig};
-use nodecell_server::{http, AppState, ServerConfig};
+use nodecell_server::grpc::pb::{self, execute_event::Event, sandbox_client::SandboxClient};
+use nodecell_server::{grpc, http, AppState, ServerConfig};
 use serde_json::{json, Value};
+use tonic::transport::{Channel, Endpoint};
+use tonic_types::StatusExt;
 use tower::ServiceExt;
 
 fn state_with(config: ServerConfig) -> Arc<AppState> {
@@ -171,4 +175,116 @@ async fn overload_is_a_429_with_retry_after() {
     let (status, body, _) = slow.await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["result"], 1);
+}
+
+/// A gRPC client of `state`'s service over one in-memory connection; the server stops when
+/// the returned sender is dropped.
+async fn grpc_client(
+    state: &Arc<AppState>,
+) -> (SandboxClient<Channel>, tokio::sync::oneshot::Sender<()>) {
+    let (client_io, server_io) = tokio::io::duplex(1 << 16);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(grpc::serve_incoming(
+        state.clone(),
+        // One connection, then none: an incoming stream that ended would shut the server down.
+        tokio_stream::StreamExt::chain(
+            tokio_stream::once(Ok::<_, std::io::Error>(server_io)),
+            tokio_stream::pending(),
+        ),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let mut client_io = Some(client_io);
+    let channel = Endpoint::try_from("http://in-memory")
+        .unwrap()
+        .connect_with_connector(tower::service_fn(move |_| {
+            let io = client_io.take();
+            async move {
+                io.map(hyper_util::rt::TokioIo::new)
+                    .ok_or_else(|| std::io::Error::other("one in-memory connection only"))
+            }
+        }))
+        .await
+        .unwrap();
+    (SandboxClient::new(channel), stop)
+}
+
+fn grpc_req(code: &str) -> pb::ExecuteRequest {
+    pb::ExecuteRequest {
+        code: code.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn outcomes_streams_and_error_details_over_grpc() {
+    let state = state();
+    let (mut client, _stop) = grpc_client(&state).await;
+    let r = client
+        .execute(grpc_req("log hi\nreturn [1, 2]"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.status, pb::Status::Ok as i32);
+    assert_eq!(r.logs[0].message, "hi");
+    assert_eq!(r.backend, "fake");
+    let list = match r.result.unwrap().kind.unwrap() {
+        prost_types::value::Kind::ListValue(l) => l.values.len(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(list, 2);
+
+    let mut stream = client
+        .execute_stream(grpc_req("log one\nstdout two\nreturn 3"))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut events = Vec::new();
+    while let Some(ev) = stream.message().await.unwrap() {
+        events.push(ev.event.unwrap());
+    }
+    assert!(
+        matches!(&events[0], Event::Log(l) if l.message == "one"),
+        "{events:?}"
+    );
+    assert!(matches!(events.last(), Some(Event::Outcome(o)) if o.status == pb::Status::Ok as i32));
+
+    // A request error: the stable code, and google.rpc details naming the field.
+    let bad = pb::ExecuteRequest {
+        limits: Some(pb::Limits {
+            max_processes: Some(1_000_000),
+            ..Default::default()
+        }),
+        ..grpc_req("return 1")
+    };
+    let err = client.execute(bad).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    let details = err.get_error_details();
+    assert_eq!(details.error_info().unwrap().reason, "invalid_limits");
+    let fields: Vec<_> = details
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect();
+    assert_eq!(fields, ["limits.max_processes"]);
+
+    // An empty backend is the default on both transports.
+    let r = client
+        .execute(pb::ExecuteRequest {
+            backend: String::new(),
+            ..grpc_req("return 1")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.backend, "fake");
+    let (status, body, _) = call(&state, post(r#"{"code": "return 1", "backend": ""}"#)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["backend"], "fake");
+    for pool in state.pools() {
+        pool.shutdown().await;
+    }
 }
