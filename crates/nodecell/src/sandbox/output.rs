@@ -7,6 +7,12 @@ use crate::outcome::LogEntry;
 
 use super::LiveEvent;
 
+/// What one log entry, or one frame the host ignores, costs the budget beyond its bytes:
+/// about its size as JSON in the outcome (`{"level":"log","message":""}`), so that an empty
+/// entry or frame is never free and the budget bounds how many there can be (and the work
+/// and memory of the host for them).
+pub(crate) const ENTRY_COST: u64 = 32;
+
 /// Captured output, held to one byte budget shared by logs, stdout and stderr.
 pub(crate) struct Output {
     remaining: u64,
@@ -57,12 +63,17 @@ impl Output {
         }
     }
 
-    /// Counts bytes against the budget without keeping them.
+    /// Counts an ignored frame of `len` bytes against the budget, without keeping it.
     pub(crate) fn charge(&mut self, len: usize) -> bool {
-        self.take(len).1
+        self.take(len.saturating_add(ENTRY_COST as usize)).1
     }
 
+    /// Keeps a log entry (its message cut to what is left of the budget); an entry that
+    /// finds less than [`ENTRY_COST`] left is not kept at all.
     pub(crate) fn log(&mut self, mut entry: LogEntry) -> bool {
+        if !self.take(ENTRY_COST as usize).1 {
+            return false;
+        }
         let (n, ok) = self.take(entry.message.len());
         if !ok {
             entry.message = cut_str(&entry.message, n).to_string();
@@ -97,8 +108,27 @@ mod tests {
     use crate::outcome::LogLevel;
 
     #[test]
+    fn empty_entries_and_frames_are_never_free() {
+        let empty = || LogEntry {
+            level: LogLevel::Log,
+            message: String::new(),
+        };
+        let mut o = Output::new(10 * ENTRY_COST, None);
+        for _ in 0..10 {
+            assert!(o.log(empty()));
+        }
+        assert!(!o.log(empty()), "the 11th empty entry is over the budget");
+        assert_eq!(o.logs.len(), 10);
+        assert!(o.truncated);
+
+        let mut o = Output::new(3 * ENTRY_COST, None);
+        assert!(o.charge(0) && o.charge(0) && o.charge(0));
+        assert!(!o.charge(0), "the 4th zero-length frame is over the budget");
+    }
+
+    #[test]
     fn output_budget_is_shared_and_cut_on_char_boundaries() {
-        let mut o = Output::new(9, None);
+        let mut o = Output::new(9 + ENTRY_COST, None);
         assert!(o.stdout(b"abcd"));
         assert!(!o.log(LogEntry {
             level: LogLevel::Log,
