@@ -80,6 +80,17 @@ async fn outcomes_and_request_errors_over_http() {
     .await;
     assert_eq!(body["status"], "timeout", "{body}");
 
+    // The host holds a result to max_result_bytes even when the runner does not (the fake
+    // runner does not; a sandbox can forge a result).
+    let big = json!({
+        "code": format!("return \"{}\"", "x".repeat(2000)),
+        "limits": {"max_result_bytes": 1024}
+    })
+    .to_string();
+    let (_, body, _) = call(&state, post(&big)).await;
+    assert_eq!(body["status"], "error", "{body}");
+    assert_eq!(body["error"]["name"], "ResultTooLarge");
+
     for (req, want_status, want_code) in [
         (r#"{"code": 1}"#, 400, "invalid_request"),
         (r#"{"code": "1", "extra": 1}"#, 400, "invalid_request"),

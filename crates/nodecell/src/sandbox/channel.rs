@@ -90,8 +90,8 @@ pub(crate) fn drain_buffered(
 /// What the event reader passes on.
 pub(crate) enum Read {
     Log(LogEntry),
-    /// The result carrying this run's nonce.
-    Result(RunnerResult),
+    /// The result carrying this run's nonce, and the size of its frame.
+    Result(RunnerResult, usize),
     /// A well-framed frame the host does not accept, of this many bytes.
     Ignored(usize),
     /// End of stream between frames.
@@ -114,11 +114,11 @@ pub(crate) async fn read_events(
             Err(e) => Read::Broken(e),
             Ok(Some(body)) => match serde_json::from_slice::<RunnerEvent>(&body) {
                 Ok(RunnerEvent::Log { level, message }) => Read::Log(LogEntry { level, message }),
-                Ok(RunnerEvent::Result(r)) if r.nonce() == nonce => Read::Result(r),
+                Ok(RunnerEvent::Result(r)) if r.nonce() == nonce => Read::Result(r, body.len()),
                 Ok(_) | Err(_) => Read::Ignored(body.len()),
             },
         };
-        let last = matches!(read, Read::Result(_) | Read::Closed | Read::Broken(_));
+        let last = matches!(read, Read::Result(..) | Read::Closed | Read::Broken(_));
         if tx.send(read).await.is_err() || last {
             return;
         }
@@ -151,7 +151,9 @@ mod tests {
         read_events(Box::new(host), 4096, "n1".into(), tx).await;
         assert!(matches!(rx.recv().await, Some(Read::Log(l)) if l.message == "hi"));
         assert!(matches!(rx.recv().await, Some(Read::Ignored(_))));
-        assert!(matches!(rx.recv().await, Some(Read::Result(r)) if r.nonce() == "n1"));
+        assert!(
+            matches!(rx.recv().await, Some(Read::Result(r, len)) if r.nonce() == "n1" && len == frames[2].len())
+        );
 
         let (host, mut runner) = tokio::net::UnixStream::pair().unwrap();
         runner

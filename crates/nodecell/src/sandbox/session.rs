@@ -8,8 +8,8 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use crate::limits::Limits;
-use crate::outcome::{Outcome, Usage};
-use crate::protocol::{self, Job};
+use crate::outcome::{ErrorInfo, Outcome, Usage};
+use crate::protocol::{self, Job, RunnerResult};
 
 use super::accounting::tree_usage;
 use super::channel::{drain_buffered, read_events, Read};
@@ -92,7 +92,7 @@ impl Sandbox {
                                 break End::OutputLimit;
                             }
                         }
-                        Some(Read::Result(r)) => break End::Result(r),
+                        Some(Read::Result(r, len)) => break End::Result(held_to_result_limit(r, len, limits)),
                         // Frames the host cannot accept (a result without this run's nonce,
                         // anything off-schema) can only come from the user's code writing to
                         // fd 4: ignored, but their bytes count against the output budget.
@@ -176,5 +176,66 @@ impl Sandbox {
             }
         }
         self.finish(end, out, limits, usage).await
+    }
+}
+
+/// The runner holds an ok result to `max_result_bytes`; the host holds it to that too, by the
+/// size of the frame it came in (code in the sandbox can forge a result: the nonce is readable
+/// from inside, see docs/threat-model.md). Over the limit it becomes the runner's own error.
+fn held_to_result_limit(r: RunnerResult, frame_len: usize, limits: &Limits) -> RunnerResult {
+    const ENVELOPE: &str = r#"{"type":"result","status":"ok","nonce":"","result":}"#;
+    match r {
+        RunnerResult::Ok { nonce, .. }
+            if frame_len.saturating_sub(ENVELOPE.len() + nonce.len()) as u64
+                > limits.max_result_bytes =>
+        {
+            RunnerResult::Error {
+                nonce,
+                error: ErrorInfo::new(
+                    "ResultTooLarge",
+                    format!(
+                        "result exceeds max_result_bytes ({} bytes of JSON)",
+                        limits.max_result_bytes
+                    ),
+                ),
+            }
+        }
+        r => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ok_result_over_the_limit_is_refused_by_the_host() {
+        let limits = Limits {
+            max_result_bytes: 4,
+            ..Limits::default()
+        };
+        let frame = |result: &str| {
+            format!(r#"{{"type":"result","status":"ok","nonce":"n","result":{result}}}"#)
+        };
+        let ok = |result: &str| RunnerResult::Ok {
+            nonce: "n".into(),
+            result: serde_json::from_str(result).unwrap(),
+        };
+        for (result, allowed) in [("1234", true), ("12345", false), (r#""ab""#, true)] {
+            let held = held_to_result_limit(ok(result), frame(result).len(), &limits);
+            assert_eq!(
+                matches!(held, RunnerResult::Ok { .. }),
+                allowed,
+                "{result}: {held:?}"
+            );
+        }
+        let err = RunnerResult::Error {
+            nonce: "n".into(),
+            error: ErrorInfo::new("Error", "x".repeat(100)),
+        };
+        assert!(matches!(
+            held_to_result_limit(err, 1000, &limits),
+            RunnerResult::Error { error, .. } if error.name == "Error"
+        ));
     }
 }
