@@ -61,6 +61,7 @@ module.exports = Object.freeze({
   globalThis,
   ObjectDefineProperty: Object.defineProperty,
   ObjectGetOwnPropertyDescriptor: Object.getOwnPropertyDescriptor,
+  ObjectKeys: Object.keys,
   ObjectGetPrototypeOf: Object.getPrototypeOf,
   ObjectPrototypeHasOwnProperty: uncurryThis(Object.prototype.hasOwnProperty),
   ReflectApply: Reflect.apply,

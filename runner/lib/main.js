@@ -536,17 +536,21 @@ function isIdentifierName(key) {
   return unicodeIdentifier.test(key);
 }
 
+// Inputs may shadow any global the runner itself uses (`Object`, `JSON`, ...): from the
+// first key on, only the captured intrinsics are used.
 function installInputs(inputs) {
-  for (const key of Object.keys(inputs)) {
+  const keys = I.ObjectKeys(inputs);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
     if (key === 'inputs' || key === 'globalThis' || !isIdentifierName(key)) continue;
-    const d = Object.getOwnPropertyDescriptor(globalThis, key);
+    const d = I.ObjectGetOwnPropertyDescriptor(globalThis, key);
     if (d && !d.configurable) continue;
-    Object.defineProperty(globalThis, key, {
-      value: inputs[key], writable: true, configurable: true, enumerable: true,
+    I.ObjectDefineProperty(globalThis, key, {
+      __proto__: null, value: inputs[key], writable: true, configurable: true, enumerable: true,
     });
   }
-  Object.defineProperty(globalThis, 'inputs', {
-    value: inputs, writable: true, configurable: true, enumerable: true,
+  I.ObjectDefineProperty(globalThis, 'inputs', {
+    __proto__: null, value: inputs, writable: true, configurable: true, enumerable: true,
   });
 }
 
@@ -714,8 +718,8 @@ async function run() {
 
   // Everything user code can observe or break is set up last.
   installInputs(inputs);
-  Object.defineProperty(globalThis, 'console', {
-    value: userConsole, writable: true, configurable: true, enumerable: false,
+  I.ObjectDefineProperty(globalThis, 'console', {
+    __proto__: null, value: userConsole, writable: true, configurable: true, enumerable: false,
   });
   // Direct process.reallyExit() calls skip the 'exit' event.
   processRef.reallyExit = function reallyExit(code) {
