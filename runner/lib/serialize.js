@@ -21,7 +21,9 @@
 const I = require('./intrinsics');
 const { quote } = require('./protocol');
 
-const MAX_DEPTH = 1000;
+// The host parses frames with serde_json, whose nesting limit is 128; the result sits one
+// level inside its frame, and within the outcome a client parses. 120 leaves both a margin.
+const MAX_DEPTH = 120;
 
 class ResultError extends Error {}
 I.ObjectDefineProperty(ResultError.prototype, 'name', {
