@@ -238,34 +238,29 @@ impl Engine {
                 reason: report.problems.join("; "),
             });
         }
+        let heap_cap = !report.enforces(Protection::CgroupMemory);
         let plan = backend.plan(&PlanContext {
             config: &self.config,
             layout: &self.layout,
             host: &self.host,
             report,
             limits,
-            runner: self.runner_start(report, limits, modules),
+            runner: self.runner_start(heap_cap.then_some(limits.memory_mib), modules),
         })?;
-        Sandbox::start(
+        let sandbox = Sandbox::start(
             plan,
             backend.name(),
             self.config.startup_timeout_ms,
             prelaunch,
         )
-        .await
+        .await?;
+        Ok(sandbox.with_heap_cap(heap_cap.then_some(limits.memory_mib)))
     }
 
-    /// Node's flags for a backend that enforces `report` (V8's heap is capped where no
-    /// memory cgroup holds the limit) and, for eager module loading, the runner snapshot
-    /// built for them.
-    fn runner_start(
-        &self,
-        report: &EnforcementReport,
-        limits: &Limits,
-        modules: ModuleLoading,
-    ) -> RunnerStart {
-        let heap_cap = !report.enforces(Protection::CgroupMemory);
-        let flags = node_flags(&self.config, heap_cap.then_some(limits.memory_mib));
+    /// Node's flags (V8's heap capped at `heap_cap_mib`, where no memory cgroup holds the
+    /// limit) and, for eager module loading, the runner snapshot built for them.
+    fn runner_start(&self, heap_cap_mib: Option<u64>, modules: ModuleLoading) -> RunnerStart {
+        let flags = node_flags(&self.config, heap_cap_mib);
         // The snapshot holds every module, loaded: it beats loading them all from files,
         // but a sandbox for one waiting job starts faster loading only what the job uses.
         let snapshot = match modules {

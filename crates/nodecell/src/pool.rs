@@ -147,13 +147,25 @@ impl Pool {
                 },
             ));
         }
-        let warm = self.warm.lock().expect("pool lock").pop_front();
+        // A warm sandbox whose V8 heap cap is not this job's memory limit (no memory cgroup:
+        // the cap is fixed at start) stays for the next job; this one gets its own.
+        let warm = {
+            let mut warm = self.warm.lock().expect("pool lock");
+            match warm.front() {
+                Some(s) if s.fits(&checked.limits) => warm.pop_front(),
+                _ => None,
+            }
+        };
         // The replacement starts after the run (also when the caller gives up on it), so
         // that its boot does not compete with the run for CPU.
         let _refill = RefillOnDrop(&self.wake);
         let mut sandbox = match warm {
             Some(s) => s,
-            None => self.start_one(ModuleLoading::Lazy).await?,
+            None => {
+                self.engine
+                    .start(self.backend, &checked.limits, ModuleLoading::Lazy)
+                    .await?
+            }
         };
         // The outcome is returned as soon as it is complete; the teardown finishes in the
         // background, and shutdown waits for it.

@@ -87,6 +87,40 @@ async fn a_request_s_limits_apply_to_a_sandbox_started_before_it() {
     common::assert_no_leftover_cgroups();
 }
 
+/// Without a memory cgroup (landlock) V8's heap cap is fixed when Node starts: a request for
+/// more memory than the warm sandboxes were started with must get it all the same (it got
+/// the default's 128 MiB heap and ended as memory_limit), and one for less is held to less.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_s_memory_limit_is_its_heap_cap_where_no_cgroup_holds_it() {
+    let _serial = SERIAL.lock().await;
+    let engine = Arc::new(common::engine());
+    let Some(landlock) = common::backend_or_skip(&engine, "landlock") else {
+        return;
+    };
+    let pool = Pool::new(engine.clone(), landlock, 1);
+    // ~176 MiB of doubles on V8's heap: over the default 128 MiB, under 320 MiB.
+    let heap =
+        "const a = []; for (let i = 0; i < 88; i++) a.push(new Array(1 << 18).fill(i + 0.5)); \
+                return a.length";
+    let with_memory = |mib| ExecRequest {
+        backend: Some("landlock".into()),
+        limits: LimitOverrides {
+            memory_mib: Some(mib),
+            timeout_ms: Some(20_000),
+            ..Default::default()
+        },
+        ..req(heap)
+    };
+    wait_warm(&pool, 1).await;
+    let o = pool.run(&with_memory(320), None).await.unwrap();
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert_eq!(o.result, Some(serde_json::json!(88)));
+    wait_warm(&pool, 1).await;
+    let o = pool.run(&with_memory(96), None).await.unwrap();
+    assert_eq!(o.status, Status::MemoryLimit, "{o:?}");
+    pool.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_pool_still_answers_and_a_failing_start_is_reported() {
     let _serial = SERIAL.lock().await;

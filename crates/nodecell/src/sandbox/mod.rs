@@ -68,6 +68,8 @@ pub struct Sandbox {
     backend: &'static str,
     report: LaunchReport,
     startup: Duration,
+    /// V8's heap cap (MiB) Node was started with, where no memory cgroup holds the limit.
+    heap_cap_mib: Option<u64>,
 }
 
 impl Sandbox {
@@ -97,6 +99,18 @@ impl Sandbox {
     /// The name of the backend that built it.
     pub fn backend(&self) -> &'static str {
         self.backend
+    }
+
+    /// Records the V8 heap cap Node was started with.
+    pub(crate) fn with_heap_cap(mut self, heap_cap_mib: Option<u64>) -> Sandbox {
+        self.heap_cap_mib = heap_cap_mib;
+        self
+    }
+
+    /// Whether a job held to `limits` can run here: a heap cap fixed at start must be the
+    /// job's memory limit (a warm sandbox was started for the default one).
+    pub fn fits(&self, limits: &crate::Limits) -> bool {
+        self.heap_cap_mib.map_or(true, |mib| mib == limits.memory_mib)
     }
 
     /// Host pid of the sandbox's root process, 0 once it is gone.

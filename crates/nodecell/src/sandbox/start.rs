@@ -163,6 +163,7 @@ impl Sandbox {
             backend,
             report,
             startup: t0.elapsed(),
+            heap_cap_mib: None,
         })
     }
 }
