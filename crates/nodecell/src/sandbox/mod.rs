@@ -110,7 +110,8 @@ impl Sandbox {
     /// Whether a job held to `limits` can run here: a heap cap fixed at start must be the
     /// job's memory limit (a warm sandbox was started for the default one).
     pub fn fits(&self, limits: &crate::Limits) -> bool {
-        self.heap_cap_mib.map_or(true, |mib| mib == limits.memory_mib)
+        self.heap_cap_mib
+            .map_or(true, |mib| mib == limits.memory_mib)
     }
 
     /// Host pid of the sandbox's root process, 0 once it is gone.
