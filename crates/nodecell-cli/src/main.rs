@@ -1,7 +1,8 @@
 //! `nodecell`: run code once in a sandbox, or check what this host enforces.
 //!
 //! Exit status of `run`: 0 when the outcome's status is ok, 1 for any other status, 2 for
-//! bad usage or bad input, 3 when the host could not run the code at all.
+//! bad usage or bad input, 3 when the host could not run the code at all, 128 + the signal
+//! when SIGTERM or SIGINT stopped it (its sandbox killed and removed first).
 #![forbid(unsafe_code)]
 
 use std::io::Read;
@@ -201,6 +202,9 @@ async fn run(cli: Cli) -> ExitCode {
             let config = EngineConfig::default().locate_installation();
             let name = backend.as_deref().unwrap_or(nodecell::backend::names()[0]);
             let prelaunch = Prelaunch::for_backend(&config, name).ok().flatten();
+            // From here on SIGTERM and SIGINT drop the run, which kills its sandbox and
+            // removes its cgroups and scratch directory, before the exit.
+            let stopped = stop_signal();
             init_tracing();
             let (code, inputs) = match read_request(file, inputs, inputs_file) {
                 Ok(r) => r,
@@ -220,7 +224,38 @@ async fn run(cli: Cli) -> ExitCode {
                 },
                 backend,
             };
-            match engine.run_prelaunched(&req, prelaunch).await {
+            let mut run = Box::pin(engine.run_prelaunched(&req, prelaunch));
+            let ended = tokio::select! {
+                r = &mut run => Ok(r),
+                signal = stopped => Err(signal),
+            };
+            let result = match ended {
+                Ok(r) => r,
+                Err(signal) => {
+                    // Dropping the run kills its sandbox and removes its cgroups. Before the
+                    // exit, the sandbox's program is reaped, and every process that was
+                    // below this one (a sandbox's init dies with its launcher, but not at
+                    // once) is gone.
+                    let me = std::process::id() as i32;
+                    let below: Vec<i32> = nodecell::procfs::tree(me)
+                        .into_iter()
+                        .filter(|&p| p != me)
+                        .collect();
+                    drop(run);
+                    let limit = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                    reap_children(limit).await;
+                    while below
+                        .iter()
+                        .any(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+                        && std::time::Instant::now() < limit
+                    {
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                    eprintln!("nodecell: stopped by signal {signal}; the sandbox was removed");
+                    return ExitCode::from(128 + signal as u8);
+                }
+            };
+            match result {
                 Ok(outcome) => {
                     print_line(&serde_json::to_string(&outcome).expect("outcomes serialize"));
                     if outcome.status == Status::Ok {
@@ -235,6 +270,38 @@ async fn run(cli: Cli) -> ExitCode {
                     ExitCode::from(3)
                 }
             }
+        }
+    }
+}
+
+/// Waits until this process has no children left, zombies included (at most until `limit`).
+async fn reap_children(limit: std::time::Instant) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Err(nix::errno::Errno::ECHILD) => return,
+            Ok(WaitStatus::StillAlive) if std::time::Instant::now() < limit => {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Resolves with the number of the first SIGTERM or SIGINT that arrives after this call.
+fn stop_signal() -> impl std::future::Future<Output = i32> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => SignalKind::terminate().as_raw_value(),
+                _ = int.recv() => SignalKind::interrupt().as_raw_value(),
+            },
+            // Without handlers the signals keep their default action.
+            _ => std::future::pending().await,
         }
     }
 }

@@ -221,3 +221,81 @@ fn serve_refuses_bad_configuration_with_exit_64_before_binding() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// SIGTERM or SIGINT to `nodecell run` kills its sandbox and removes its cgroups before the
+/// command exits, on every backend (with nsjail, Node kept running with no time limit, and
+/// the cgroups stayed, when the command was stopped).
+#[test]
+fn a_stopped_run_leaves_nothing_behind() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let bin = common::repo().join("target/release/nodecell");
+    for &backend in common::BACKENDS {
+        for signal in [Signal::SIGTERM, Signal::SIGINT] {
+            let mut child = Command::new(&bin)
+                .args(["run", "--backend", backend, "--timeout-ms", "60000", "-"])
+                .env("NODECELL_LAUNCHER", env!("CARGO_BIN_EXE_nodecell-launcher"))
+                .env("NODECELL_RUNNER_DIR", common::repo().join("runner"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"while (true) {}")
+                .unwrap();
+            let cli = child.id() as i32;
+            // Node runs as nobody: wait until it does, below the command.
+            let t0 = std::time::Instant::now();
+            let tree = loop {
+                let tree = nodecell::procfs::tree(cli);
+                let nobody = tree.iter().any(|&p| {
+                    nodecell::procfs::status_field(p, "Uid")
+                        .is_some_and(|u| u.split_whitespace().next() == Some("65534"))
+                });
+                if nobody {
+                    break tree;
+                }
+                assert!(
+                    t0.elapsed() < std::time::Duration::from_secs(20),
+                    "{backend}: Node never ran"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            };
+            kill(Pid::from_raw(cli), signal).unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(128 + signal as i32),
+                "{backend} {signal}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let alive: Vec<_> = tree
+                .iter()
+                .filter(|&&p| p != cli && std::path::Path::new(&format!("/proc/{p}")).exists())
+                .collect();
+            let about =
+                |p: &i32| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            assert!(
+                alive.is_empty(),
+                "{backend} {signal}: still running: {:?}",
+                alive.iter().map(|p| about(p)).collect::<Vec<_>>()
+            );
+            let prefix = format!("nodecell-{cli}-");
+            let groups: Vec<_> = ["memory", "pids", "cpu", "cpuacct", ""]
+                .iter()
+                .filter_map(|h| std::fs::read_dir(format!("/sys/fs/cgroup/{h}")).ok())
+                .flat_map(|d| d.flatten())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+                .collect();
+            assert!(
+                groups.is_empty(),
+                "{backend} {signal}: cgroups left: {groups:?}"
+            );
+        }
+    }
+}
