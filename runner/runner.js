@@ -154,9 +154,13 @@ function mainFromTable() {
   return load(`${ROOT}/lib/main.js`);
 }
 
+// `--no-caches` (the host found .v8cache writable by someone else: a planted table
+// would be run as the runner itself): the runner's files only.
 function loadMain() {
-  const main = process.argv.includes('--lazy-modules') ? mainFromTable() : null;
+  const caches = !process.argv.includes('--no-caches');
+  const main = caches && process.argv.includes('--lazy-modules') ? mainFromTable() : null;
   if (main !== null) return main;
+  if (!caches) return require('./lib/main');
   const cache = require('./lib/cache');
   cache.install(cacheFile('bin')); // V8 code cache for the modules below, if one was built
   const m = require('./lib/main'); // captures built-ins, pre-loads modules

@@ -99,6 +99,7 @@ impl Engine {
             entries: Vec::new(),
             runner_dir: config.runner_dir.clone(),
             allowed_modules: Vec::new(),
+            caches_trusted: false,
         };
         let none = "the fake backend uses none".to_string();
         let host = HostSupport {
@@ -271,6 +272,7 @@ impl Engine {
             flags,
             modules,
             snapshot,
+            caches: self.layout.caches_trusted,
         }
     }
 

@@ -38,6 +38,10 @@ pub struct NodeLayout {
     pub runner_dir: PathBuf,
     /// Modules user code may load (from the runner's allowlist.json).
     pub allowed_modules: Vec<String>,
+    /// The runner's code caches (`.v8cache`: its module tables hold the runner's own
+    /// sources) can only have been written by this user or root; otherwise the runner is
+    /// told not to use them.
+    pub caches_trusted: bool,
 }
 
 /// Removes `.` and resolves `..` lexically (symlinks are resolved by the caller step by step).
@@ -214,13 +218,27 @@ fn loader_key(bin: &Path, interp: &Path) -> Option<u64> {
 }
 
 /// Whether only this user (or root) can have written `p`: such a file or directory can be
-/// trusted to say which host files a sandbox gets.
-fn written_only_by_us(p: &Path) -> bool {
+/// trusted to say which host files a sandbox gets, or what code a sandbox runs first.
+pub(crate) fn written_only_by_us(p: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     let euid = nix::unistd::geteuid().as_raw();
     fs::symlink_metadata(p).is_ok_and(|m| {
         (m.uid() == euid || m.uid() == 0) && m.mode() & 0o022 == 0 && !m.file_type().is_symlink()
     })
+}
+
+/// The runner's code cache directory (written by its postinstall, read inside the sandbox).
+pub const CODE_CACHE_DIR: &str = ".v8cache";
+
+/// Whether `dir` (absent: nothing to trust) and every file in it can only have been written
+/// by this user or root: then nobody else can plant or change a file there later either.
+pub(crate) fn caches_trusted(dir: &Path) -> bool {
+    match fs::read_dir(dir) {
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        Ok(entries) => {
+            written_only_by_us(dir) && entries.flatten().all(|e| written_only_by_us(&e.path()))
+        }
+    }
 }
 
 /// [`shared_libraries`], remembered in `cache_dir` under [`loader_key`]. A cache file is
@@ -325,11 +343,13 @@ impl NodeLayout {
             exec: false,
         });
 
+        let caches_trusted = caches_trusted(&runner_dir.join(CODE_CACHE_DIR));
         Ok(NodeLayout {
             node: node.to_path_buf(),
             entries,
             runner_dir,
             allowed_modules,
+            caches_trusted,
         })
     }
 }

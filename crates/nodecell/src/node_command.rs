@@ -45,6 +45,8 @@ pub struct RunnerStart {
     pub modules: ModuleLoading,
     /// The snapshot blob, relative to the runner directory.
     pub snapshot: Option<PathBuf>,
+    /// The runner may use its code caches (see [`NodeLayout::caches_trusted`]).
+    pub caches: bool,
 }
 
 /// Node's command line: the binary, its flags, the snapshot if there is one, the runner in
@@ -59,6 +61,9 @@ pub fn node_argv(layout: &NodeLayout, runner_dir: &Path, start: &RunnerStart) ->
     argv.push(runner_dir.join("runner.js").to_string_lossy().into_owned());
     if start.snapshot.is_none() && start.modules == ModuleLoading::Lazy {
         argv.push("--lazy-modules".into());
+    }
+    if !start.caches {
+        argv.push("--no-caches".into());
     }
     argv
 }

@@ -71,7 +71,19 @@ impl RunnerSnapshots {
         flags.hash(&mut h);
         let flags_key = format!("{:016x}", h.finish());
         let rel = Path::new(DIR).join(format!("{flags_key}-{base:016x}.blob"));
-        let found = if self.runner_dir.join(&rel).is_file() {
+        let (dir, blob) = (self.runner_dir.join(DIR), self.runner_dir.join(&rel));
+        // A blob is the heap every sandbox starts from, the runner's code included: one that
+        // someone else may have written (or planted in a directory they may write) is never
+        // used, nor built there.
+        let found = if dir.exists() && !crate::layout::written_only_by_us(&dir)
+            || blob.exists() && !crate::layout::written_only_by_us(&blob)
+        {
+            tracing::warn!(
+                dir = %dir.display(),
+                "runner snapshots writable by another user are not used; sandboxes load the runner's files"
+            );
+            None
+        } else if blob.is_file() {
             Some(rel)
         } else {
             match self.build(flags, &rel) {
@@ -254,6 +266,37 @@ mod tests {
             .flatten()
             .collect();
         assert!(left.is_empty(), "{left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A blob someone else may have written (or planted where they may write) is the heap
+    /// every sandbox would start from: it is never used.
+    #[test]
+    fn blobs_writable_by_others_are_not_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = runner_copy();
+        let flags = vec!["--no-addons".to_string()];
+        let base = source_key(Path::new("/usr/bin/node"), &dir).unwrap();
+        let mut h = DefaultHasher::new();
+        flags.hash(&mut h);
+        let planted = dir
+            .join(DIR)
+            .join(format!("{:016x}-{base:016x}.blob", h.finish()));
+        std::fs::create_dir_all(dir.join(DIR)).unwrap();
+        std::fs::write(&planted, "planted").unwrap();
+        let mode = |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+        // The blob writable by others, then the directory.
+        mode(&planted, 0o666).unwrap();
+        let snaps = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+        assert_eq!(snaps.blob_for(&flags), None);
+        mode(&planted, 0o644).unwrap();
+        mode(&dir.join(DIR), 0o777).unwrap();
+        let snaps = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+        assert_eq!(snaps.blob_for(&flags), None);
+        // Only written by us: used.
+        mode(&dir.join(DIR), 0o755).unwrap();
+        let snaps = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+        assert!(snaps.blob_for(&flags).is_some());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -438,3 +438,64 @@ async fn a_prelaunched_launcher_is_used_or_leaves_nothing() {
     }
     common::assert_no_leftover_cgroups();
 }
+
+/// The runner's module tables hold its own sources: one planted in a `.v8cache` that
+/// someone else may write would run as the runner, before the job, in every sandbox. The
+/// host then tells the runner not to use its caches. (Positive control: with the directory
+/// written only by us, the same planted table does run.)
+#[tokio::test]
+async fn a_planted_module_table_runs_only_where_only_we_could_have_planted_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let copy = std::env::temp_dir().join(format!("nodecell-planted-table-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&copy);
+    let status = std::process::Command::new("cp")
+        .args(["-a"])
+        .arg(common::repo().join("runner"))
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = std::fs::remove_dir_all(copy.join(".snapshot"));
+    // Every main table becomes one whose lib/main.js (with the real file's size and mtime,
+    // as the runner checks) writes a marker on stderr and exits before the runner is ready.
+    let plant = r#"
+        const fs = require('fs'), dir = process.argv[1] + '/.v8cache';
+        const st = fs.statSync(process.argv[1] + '/lib/main.js');
+        const src = "(function (exports, require, module) { module.exports = { start() { " +
+            "require('fs').writeSync(2, 'PLANTED'); process.exit(0); } }; \n});";
+        const header = Buffer.from(JSON.stringify({ node: process.version,
+            files: [['lib/main.js', st.size, st.mtimeMs, Buffer.byteLength(src), 0]] }));
+        const len = Buffer.alloc(4); len.writeUInt32BE(header.length);
+        for (const f of fs.readdirSync(dir)) {
+            if (/^v[0-9.]+-[a-z0-9]+-[0-9a-f]{8}\.table$/.test(f))
+                fs.writeFileSync(dir + '/' + f, Buffer.concat([len, header, Buffer.from(src)]));
+        }"#;
+    let status = std::process::Command::new("/usr/bin/node")
+        .args(["-e", plant])
+        .arg(&copy)
+        .env_remove("NODE_EXTRA_CA_CERTS")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let run = |mode: u32| {
+        std::fs::set_permissions(copy.join(".v8cache"), std::fs::Permissions::from_mode(mode))
+            .unwrap();
+        let engine = nodecell::Engine::new(EngineConfig {
+            runner_dir: copy.clone(),
+            runner_snapshot: false,
+            ..common::config()
+        })
+        .unwrap();
+        async move { engine.run(&req("return 1")).await }
+    };
+    let trusted = run(0o755).await.unwrap_err().to_string();
+    assert!(
+        trusted.contains("PLANTED"),
+        "the control did not plant: {trusted}"
+    );
+    let open = run(0o777).await.unwrap();
+    assert_eq!(open.status, Status::Ok, "{open:?}");
+    assert_eq!(open.result, Some(serde_json::json!(1)));
+    assert!(!open.stderr.contains("PLANTED"), "{open:?}");
+    std::fs::remove_dir_all(&copy).unwrap();
+}
