@@ -1,9 +1,29 @@
 //! A sandbox's private directory on the host (the landlock backend's cwd, $HOME and $TMPDIR),
 //! removed with the sandbox.
+//!
+//! Every scratch directory has an unguessable name (128 random bits) inside a parent of this
+//! process, `<temp dir>/nodecell-<pid>-scratch-<random>`, mode 0711: other users (runs as
+//! nobody included) can pass through it to a name they know but cannot list it, and Landlock
+//! keeps a run of the service's own user from listing it. So one run cannot find another's
+//! directory to `chmod` or `stat` it (Landlock does not govern either), and nobody can make a
+//! run fail by creating its directory first. The parent lives as long as a scratch directory
+//! in it does.
+//!
+//! A run can build a tree deeper than any path or file-descriptor limit (renaming a
+//! directory into a new one, over and over): [`remove_tree`] removes any tree without
+//! recursion, holding at most two directories open.
 
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use nix::dir::{Dir, Type};
+use nix::errno::Errno;
+use nix::fcntl::{renameat2, OFlag, RenameFlags, AT_FDCWD};
+use nix::sys::stat::{fchmodat, FchmodatFlags, Mode};
+use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use crate::launch::spec::SANDBOX_ID;
 
@@ -11,20 +31,66 @@ use crate::launch::spec::SANDBOX_ID;
 #[derive(Debug)]
 pub struct ScratchDir {
     path: PathBuf,
+    /// Removed when its last scratch directory is.
+    _parent: Arc<Parent>,
+}
+
+/// The parent of this process's scratch directories.
+#[derive(Debug)]
+struct Parent {
+    path: PathBuf,
+}
+
+impl Drop for Parent {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+/// Creates `dir` with `mode` under a random name `prefix<32 hex digits>` in `at`, trying
+/// again if the name is taken.
+fn create_unguessable(at: &Path, prefix: &str, mode: u32) -> std::io::Result<PathBuf> {
+    loop {
+        let path = at.join(format!("{prefix}{}", crate::protocol::new_nonce()));
+        match std::fs::DirBuilder::new().mode(mode).create(&path) {
+            Ok(()) => {
+                // Whatever the umask took away.
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+impl Parent {
+    /// The current parent, or a new one.
+    fn get() -> std::io::Result<Arc<Parent>> {
+        static CURRENT: Mutex<Weak<Parent>> = Mutex::new(Weak::new());
+        let mut current = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = current.upgrade() {
+            return Ok(p);
+        }
+        let prefix = format!("nodecell-{}-scratch-", std::process::id());
+        let parent = Arc::new(Parent {
+            path: create_unguessable(&std::env::temp_dir(), &prefix, 0o711)?,
+        });
+        *current = Arc::downgrade(&parent);
+        Ok(parent)
+    }
 }
 
 impl ScratchDir {
-    /// Creates `<temp dir>/nodecell-<pid>-scratch-<n>`, mode 0700, owned by the sandbox's
-    /// user.
+    /// Creates a directory of mode 0700 under an unguessable name in this process's parent,
+    /// owned by the sandbox's user.
     pub fn create(host_root: bool) -> std::io::Result<ScratchDir> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "nodecell-{}-scratch-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
-        let dir = ScratchDir { path };
+        let parent = Parent::get()?;
+        let path = create_unguessable(&parent.path, "", 0o700)?;
+        let dir = ScratchDir {
+            path,
+            _parent: parent,
+        };
         if host_root {
             let id = Some(SANDBOX_ID);
             std::os::unix::fs::chown(&dir.path, id, id)?;
@@ -37,26 +103,173 @@ impl ScratchDir {
     }
 }
 
-/// Makes every directory beneath `dir` writable and searchable by its owner again, so that
-/// what the run left (even with its permissions removed) can be deleted.
-fn reopen_permissions(dir: &Path) {
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                reopen_permissions(&e.path());
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        // A process of a run killed a moment ago may still be writing: a few tries.
+        let mut result = remove_tree(&self.path);
+        for _ in 0..5 {
+            if result != Err(Errno::ENOTEMPTY) {
+                break;
             }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            result = remove_tree(&self.path);
+        }
+        if let Err(e) = result {
+            tracing::warn!(path = %self.path.display(), error = %e, "scratch directory not removed");
         }
     }
 }
 
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        if std::fs::remove_dir_all(&self.path).is_err() {
-            reopen_permissions(&self.path);
-            if let Err(e) = std::fs::remove_dir_all(&self.path) {
-                tracing::warn!(path = %self.path.display(), error = %e, "scratch directory not removed");
-            }
+/// Up to `max` names in the directory `fd` (not `.` and `..`), each with whether it is a
+/// directory.
+fn names(fd: &OwnedFd, max: usize) -> nix::Result<Vec<(CString, bool)>> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    // A fresh open file description: listing starts at the beginning.
+    let mut dir = Dir::openat(fd.as_fd(), ".", flags, Mode::empty())?;
+    let mut out = Vec::new();
+    for entry in dir.iter() {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
         }
+        let is_dir = match entry.file_type() {
+            Some(t) => t == Type::Directory,
+            None => nix::sys::stat::fstatat(fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                .is_ok_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR),
+        };
+        out.push((name.to_owned(), is_dir));
+        if out.len() == max {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Opens the directory `name` in `at` for removal, searchable and writable again whatever
+/// the run left of its permissions.
+fn open_dir(at: &impl AsFd, name: &CStr) -> nix::Result<OwnedFd> {
+    fchmodat(at, name, Mode::S_IRWXU, FchmodatFlags::FollowSymlink)?;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    nix::fcntl::openat(at, name, flags, Mode::empty())
+}
+
+fn ignore_gone(r: nix::Result<()>) -> nix::Result<()> {
+    match r {
+        Err(Errno::ENOENT) => Ok(()),
+        r => r,
+    }
+}
+
+/// Removes `root` and everything below it, however deep, without recursion and with at most
+/// two directories open: each directory in `root` has its own subdirectories moved up into
+/// `root` (under fresh names) and its other entries unlinked, and is then removed itself.
+/// Every entry is handled once.
+pub fn remove_tree(root: &Path) -> nix::Result<()> {
+    let root_name = CString::new(root.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    let root_fd = match open_dir(&AT_FDCWD, &root_name) {
+        Err(Errno::ENOENT) => return Ok(()),
+        r => r?,
+    };
+    let mut fresh = 0u64;
+    loop {
+        let batch = names(&root_fd, 1024)?;
+        if batch.is_empty() {
+            break;
+        }
+        for (name, is_dir) in batch {
+            if !is_dir {
+                ignore_gone(unlinkat(
+                    &root_fd,
+                    name.as_c_str(),
+                    UnlinkatFlags::NoRemoveDir,
+                ))?;
+                continue;
+            }
+            let child = open_dir(&root_fd, &name)?;
+            loop {
+                let inner = names(&child, 1024)?;
+                if inner.is_empty() {
+                    break;
+                }
+                for (n, d) in inner {
+                    if !d {
+                        ignore_gone(unlinkat(&child, n.as_c_str(), UnlinkatFlags::NoRemoveDir))?;
+                        continue;
+                    }
+                    loop {
+                        fresh += 1;
+                        let to = CString::new(format!(".nodecell-rm-{fresh}"))
+                            .expect("no NUL in a number");
+                        match renameat2(
+                            &child,
+                            n.as_c_str(),
+                            &root_fd,
+                            to.as_c_str(),
+                            RenameFlags::RENAME_NOREPLACE,
+                        ) {
+                            Err(Errno::EEXIST) => continue,
+                            r => break ignore_gone(r)?,
+                        }
+                    }
+                }
+            }
+            drop(child);
+            ignore_gone(unlinkat(
+                &root_fd,
+                name.as_c_str(),
+                UnlinkatFlags::RemoveDir,
+            ))?;
+        }
+    }
+    drop(root_fd);
+    ignore_gone(unlinkat(AT_FDCWD, root, UnlinkatFlags::RemoveDir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tree deeper than any path or fd limit (as a run builds one: rename the tree into a
+    /// new directory, again and again), with files and unreadable directories on the way,
+    /// is removed without recursion.
+    #[test]
+    fn a_tree_of_any_depth_is_removed() {
+        let root =
+            std::env::temp_dir().join(format!("nodecell-remove-tree-{}", std::process::id()));
+        std::fs::create_dir(&root).unwrap();
+        let (c, t) = (root.join("c"), root.join("t"));
+        std::fs::create_dir(&c).unwrap();
+        for i in 0..20_000 {
+            std::fs::create_dir(&t).unwrap();
+            if i % 1000 == 0 {
+                std::fs::write(t.join("f"), "x").unwrap();
+                std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o000)).unwrap();
+            }
+            std::fs::rename(&c, t.join("c")).unwrap();
+            std::fs::rename(&t, &c).unwrap();
+        }
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o500)).unwrap();
+        remove_tree(&root).unwrap();
+        assert!(!root.exists());
+        remove_tree(&root).unwrap();
+    }
+
+    #[test]
+    fn scratch_names_are_unguessable_and_the_parent_goes_with_the_last() {
+        let a = ScratchDir::create(false).unwrap();
+        let b = ScratchDir::create(false).unwrap();
+        let parent = a.path().parent().unwrap().to_path_buf();
+        assert_eq!(b.path().parent().unwrap(), parent);
+        let name = a.path().file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(name.len(), 32, "{name}");
+        assert!(name.chars().all(|c| c.is_ascii_hexdigit()), "{name}");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&parent), 0o711);
+        assert_eq!(mode(a.path()), 0o700);
+        drop(a);
+        assert!(parent.exists());
+        drop(b);
+        assert!(!parent.exists());
     }
 }

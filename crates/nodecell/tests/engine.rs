@@ -10,6 +10,10 @@ use nodecell::{
     RequestError, RunError, Status,
 };
 
+/// Tests that start sandboxes run one at a time: some check that no cgroup of this process is
+/// left, which only means something while no other run of it is in flight.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn native(engine: &nodecell::Engine) -> nodecell::BackendId {
     engine.backend("native").unwrap()
 }
@@ -57,6 +61,7 @@ fn status_field<'a>(status: &'a str, key: &str) -> &'a str {
 
 #[tokio::test]
 async fn every_node_thread_is_confined() {
+    let _serial = SERIAL.lock().await;
     let engine = common::engine();
     let sandbox = engine
         .start(native(&engine), &Limits::default(), ModuleLoading::Eager)
@@ -130,6 +135,7 @@ async fn every_node_thread_is_confined() {
 
 #[tokio::test]
 async fn a_killed_run_leaves_nothing_behind() {
+    let _serial = SERIAL.lock().await;
     let engine = common::engine();
     let sandbox = engine
         .start(native(&engine), &Limits::default(), ModuleLoading::Eager)
@@ -162,6 +168,7 @@ async fn a_killed_run_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn a_required_protection_the_host_lacks_fails_closed() {
+    let _serial = SERIAL.lock().await;
     let config = EngineConfig {
         cgroup_root: PathBuf::from("/nonexistent-cgroup-root"),
         required_protections: Some(vec![Protection::CgroupMemory]),
@@ -185,6 +192,7 @@ async fn a_required_protection_the_host_lacks_fails_closed() {
 
 #[tokio::test]
 async fn without_requirements_unsupported_protections_are_reported_not_faked() {
+    let _serial = SERIAL.lock().await;
     let config = EngineConfig {
         cgroup_root: PathBuf::from("/nonexistent-cgroup-root"),
         ..common::config()
@@ -232,6 +240,7 @@ async fn without_requirements_unsupported_protections_are_reported_not_faked() {
 
 #[tokio::test]
 async fn bad_requests_are_refused_before_anything_starts() {
+    let _serial = SERIAL.lock().await;
     let engine = common::engine();
     let big = ExecRequest {
         code: "x".repeat(2 << 20),
@@ -263,6 +272,7 @@ async fn bad_requests_are_refused_before_anything_starts() {
 
 #[tokio::test]
 async fn usage_is_measured_by_the_host() {
+    let _serial = SERIAL.lock().await;
     let engine = common::engine();
     // Busy for at least 50 ms of wall time and 50 ms of the process's CPU time: on a machine
     // where other tests compete for the CPUs, a loop bounded by wall time alone may get
@@ -283,6 +293,7 @@ async fn usage_is_measured_by_the_host() {
 
 #[tokio::test]
 async fn concurrent_runs_do_not_see_each_other() {
+    let _serial = SERIAL.lock().await;
     let engine = std::sync::Arc::new(common::engine());
     let code = "const fs = process.getBuiltinModule('fs'); const seen = fs.readdirSync('/tmp'); fs.writeFileSync('/tmp/mark-' + inputs.n, 'x'); globalThis.leak = inputs.n; await new Promise(r => setTimeout(r, 100)); return {seen: seen.length, after: fs.readdirSync('/tmp').length, uuid: crypto.randomUUID()}";
     let mut tasks = Vec::new();
@@ -313,6 +324,7 @@ async fn concurrent_runs_do_not_see_each_other() {
 /// about 2 s per free CPU.
 #[tokio::test]
 async fn cpu_bandwidth_is_held_to_cpu_ms_per_sec() {
+    let _serial = SERIAL.lock().await;
     let config = EngineConfig {
         cpu_ms_per_sec: 200,
         ..common::config()
@@ -390,6 +402,7 @@ async fn wait_gone(pids: &[u32]) {
 /// init, and nothing of it is left.
 #[tokio::test]
 async fn a_prelaunched_launcher_is_used_or_leaves_nothing() {
+    let _serial = SERIAL.lock().await;
     let engine = common::engine();
     let config = common::config();
     let launch = || Prelaunch::for_backend(&config, "native").unwrap().unwrap();
@@ -445,9 +458,18 @@ async fn a_prelaunched_launcher_is_used_or_leaves_nothing() {
 /// written only by us, the same planted table does run.)
 #[tokio::test]
 async fn a_planted_module_table_runs_only_where_only_we_could_have_planted_it() {
+    let _serial = SERIAL.lock().await;
     use std::os::unix::fs::PermissionsExt;
     let copy = std::env::temp_dir().join(format!("nodecell-planted-table-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&copy);
+    // Removed however the test ends.
+    struct Removed<'a>(&'a std::path::Path);
+    impl Drop for Removed<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.0);
+        }
+    }
+    let _removed = Removed(&copy);
     let status = std::process::Command::new("cp")
         .args(["-a"])
         .arg(common::repo().join("runner"))
@@ -497,5 +519,4 @@ async fn a_planted_module_table_runs_only_where_only_we_could_have_planted_it() 
     assert_eq!(open.status, Status::Ok, "{open:?}");
     assert_eq!(open.result, Some(serde_json::json!(1)));
     assert!(!open.stderr.contains("PLANTED"), "{open:?}");
-    std::fs::remove_dir_all(&copy).unwrap();
 }

@@ -123,7 +123,13 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         // The program is killed (and reaped on drop); the cgroup, if still held, kills what
-        // is left.
+        // is left; the scratch directory is removed off the async workers where there are any.
         self.process.kill();
+        if let Some(scratch) = self.scratch.take() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => drop(rt.spawn_blocking(move || drop(scratch))),
+                Err(_) => drop(scratch),
+            }
+        }
     }
 }

@@ -40,6 +40,14 @@ impl Sandbox {
         self.cleanups = Some(cleanups);
     }
 
+    /// Removes the scratch directory, off the async workers (a run may have built a tree of
+    /// millions of entries in it).
+    async fn remove_scratch(&mut self) {
+        if let Some(scratch) = self.scratch.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(scratch)).await;
+        }
+    }
+
     /// Asks the sandbox's program to stop the sandbox (see [`SandboxProcess::stop`]).
     pub(super) fn stop(&mut self) {
         self.process.stop();
@@ -58,7 +66,7 @@ impl Sandbox {
         if let Some(cg) = self.accounting.take_cgroup() {
             let _ = tokio::task::spawn_blocking(move || cg.remove()).await;
         }
-        self.scratch.take();
+        self.remove_scratch().await;
     }
 
     /// Ends the run: waits until nothing of the sandbox runs (or has it in the background,
@@ -104,7 +112,7 @@ impl Sandbox {
         if let Some(cg) = self.accounting.take_cgroup() {
             cg.remove();
         }
-        self.scratch.take();
+        self.remove_scratch().await;
         tracing::debug!(
             wall_ms = usage.wall_ms,
             reaped_ms = reaped.as_secs_f64() * 1e3,
