@@ -41,10 +41,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The largest request either transport reads: the largest code and inputs the service's
-/// maximum limits allow, plus the envelope.
-pub fn max_request_bytes(max: &Limits) -> usize {
-    usize::try_from(max.max_code_bytes + max.max_inputs_bytes + ENVELOPE_BYTES)
+/// The largest request either transport reads, checked before anything is parsed: twice
+/// the code and inputs a request may carry (`limits` are the service's default limits: a
+/// request cannot raise `max_code_bytes` or `max_inputs_bytes`), for JSON's escapes and
+/// white space, plus the envelope. (It was the maximum limits', 80 MiB by default, and a
+/// body that size parsed into a tree of values costs the server several times that.)
+pub fn max_request_bytes(limits: &Limits) -> usize {
+    usize::try_from(2 * (limits.max_code_bytes + limits.max_inputs_bytes) + ENVELOPE_BYTES)
         .unwrap_or(usize::MAX)
 }
 

@@ -89,7 +89,7 @@ error_table! {
     InputsTooLarge      => "inputs_too_large",    413, InvalidArgument,   retryable: false, retry_after_s: None,    Execute,
         "The inputs, as JSON, are larger than max_inputs_bytes";
     RequestTooLarge     => "request_too_large",   413, InvalidArgument,   retryable: false, retry_after_s: None,    Execute,
-        "The HTTP request body is larger than the largest code and inputs allowed, plus 64 KiB";
+        "The HTTP request body is larger than twice the code and inputs a request may carry, plus 64 KiB (checked before it is parsed)";
     Overloaded          => "overloaded",          429, ResourceExhausted, retryable: true,  retry_after_s: Some(1), Execute,
         "The queue is full, or no run slot became free in time; retry after the delay given";
     Draining            => "draining",            503, Unavailable,       retryable: true,  retry_after_s: None,    Execute,

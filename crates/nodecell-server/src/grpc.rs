@@ -97,7 +97,7 @@ where
         .build_v1alpha()
         .expect("the compiled-in descriptor sets are valid");
 
-    let max_request = admission::max_request_bytes(&state.engine.config().max_limits);
+    let max_request = admission::max_request_bytes(&state.engine.config().default_limits);
     let sandbox = SandboxServer::new(SandboxService {
         state: state.clone(),
     })

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -63,11 +63,8 @@ async fn execute(State(state): State<Arc<AppState>>, req: Request) -> Result<Res
         .extensions()
         .get::<ConnectInfo<ConnectionWatch>>()
         .cloned();
-    let body: Body = req.into_body();
-    let cap = admission::max_request_bytes(&state.engine.config().max_limits);
-    let bytes = to_bytes(body, cap)
-        .await
-        .map_err(|_| admission::request_too_large(cap))?;
+    let cap = admission::max_request_bytes(&state.engine.config().default_limits);
+    let bytes = read_capped(req.into_body(), cap).await?;
     let req = admission::request_from_json(&bytes)?;
     let run = state.execute(req, None);
     let outcome = match watch {
@@ -79,6 +76,39 @@ async fn execute(State(state): State<Arc<AppState>>, req: Request) -> Result<Res
         None => run.await?,
     };
     Ok(Json(outcome).into_response())
+}
+
+/// At most the whole body after this many bytes over the cap are read and discarded, so that a
+/// client still sending it reads the 413 instead of a broken pipe.
+const DRAIN_BYTES: usize = 128 << 20;
+/// ... and for at most this long.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The body, if it is at most `cap` bytes; nothing past the cap is kept.
+async fn read_capped(body: Body, cap: usize) -> Result<Vec<u8>, ApiError> {
+    use tokio_stream::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::invalid(format!("reading the request body: {e}")))?;
+        if bytes.len() + chunk.len() <= cap {
+            bytes.extend_from_slice(&chunk);
+            continue;
+        }
+        let mut drained = 0usize;
+        let _ = tokio::time::timeout(DRAIN_TIME, async {
+            while let Some(Ok(c)) = stream.next().await {
+                drained += c.len();
+                if drained > DRAIN_BYTES {
+                    break;
+                }
+            }
+        })
+        .await;
+        return Err(admission::request_too_large(cap));
+    }
+    Ok(bytes)
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {

@@ -91,6 +91,13 @@ async fn outcomes_and_request_errors_over_http() {
     assert_eq!(body["status"], "error", "{body}");
     assert_eq!(body["error"]["name"], "ResultTooLarge");
 
+    // A body over twice the code and inputs a request may carry is refused before it is
+    // parsed (it was parsed whole below 80 MiB, the maximum limits').
+    let huge = json!({"code": "1", "inputs": {"a": vec![0; 3 << 20]}}).to_string();
+    let (status, body, _) = call(&state, post(&huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "request_too_large", "{body}");
+
     for (req, want_status, want_code) in [
         (r#"{"code": 1}"#, 400, "invalid_request"),
         (r#"{"code": "1", "extra": 1}"#, 400, "invalid_request"),
