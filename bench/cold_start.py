@@ -144,8 +144,9 @@ def main():
                 f()
         walls = {n: [] for n, _ in commands}
         cpus = {n: [] for n, _ in commands}
-        for _ in range(args.runs):
-            for n, f in commands:
+        for r in range(args.runs):
+            # Every other round in reverse, so that no command always follows the same one.
+            for n, f in (commands if r % 2 == 0 else commands[::-1]):
                 w, c = f()
                 walls[n].append(w)
                 cpus[n].append(c)
