@@ -465,29 +465,16 @@ mod tests {
             "backend"
         );
 
-        let s = to_status(ApiError::from(RequestError::CodeTooLarge {
-            size: 2,
-            max: 1,
-        }));
-        assert_eq!(
-            s.get_error_details()
-                .bad_request()
-                .unwrap()
-                .field_violations[0]
-                .field,
-            "code"
-        );
-        let s = to_status(ApiError::from(RequestError::InputsTooLarge {
-            size: 2,
-            max: 1,
-        }));
-        assert_eq!(
-            s.get_error_details()
-                .bad_request()
-                .unwrap()
-                .field_violations[0]
-                .field,
-            "inputs"
-        );
+        for (e, field) in [
+            (RequestError::CodeTooLarge { size: 2, max: 1 }, "code"),
+            (RequestError::InputsTooLarge { size: 2, max: 1 }, "inputs"),
+        ] {
+            let s = to_status(ApiError::from(e));
+            let details = s.get_error_details();
+            assert_eq!(
+                details.bad_request().unwrap().field_violations[0].field,
+                field
+            );
+        }
     }
 }

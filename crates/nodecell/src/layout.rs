@@ -217,30 +217,6 @@ fn loader_key(bin: &Path, interp: &Path) -> Option<u64> {
     Some(h.finish())
 }
 
-/// Whether only this user (or root) can have written `p`: such a file or directory can be
-/// trusted to say which host files a sandbox gets, or what code a sandbox runs first.
-pub(crate) fn written_only_by_us(p: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let euid = nix::unistd::geteuid().as_raw();
-    fs::symlink_metadata(p).is_ok_and(|m| {
-        (m.uid() == euid || m.uid() == 0) && m.mode() & 0o022 == 0 && !m.file_type().is_symlink()
-    })
-}
-
-/// The runner's code cache directory (written by its postinstall, read inside the sandbox).
-pub const CODE_CACHE_DIR: &str = ".v8cache";
-
-/// Whether `dir` (absent: nothing to trust) and every file in it can only have been written
-/// by this user or root: then nobody else can plant or change a file there later either.
-pub(crate) fn caches_trusted(dir: &Path) -> bool {
-    match fs::read_dir(dir) {
-        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
-        Ok(entries) => {
-            written_only_by_us(dir) && entries.flatten().all(|e| written_only_by_us(&e.path()))
-        }
-    }
-}
-
 /// [`shared_libraries`], remembered in `cache_dir` under [`loader_key`]. A cache file is
 /// used only if it and its directory can only have been written by this user or root; it
 /// is written best effort (a read-only runner directory just means no cache).
@@ -254,7 +230,7 @@ fn cached_shared_libraries(
     };
     let name = format!("{LIBRARY_CACHE_PREFIX}{key:016x}.txt");
     let file = cache_dir.join(&name);
-    if written_only_by_us(cache_dir) && written_only_by_us(&file) {
+    if crate::trust::written_only_by_us(cache_dir) && crate::trust::written_only_by_us(&file) {
         if let Ok(text) = fs::read_to_string(&file) {
             let libs: Vec<PathBuf> = text.lines().map(PathBuf::from).collect();
             if !libs.is_empty() && libs.iter().all(|l| l.is_absolute()) {
@@ -273,7 +249,7 @@ fn cached_shared_libraries(
             _ => return Ok(libs), // not representable one per line: not cached
         }
     }
-    if fs::create_dir_all(cache_dir).is_ok() && written_only_by_us(cache_dir) {
+    if fs::create_dir_all(cache_dir).is_ok() && crate::trust::written_only_by_us(cache_dir) {
         let tmp = cache_dir.join(format!(".{name}.{}.tmp", std::process::id()));
         if fs::write(&tmp, text)
             .and_then(|()| fs::rename(&tmp, &file))
@@ -343,7 +319,8 @@ impl NodeLayout {
             exec: false,
         });
 
-        let caches_trusted = caches_trusted(&runner_dir.join(CODE_CACHE_DIR));
+        let caches_trusted =
+            crate::trust::caches_trusted(&runner_dir.join(crate::trust::CODE_CACHE_DIR));
         Ok(NodeLayout {
             node: node.to_path_buf(),
             entries,

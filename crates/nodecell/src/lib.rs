@@ -31,6 +31,7 @@ mod scratch;
 mod snapshot;
 #[allow(unsafe_code)]
 mod sys;
+mod trust;
 
 pub use config::{BackendsConfig, EngineConfig, LandlockConfig, NsjailConfig};
 pub use enforcement::{EnforcementReport, Guarantee, Protection, ProtectionState};

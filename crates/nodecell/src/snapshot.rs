@@ -75,8 +75,8 @@ impl RunnerSnapshots {
         // A blob is the heap every sandbox starts from, the runner's code included: one that
         // someone else may have written (or planted in a directory they may write) is never
         // used, nor built there.
-        let found = if dir.exists() && !crate::layout::written_only_by_us(&dir)
-            || blob.exists() && !crate::layout::written_only_by_us(&blob)
+        let found = if dir.exists() && !crate::trust::written_only_by_us(&dir)
+            || blob.exists() && !crate::trust::written_only_by_us(&blob)
         {
             tracing::warn!(
                 dir = %dir.display(),
