@@ -242,6 +242,24 @@ pub fn own_run_dir(cmd: &mut tokio::process::Command) {
     }
 }
 
+/// Has the spawned program get SIGKILL when the thread that spawned it (a runtime thread of
+/// this service) goes away: a sandbox's program never outlives the service, however the
+/// service ends (SIGKILL and the OOM killer included).
+pub fn die_with_parent(cmd: &mut tokio::process::Command) {
+    let closure = move || {
+        // SAFETY: prctl(2) is an async-signal-safe system call taking integers only.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the closure makes one async-signal-safe system call; it allocates nothing and
+    // takes no locks, as required between fork and exec in a multithreaded parent.
+    unsafe {
+        cmd.pre_exec(closure);
+    }
+}
+
 /// Whether a process with every sandbox namespace can be created here: clones a child into
 /// them that exits at once. Safe to call from a multithreaded process.
 pub fn probe_namespaces() -> io::Result<()> {

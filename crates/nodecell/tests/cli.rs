@@ -224,14 +224,15 @@ fn serve_refuses_bad_configuration_with_exit_64_before_binding() {
 
 /// SIGTERM or SIGINT to `nodecell run` kills its sandbox and removes its cgroups before the
 /// command exits, on every backend (with nsjail, Node kept running with no time limit, and
-/// the cgroups stayed, when the command was stopped).
+/// the cgroups stayed, when the command was stopped). After a SIGKILL, nothing of the
+/// sandbox survives the command either, and the next start sweeps its cgroups.
 #[test]
 fn a_stopped_run_leaves_nothing_behind() {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     let bin = common::repo().join("target/release/nodecell");
     for &backend in common::BACKENDS {
-        for signal in [Signal::SIGTERM, Signal::SIGINT] {
+        for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGKILL] {
             let mut child = Command::new(&bin)
                 .args(["run", "--backend", backend, "--timeout-ms", "60000", "-"])
                 .env("NODECELL_LAUNCHER", env!("CARGO_BIN_EXE_nodecell-launcher"))
@@ -248,15 +249,18 @@ fn a_stopped_run_leaves_nothing_behind() {
                 .write_all(b"while (true) {}")
                 .unwrap();
             let cli = child.id() as i32;
-            // Node runs as nobody: wait until it does, below the command.
+            // Node runs as nobody: wait until it runs the job's busy loop (300 ms of CPU;
+            // its boot takes a tenth of that), below the command. Killed earlier, it would
+            // die by itself when it writes its ready frame to the command's closed channel.
             let t0 = std::time::Instant::now();
             let tree = loop {
                 let tree = nodecell::procfs::tree(cli);
-                let nobody = tree.iter().any(|&p| {
+                let busy = tree.iter().any(|&p| {
                     nodecell::procfs::status_field(p, "Uid")
                         .is_some_and(|u| u.split_whitespace().next() == Some("65534"))
+                        && nodecell::procfs::cpu_ns(p).is_some_and(|ns| ns >= 300_000_000)
                 });
-                if nobody {
+                if busy {
                     break tree;
                 }
                 assert!(
@@ -267,16 +271,30 @@ fn a_stopped_run_leaves_nothing_behind() {
             };
             kill(Pid::from_raw(cli), signal).unwrap();
             let out = child.wait_with_output().unwrap();
-            assert_eq!(
-                out.status.code(),
-                Some(128 + signal as i32),
-                "{backend} {signal}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let alive: Vec<_> = tree
-                .iter()
-                .filter(|&&p| p != cli && std::path::Path::new(&format!("/proc/{p}")).exists())
-                .collect();
+            let gone = |p: i32| {
+                // A zombie is gone too (its parent, if not init, has not reaped it yet).
+                std::fs::read_to_string(format!("/proc/{p}/stat")).map_or(true, |s| {
+                    s.rsplit(") ").next().is_some_and(|r| r.starts_with('Z'))
+                })
+            };
+            if signal == Signal::SIGKILL {
+                // Nothing to handle: every program of the sandbox has a parent-death signal,
+                // so everything dies with the command, a moment later.
+                let t0 = std::time::Instant::now();
+                while !tree.iter().filter(|&&p| p != cli).all(|&p| gone(p))
+                    && t0.elapsed() < std::time::Duration::from_secs(5)
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            } else {
+                assert_eq!(
+                    out.status.code(),
+                    Some(128 + signal as i32),
+                    "{backend} {signal}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            let alive: Vec<_> = tree.iter().filter(|&&p| p != cli && !gone(p)).collect();
             let about =
                 |p: &i32| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
             assert!(
@@ -284,6 +302,10 @@ fn a_stopped_run_leaves_nothing_behind() {
                 "{backend} {signal}: still running: {:?}",
                 alive.iter().map(|p| about(p)).collect::<Vec<_>>()
             );
+            if signal == Signal::SIGKILL {
+                // The cgroups of a command that was SIGKILLed are swept by the next start.
+                nodecell(&["run", "--backend", backend, "-"], "return 1");
+            }
             let prefix = format!("nodecell-{cli}-");
             let groups: Vec<_> = ["memory", "pids", "cpu", "cpuacct", ""]
                 .iter()

@@ -114,6 +114,8 @@ impl Launched {
             (st_w.as_raw_fd(), STATUS_FD),
             (six.as_raw_fd(), SPEC_FD),
         ];
+        // (The launcher also sets this itself, and checks that the host is still there.)
+        crate::sys::die_with_parent(&mut cmd);
         if own_run_dir {
             crate::sys::own_run_dir(&mut cmd);
         }
