@@ -72,12 +72,44 @@ impl Parent {
         if let Some(p) = current.upgrade() {
             return Ok(p);
         }
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| sweep_stale(&std::env::temp_dir()));
         let prefix = format!("nodecell-{}-scratch-", std::process::id());
         let parent = Arc::new(Parent {
             path: create_unguessable(&std::env::temp_dir(), &prefix, 0o711)?,
         });
         *current = Arc::downgrade(&parent);
         Ok(parent)
+    }
+}
+
+/// Removes the scratch parents (and what is in them) of processes that are gone: a service or
+/// a `nodecell run` that was SIGKILLed leaves its own behind. Only directories nobody but
+/// this user or root can have written are touched.
+fn sweep_stale(tmp: &Path) {
+    let Ok(dir) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("nodecell-"))
+            .and_then(|r| r.split_once("-scratch-"))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = entry.path();
+        if pid == std::process::id()
+            || Path::new(&format!("/proc/{pid}")).exists()
+            || !crate::trust::written_only_by_us(&path)
+        {
+            continue;
+        }
+        if let Err(e) = remove_tree(&path) {
+            tracing::warn!(path = %path.display(), error = %e, "stale scratch directory not removed");
+        }
     }
 }
 
@@ -253,6 +285,22 @@ mod tests {
         remove_tree(&root).unwrap();
         assert!(!root.exists());
         remove_tree(&root).unwrap();
+    }
+
+    #[test]
+    fn the_scratch_of_a_process_that_is_gone_is_swept() {
+        let tmp = std::env::temp_dir().join(format!("nodecell-sweep-unit-{}", std::process::id()));
+        // 2^31 - 1 is above any pid_max; this process's own and other names stay.
+        let stale = tmp.join("nodecell-2147483647-scratch-abc");
+        let own = tmp.join(format!("nodecell-{}-scratch-abc", std::process::id()));
+        let other = tmp.join("nodecell-2147483647-other");
+        for d in [&stale, &own, &other] {
+            std::fs::create_dir_all(d.join("x/y")).unwrap();
+        }
+        sweep_stale(&tmp);
+        assert!(!stale.exists());
+        assert!(own.exists() && other.exists());
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]

@@ -303,8 +303,17 @@ fn a_stopped_run_leaves_nothing_behind() {
                 alive.iter().map(|p| about(p)).collect::<Vec<_>>()
             );
             if signal == Signal::SIGKILL {
-                // The cgroups of a command that was SIGKILLed are swept by the next start.
+                // The cgroups and scratch directories of a command that was SIGKILLed are
+                // swept by the next start.
                 nodecell(&["run", "--backend", backend, "-"], "return 1");
+                let scratch = format!("nodecell-{cli}-scratch-");
+                let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+                    .unwrap()
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(&scratch))
+                    .map(|e| e.path())
+                    .collect();
+                assert!(left.is_empty(), "{backend}: scratch left: {left:?}");
             }
             let prefix = format!("nodecell-{cli}-");
             let groups: Vec<_> = ["memory", "pids", "cpu", "cpuacct", ""]
