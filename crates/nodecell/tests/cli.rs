@@ -11,6 +11,15 @@ fn nodecell(args: &[&str], stdin: &str) -> Output {
 
 /// `nodecell ARGS`, run through `wrapper` (a command that execs its arguments) if not empty.
 fn nodecell_as(wrapper: &[&str], args: &[&str], stdin: &str) -> Output {
+    let mut child = spawn(wrapper, args);
+    // A command that fails early (bad usage) may exit before reading its input.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+/// Starts `nodecell ARGS` (through `wrapper`, if not empty) with this build's launcher and
+/// the repo's runner, its standard streams piped.
+fn spawn(wrapper: &[&str], args: &[&str]) -> std::process::Child {
     let bin = common::repo()
         .join("target")
         .join(if cfg!(debug_assertions) {
@@ -32,18 +41,14 @@ fn nodecell_as(wrapper: &[&str], args: &[&str], stdin: &str) -> Output {
         }
         None => Command::new(&bin),
     };
-    let mut child = cmd
-        .args(args)
+    cmd.args(args)
         .env("NODECELL_LAUNCHER", env!("CARGO_BIN_EXE_nodecell-launcher"))
         .env("NODECELL_RUNNER_DIR", common::repo().join("runner"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    // A command that fails early (bad usage) may exit before reading its input.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
+        .unwrap()
 }
 
 fn json(o: &Output) -> serde_json::Value {
@@ -230,18 +235,12 @@ fn serve_refuses_bad_configuration_with_exit_64_before_binding() {
 fn a_stopped_run_leaves_nothing_behind() {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
-    let bin = common::repo().join("target/release/nodecell");
     for &backend in common::BACKENDS {
         for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGKILL] {
-            let mut child = Command::new(&bin)
-                .args(["run", "--backend", backend, "--timeout-ms", "60000", "-"])
-                .env("NODECELL_LAUNCHER", env!("CARGO_BIN_EXE_nodecell-launcher"))
-                .env("NODECELL_RUNNER_DIR", common::repo().join("runner"))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
+            let mut child = spawn(
+                &[],
+                &["run", "--backend", backend, "--timeout-ms", "60000", "-"],
+            );
             child
                 .stdin
                 .take()
