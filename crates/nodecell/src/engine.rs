@@ -151,8 +151,11 @@ impl Engine {
 
     /// The backend called `name`.
     pub fn backend(&self, name: &str) -> Result<BackendId, RequestError> {
-        let all: Vec<_> = self.backends.iter().map(|e| e.backend).collect();
-        backend::find(&all, name).map(|b| BackendId(b.name()))
+        self.backends
+            .iter()
+            .find(|e| e.backend.name() == name)
+            .map(|e| BackendId(e.backend.name()))
+            .ok_or_else(|| backend::unknown(name, self.backends.iter().map(|e| e.backend)))
     }
 
     /// Every backend, the default first.

@@ -77,14 +77,18 @@ pub(crate) fn find(
         .iter()
         .find(|b| b.name() == name)
         .copied()
-        .ok_or_else(|| RequestError::UnknownBackend {
-            name: name.to_string(),
-            known: backends
-                .iter()
-                .map(|b| b.name())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+        .ok_or_else(|| unknown(name, backends.iter().copied()))
+}
+
+/// The error for a backend `name` that is none of `known`.
+pub(crate) fn unknown<'a>(
+    name: &str,
+    known: impl Iterator<Item = &'a dyn Backend>,
+) -> RequestError {
+    RequestError::UnknownBackend {
+        name: name.to_string(),
+        known: known.map(|b| b.name()).collect::<Vec<_>>().join(", "),
+    }
 }
 
 /// What one backend enforces on this host.
