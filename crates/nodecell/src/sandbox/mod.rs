@@ -96,11 +96,6 @@ impl Sandbox {
         self.process.pid()
     }
 
-    /// The name of the backend that built it.
-    pub fn backend(&self) -> &'static str {
-        self.backend
-    }
-
     /// Records the V8 heap cap Node was started with.
     pub(crate) fn with_heap_cap(mut self, heap_cap_mib: Option<u64>) -> Sandbox {
         self.heap_cap_mib = heap_cap_mib;
@@ -109,7 +104,7 @@ impl Sandbox {
 
     /// Whether a job held to `limits` can run here: a heap cap fixed at start must be the
     /// job's memory limit (a warm sandbox was started for the default one).
-    pub fn fits(&self, limits: &crate::Limits) -> bool {
+    pub(crate) fn fits(&self, limits: &crate::Limits) -> bool {
         self.heap_cap_mib
             .map_or(true, |mib| mib == limits.memory_mib)
     }
