@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use nodecell::{Discovery, Engine, EngineConfig, ExecRequest, LimitOverrides, Prelaunch, Status};
+use nodecell::{
+    Discovery, Engine, EngineConfig, ExecRequest, JsonError, JsonObject, LimitOverrides, Prelaunch,
+    Status,
+};
 
 #[derive(Parser)]
 #[command(
@@ -90,7 +93,7 @@ fn read_request(
     file: Option<PathBuf>,
     inputs: Option<String>,
     inputs_file: Option<PathBuf>,
-) -> Result<(String, serde_json::Map<String, serde_json::Value>), String> {
+) -> Result<(String, JsonObject), String> {
     let code = match file {
         Some(p) if p.as_os_str() != "-" => {
             std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?
@@ -111,12 +114,12 @@ fn read_request(
         (None, None) => None,
     };
     let inputs = match inputs_text {
-        None => serde_json::Map::new(),
-        Some(t) => match serde_json::from_str::<serde_json::Value>(&t) {
-            Ok(serde_json::Value::Object(m)) => m,
-            Ok(_) => return Err("inputs must be a JSON object".into()),
-            Err(e) => return Err(format!("inputs are not valid JSON: {e}")),
-        },
+        None => JsonObject::default(),
+        Some(t) => JsonObject::parse(&t).map_err(|e| match e {
+            JsonError::NotAnObject => "inputs must be a JSON object".to_string(),
+            JsonError::Syntax(e) => format!("inputs are not valid JSON: {e}"),
+            JsonError::TooDeep { .. } => format!("inputs are {e}"),
+        })?,
     };
     Ok((code, inputs))
 }

@@ -5,7 +5,8 @@
 use nodecell::{ExecRequest, LimitOverrides, Limits};
 
 use crate::error::{ApiError, ErrorCode};
-use crate::grpc::{pb, struct_to_json};
+use crate::grpc::pb;
+use crate::proto_json::struct_to_object;
 
 /// The scheme of an `Authorization` header (HTTP) or `authorization` metadata (gRPC).
 const BEARER: &[u8] = b"Bearer ";
@@ -70,10 +71,10 @@ pub fn request_from_json(body: &[u8]) -> Result<ExecRequest, ApiError> {
 /// A gRPC request as a request; `inputs` must be representable as JSON.
 pub fn request_from_proto(req: pb::ExecuteRequest) -> Result<ExecRequest, ApiError> {
     let inputs = match req.inputs {
-        Some(s) => struct_to_json(s).map_err(|e| {
+        Some(s) => struct_to_object(&s).map_err(|e| {
             ApiError::invalid(format!("inputs: {e}")).with_field("inputs", e.clone())
         })?,
-        None => serde_json::Map::new(),
+        None => nodecell::JsonObject::default(),
     };
     let pb::Limits {
         timeout_ms,
@@ -226,7 +227,7 @@ mod tests {
         // And what HTTP actually reads: a fully populated request, as JSON.
         let full = ExecRequest {
             code: "1".into(),
-            inputs: serde_json::Map::new(),
+            inputs: nodecell::JsonObject::default(),
             limits: LimitOverrides {
                 timeout_ms: Some(1),
                 memory_mib: Some(1),

@@ -20,6 +20,8 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::admission;
 use crate::error::{ApiError, ERROR_DOMAIN};
+use crate::proto_json;
+pub use crate::proto_json::{json_to_struct, value_to_json};
 use crate::state::AppState;
 
 /// The generated messages, server and client.
@@ -39,6 +41,16 @@ pub const ERROR_CODE_KEY: &str = "nodecell-error-code";
 
 /// The metadata key carrying the retry delay in seconds (as HTTP's `Retry-After`).
 pub const RETRY_AFTER_KEY: &str = "retry-after";
+
+/// Live events of a streamed run waiting for the task that forwards them to the client.
+const LIVE_EVENTS: usize = 64;
+
+/// Events of a streamed run waiting for the client to read them.
+const STREAM_EVENTS: usize = 16;
+
+/// How long a streaming client has, once its run has ended, to read the events left and the
+/// outcome (its sandbox is gone by then; only these events are held).
+const STREAM_DRAIN_TIME: Duration = Duration::from_secs(30);
 
 /// How often the health service's statuses are refreshed from [`AppState::not_ready`].
 const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
@@ -182,36 +194,47 @@ impl Sandbox for SandboxService {
         request: Request<pb::ExecuteRequest>,
     ) -> Result<Response<EventStream>, Status> {
         let req = admission::request_from_proto(request.into_inner()).map_err(to_status)?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(STREAM_EVENTS);
         let state = self.state.clone();
         let task = tokio::spawn(async move {
-            let (live_tx, mut live_rx) = mpsc::unbounded_channel();
+            let (live_tx, mut live_rx) = mpsc::channel(LIVE_EVENTS);
             let run = state.execute(req, Some(live_tx));
             tokio::pin!(run);
+            // One event at a time moves on to the client while the run goes on: a client
+            // that does not read holds its run back (until the run's time limit ends it),
+            // never more of the server's memory than these two channels.
+            let mut next: Option<pb::ExecuteEvent> = None;
+            let mut live_open = true;
             let result = loop {
                 tokio::select! {
                     biased;
-                    Some(ev) = live_rx.recv() => {
-                        if tx.send(Ok(live_event(ev))).is_err() {
-                            return; // the client is gone: dropping `run` kills the sandbox
-                        }
-                    }
+                    permit = tx.reserve(), if next.is_some() => match permit {
+                        Ok(permit) => permit.send(Ok(next.take().expect("checked"))),
+                        Err(_) => return, // the client is gone: dropping `run` kills the sandbox
+                    },
+                    ev = live_rx.recv(), if next.is_none() && live_open => match ev {
+                        Some(ev) => next = Some(live_event(ev)),
+                        None => live_open = false,
+                    },
                     _ = tx.closed() => return,
                     r = &mut run => break r,
                 }
             };
-            while let Ok(ev) = live_rx.try_recv() {
-                if tx.send(Ok(live_event(ev))).is_err() {
-                    return;
-                }
-            }
             let last = match result {
                 Ok(outcome) => Ok(pb::ExecuteEvent {
                     event: Some(pb::execute_event::Event::Outcome(to_response(outcome))),
                 }),
                 Err(e) => Err(to_status(e)),
             };
-            let _ = tx.send(last);
+            // The run is over; what is left goes out as the client reads it, for a while.
+            let rest = async {
+                let live = std::iter::from_fn(|| live_rx.try_recv().ok()).map(live_event);
+                for ev in next.into_iter().chain(live) {
+                    tx.send(Ok(ev)).await?;
+                }
+                tx.send(last).await
+            };
+            let _ = tokio::time::timeout(STREAM_DRAIN_TIME, rest).await;
         });
         Ok(Response::new(EventStream {
             rx,
@@ -222,7 +245,7 @@ impl Sandbox for SandboxService {
 
 /// The events of one streamed run; dropping it (the client went away) aborts the run.
 pub struct EventStream {
-    rx: mpsc::UnboundedReceiver<Result<pb::ExecuteEvent, Status>>,
+    rx: mpsc::Receiver<Result<pb::ExecuteEvent, Status>>,
     _task: AbortOnDrop,
 }
 
@@ -277,7 +300,7 @@ pub fn to_response(o: Outcome) -> pb::ExecuteResponse {
     };
     pb::ExecuteResponse {
         status: status.into(),
-        result: o.result.map(json_to_value),
+        result: o.result.as_ref().map(proto_json::text_to_value),
         error: o.error.map(|e| pb::Error {
             name: e.name,
             message: e.message,
@@ -305,89 +328,9 @@ pub fn to_response(o: Outcome) -> pb::ExecuteResponse {
     }
 }
 
-/// A protobuf `Struct` as a JSON object.
-pub fn struct_to_json(
-    s: prost_types::Struct,
-) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-    s.fields
-        .into_iter()
-        .map(|(k, v)| {
-            Ok((
-                k.clone(),
-                value_to_json(v).map_err(|e| format!("{k}: {e}"))?,
-            ))
-        })
-        .collect()
-}
-
-/// A protobuf `Value` as JSON. Numbers are doubles; integral ones within ±2^53 become JSON
-/// integers. NaN and infinities have no JSON form and are refused.
-pub fn value_to_json(v: prost_types::Value) -> Result<serde_json::Value, String> {
-    use prost_types::value::Kind as K;
-    Ok(match v.kind {
-        None | Some(K::NullValue(_)) => serde_json::Value::Null,
-        Some(K::BoolValue(b)) => serde_json::Value::Bool(b),
-        Some(K::StringValue(s)) => serde_json::Value::String(s),
-        Some(K::NumberValue(n)) => {
-            const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-            if n.fract() == 0.0 && n.abs() <= EXACT {
-                serde_json::Value::from(n as i64)
-            } else {
-                serde_json::Number::from_f64(n)
-                    .map(serde_json::Value::Number)
-                    .ok_or_else(|| format!("{n} is not a JSON number"))?
-            }
-        }
-        Some(K::StructValue(s)) => serde_json::Value::Object(struct_to_json(s)?),
-        Some(K::ListValue(l)) => serde_json::Value::Array(
-            l.values
-                .into_iter()
-                .map(value_to_json)
-                .collect::<Result<_, _>>()?,
-        ),
-    })
-}
-
-/// JSON as a protobuf `Value`; every number becomes a double.
-pub fn json_to_value(v: serde_json::Value) -> prost_types::Value {
-    use prost_types::value::Kind as K;
-    let kind = match v {
-        serde_json::Value::Null => K::NullValue(prost_types::NullValue::NullValue.into()),
-        serde_json::Value::Bool(b) => K::BoolValue(b),
-        serde_json::Value::Number(n) => K::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
-        serde_json::Value::String(s) => K::StringValue(s),
-        serde_json::Value::Array(a) => K::ListValue(prost_types::ListValue {
-            values: a.into_iter().map(json_to_value).collect(),
-        }),
-        serde_json::Value::Object(o) => K::StructValue(json_to_struct(o)),
-    };
-    prost_types::Value { kind: Some(kind) }
-}
-
-/// A JSON object as a protobuf `Struct`.
-pub fn json_to_struct(o: serde_json::Map<String, serde_json::Value>) -> prost_types::Struct {
-    prost_types::Struct {
-        fields: o.into_iter().map(|(k, v)| (k, json_to_value(v))).collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_round_trips_through_protobuf_values() {
-        let j = serde_json::json!({"a": 1, "b": [true, null, "s", 2.5, -3], "c": {"d": {}}, "e": 1e300});
-        let serde_json::Value::Object(o) = j.clone() else {
-            unreachable!()
-        };
-        let back = struct_to_json(json_to_struct(o)).unwrap();
-        assert_eq!(serde_json::Value::Object(back), j);
-        let nan = prost_types::Value {
-            kind: Some(prost_types::value::Kind::NumberValue(f64::NAN)),
-        };
-        assert!(value_to_json(nan).is_err());
-    }
 
     use tonic::Code;
 

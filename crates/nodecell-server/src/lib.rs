@@ -9,6 +9,7 @@ pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod openapi;
+pub mod proto_json;
 pub mod state;
 
 use std::sync::{Arc, OnceLock};

@@ -97,7 +97,7 @@ impl AppState {
     pub async fn execute(
         &self,
         req: ExecRequest,
-        live: Option<tokio::sync::mpsc::UnboundedSender<LiveEvent>>,
+        live: Option<tokio::sync::mpsc::Sender<LiveEvent>>,
     ) -> Result<Outcome, ApiError> {
         let t0 = Instant::now();
         if self.draining.load(Ordering::Acquire) {

@@ -111,7 +111,7 @@ fn with_timeout(code: &str, timeout_ms: u64) -> pb::ExecuteRequest {
 }
 
 fn json(v: &prost_types::Value) -> serde_json::Value {
-    nodecell_server::grpc::value_to_json(v.clone()).unwrap()
+    nodecell_server::grpc::value_to_json(v).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

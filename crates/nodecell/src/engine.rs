@@ -193,9 +193,8 @@ impl Engine {
                 max: limits.max_code_bytes,
             });
         }
-        let inputs_len = serde_json::to_vec(&req.inputs)
-            .map(|v| v.len() as u64)
-            .unwrap_or(u64::MAX);
+        // The inputs' JSON text without white space (kept so since they were read).
+        let inputs_len = req.inputs.text().len() as u64;
         if inputs_len > limits.max_inputs_bytes {
             return Err(RequestError::InputsTooLarge {
                 size: inputs_len,
@@ -299,7 +298,7 @@ impl Engine {
     pub async fn run_streaming(
         &self,
         req: &ExecRequest,
-        live: Option<tokio::sync::mpsc::UnboundedSender<LiveEvent>>,
+        live: Option<tokio::sync::mpsc::Sender<LiveEvent>>,
     ) -> Result<Outcome, RunError> {
         self.run_with(req, live, None).await
     }
@@ -307,7 +306,7 @@ impl Engine {
     async fn run_with(
         &self,
         req: &ExecRequest,
-        live: Option<tokio::sync::mpsc::UnboundedSender<LiveEvent>>,
+        live: Option<tokio::sync::mpsc::Sender<LiveEvent>>,
         prelaunch: Option<Prelaunch>,
     ) -> Result<Outcome, RunError> {
         let checked = self.check_request(req)?;

@@ -14,6 +14,7 @@ pub mod enforcement;
 mod engine;
 pub mod error;
 mod host;
+pub mod json_text;
 #[cfg(test)]
 mod kafel;
 #[doc(hidden)]
@@ -38,6 +39,7 @@ pub use enforcement::{EnforcementReport, Guarantee, Protection, ProtectionState}
 pub use engine::{BackendId, CheckedRequest, Engine};
 pub use error::{EngineError, RequestError, RunError, StartError};
 pub use host::Discovery;
+pub use json_text::{JsonError, JsonObject, JsonText};
 pub use launch::spec::{LandlockStatus, LaunchReport, LaunchStep};
 pub use layout::{LayoutError, NodeLayout};
 pub use limits::{LimitOverrides, Limits};

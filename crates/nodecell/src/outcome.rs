@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::json_text::JsonText;
+
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -104,10 +106,11 @@ pub struct Usage {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Outcome {
     pub status: Status,
-    /// The code's result converted to JSON; present when `status` is ok.
+    /// The code's result converted to JSON; present when `status` is ok. Kept as the JSON
+    /// text the runner sent (checked, never built into a tree on the host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
-    pub result: Option<serde_json::Value>,
+    pub result: Option<JsonText>,
     /// Present for every status but ok.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,

@@ -125,7 +125,7 @@ impl Pool {
     pub async fn run(
         &self,
         req: &ExecRequest,
-        live: Option<tokio::sync::mpsc::UnboundedSender<LiveEvent>>,
+        live: Option<tokio::sync::mpsc::Sender<LiveEvent>>,
     ) -> Result<Outcome, RunError> {
         let checked = self.engine.check_request(req)?;
         self.run_checked(req, &checked, live).await
@@ -137,7 +137,7 @@ impl Pool {
         &self,
         req: &ExecRequest,
         checked: &CheckedRequest,
-        live: Option<tokio::sync::mpsc::UnboundedSender<LiveEvent>>,
+        live: Option<tokio::sync::mpsc::Sender<LiveEvent>>,
     ) -> Result<Outcome, RunError> {
         if checked.backend != self.backend {
             return Err(RunError::Request(

@@ -8,8 +8,10 @@
 //! length is checked against a cap before anything is read, and the JSON against a schema.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::json_text::{JsonObject, JsonText};
 use crate::outcome::{ErrorInfo, LogLevel};
 
 /// The one job a sandbox receives.
@@ -17,31 +19,23 @@ use crate::outcome::{ErrorInfo, LogLevel};
 pub struct Job<'a> {
     pub nonce: &'a str,
     pub code: &'a str,
-    pub inputs: &'a serde_json::Map<String, serde_json::Value>,
+    pub inputs: &'a JsonObject,
     pub max_result_bytes: u64,
     pub max_output_bytes: u64,
 }
 
 /// What the runner says.
-#[derive(Debug, Deserialize, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, PartialEq)]
 pub enum RunnerEvent {
     Ready,
     Log { level: LogLevel, message: String },
     Result(RunnerResult),
 }
 
-#[derive(Debug, Deserialize, PartialEq)]
-#[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, PartialEq)]
 pub enum RunnerResult {
-    Ok {
-        nonce: String,
-        result: serde_json::Value,
-    },
-    Error {
-        nonce: String,
-        error: ErrorInfo,
-    },
+    Ok { nonce: String, result: JsonText },
+    Error { nonce: String, error: ErrorInfo },
 }
 
 impl RunnerResult {
@@ -49,6 +43,82 @@ impl RunnerResult {
         match self {
             RunnerResult::Ok { nonce, .. } | RunnerResult::Error { nonce, .. } => nonce,
         }
+    }
+}
+
+/// Every field a frame may have; its `type` (and a result's `status`) says which it must.
+/// Read flat, so that a result is kept as text: serde reads an internally tagged enum
+/// through a buffered tree of the whole frame.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fields<'a> {
+    #[serde(rename = "type")]
+    kind: Kind,
+    level: Option<LogLevel>,
+    message: Option<String>,
+    status: Option<ResultStatus>,
+    nonce: Option<String>,
+    #[serde(default, borrow)]
+    result: Present<'a>,
+    error: Option<ErrorInfo>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    Ready,
+    Log,
+    Result,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ResultStatus {
+    Ok,
+    Error,
+}
+
+/// A field that may be absent, where `null` is a value (a result of `null`).
+#[derive(Default)]
+struct Present<'a>(Option<&'a RawValue>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Present<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&RawValue>::deserialize(d).map(|raw| Present(Some(raw)))
+    }
+}
+
+impl RunnerEvent {
+    /// One frame's body, checked against the protocol's schema: exactly the fields its type
+    /// has, and a result nested at most [`crate::json_text::MAX_DEPTH`] levels.
+    pub fn from_frame(body: &[u8]) -> Result<RunnerEvent, serde_json::Error> {
+        use serde::de::Error;
+        let f: Fields = serde_json::from_slice(body)?;
+        let event = match (f.kind, f.status, f.nonce, f.result.0, f.error) {
+            (Kind::Ready, None, None, None, None) if f.level.is_none() && f.message.is_none() => {
+                RunnerEvent::Ready
+            }
+            (Kind::Log, None, None, None, None) => match (f.level, f.message) {
+                (Some(level), Some(message)) => RunnerEvent::Log { level, message },
+                _ => return Err(Error::custom("a log frame needs a level and a message")),
+            },
+            (Kind::Result, Some(status), Some(nonce), result, error)
+                if f.level.is_none() && f.message.is_none() =>
+            {
+                RunnerEvent::Result(match (status, result, error) {
+                    (ResultStatus::Ok, Some(raw), None) => RunnerResult::Ok {
+                        nonce,
+                        result: JsonText::from_raw(raw).map_err(Error::custom)?,
+                    },
+                    (ResultStatus::Error, None, Some(error)) => {
+                        RunnerResult::Error { nonce, error }
+                    }
+                    _ => return Err(Error::custom("a result frame with the wrong fields")),
+                })
+            }
+            _ => return Err(Error::custom("a frame with the wrong fields for its type")),
+        };
+        Ok(event)
     }
 }
 
@@ -124,7 +194,7 @@ pub async fn read_event<R: AsyncRead + Unpin>(
 ) -> Result<Option<RunnerEvent>, FrameError> {
     match read_frame(r, cap).await? {
         None => Ok(None),
-        Some(body) => Ok(Some(serde_json::from_slice(&body)?)),
+        Some(body) => Ok(Some(RunnerEvent::from_frame(&body)?)),
     }
 }
 
@@ -161,10 +231,39 @@ mod tests {
             ev,
             Some(RunnerEvent::Result(RunnerResult::Ok {
                 nonce: "n".into(),
-                result: serde_json::json!([1])
+                result: JsonText::parse("[1]").unwrap()
             }))
         );
         assert_eq!(parse(vec![], 100).await.unwrap(), None);
+    }
+
+    #[test]
+    fn frames_have_exactly_the_fields_of_their_type() {
+        let ok = |f: &str| RunnerEvent::from_frame(f.as_bytes());
+        assert_eq!(ok(r#"{"type":"ready"}"#).unwrap(), RunnerEvent::Ready);
+        // A result of null is a value, not an absent field.
+        assert_eq!(
+            ok(r#"{"type":"result","status":"ok","nonce":"n","result":null}"#).unwrap(),
+            RunnerEvent::Result(RunnerResult::Ok {
+                nonce: "n".into(),
+                result: JsonText::parse("null").unwrap()
+            })
+        );
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        for bad in [
+            r#"{"type":"ready","nonce":"n"}"#.to_string(),
+            r#"{"type":"log","level":"log"}"#.into(),
+            r#"{"type":"log","level":"log","message":"m","nonce":"n"}"#.into(),
+            r#"{"type":"result","status":"ok","nonce":"n"}"#.into(),
+            r#"{"type":"result","status":"ok","result":1}"#.into(),
+            r#"{"type":"result","status":"ok","nonce":"n","result":1,"message":"m"}"#.into(),
+            r#"{"type":"result","status":"error","nonce":"n","result":1}"#.into(),
+            r#"{"type":"result","status":"ok","nonce":"n","result":1,"result":2}"#.into(),
+            r#"{"type":"result","status":"ok","nonce":"n","result":1,"error":{"name":"","message":""}}"#.into(),
+            format!(r#"{{"type":"result","status":"ok","nonce":"n","result":{deep}}}"#),
+        ] {
+            assert!(ok(&bad).is_err(), "{bad}");
+        }
     }
 
     #[tokio::test]

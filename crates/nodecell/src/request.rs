@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::json_text::JsonObject;
 use crate::limits::LimitOverrides;
 
 /// One run. Only `code` is required.
@@ -11,10 +12,12 @@ use crate::limits::LimitOverrides;
 pub struct ExecRequest {
     /// JavaScript source, run as the body of an async function.
     pub code: String,
-    /// A JSON object: the global `inputs`, each identifier key also a global.
+    /// A JSON object: the global `inputs`, each identifier key also a global. Kept as
+    /// text (checked, never built into a tree): at most `max_inputs_bytes` without white
+    /// space, nested at most 120 levels.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub inputs: serde_json::Map<String, serde_json::Value>,
+    pub inputs: JsonObject,
     #[serde(default)]
     pub limits: LimitOverrides,
     /// A backend name; the engine's default when absent.

@@ -237,7 +237,7 @@ fn request(
         .unwrap_or_default();
     ExecRequest {
         code: case.code.clone(),
-        inputs,
+        inputs: inputs.into(),
         limits,
         backend: backend.map(|b| b.as_str().to_string()),
     }
@@ -555,7 +555,7 @@ fn hostile_positive_controls() {
         let limits = nodecell::Limits::default()
             .with_overrides(&req.limits, &nodecell::limits::MAX_LIMITS)
             .unwrap();
-        let got = run_unsandboxed(&case.code, &req.inputs, &limits, &fx.env_secret);
+        let got = run_unsandboxed(&case.code, &req.inputs.to_map(), &limits, &fx.env_secret);
         let want_status = case
             .header
             .get("expect-status-control")

@@ -203,7 +203,10 @@ async fn without_requirements_unsupported_protections_are_reported_not_faked() {
     assert!(!report.enforces(Protection::CgroupMemory));
     let outcome = engine.run(&req("return 2")).await.unwrap();
     assert_eq!(
-        (outcome.status, outcome.result),
+        (
+            outcome.status,
+            outcome.result.as_ref().map(|r| r.to_value())
+        ),
         (Status::Ok, Some(serde_json::json!(2)))
     );
     assert!(
@@ -300,14 +303,14 @@ async fn concurrent_runs_do_not_see_each_other() {
     for n in 0..4 {
         let engine = engine.clone();
         let mut r = req(code);
-        r.inputs.insert("n".into(), n.into());
+        r.inputs = serde_json::Map::from_iter([("n".to_string(), n.into())]).into();
         tasks.push(tokio::spawn(async move { engine.run(&r).await.unwrap() }));
     }
     let mut uuids = std::collections::HashSet::new();
     for t in tasks {
         let o = t.await.unwrap();
         assert_eq!(o.status, Status::Ok, "{o:?}");
-        let r = o.result.unwrap();
+        let r = o.result.unwrap().to_value();
         assert_eq!(
             (r["seen"].as_u64(), r["after"].as_u64()),
             (Some(0), Some(1)),
@@ -413,7 +416,11 @@ async fn a_prelaunched_launcher_is_used_or_leaves_nothing() {
         .run_prelaunched(&req("return 6 * 7"), Some(pre))
         .await
         .unwrap();
-    assert_eq!(outcome.result, Some(serde_json::json!(42)), "{outcome:?}");
+    assert_eq!(
+        outcome.result.as_ref().map(|r| r.to_value()),
+        Some(serde_json::json!(42)),
+        "{outcome:?}"
+    );
     assert_eq!(outcome.backend, "native");
     wait_gone(&[pid]).await;
 
@@ -517,6 +524,9 @@ async fn a_planted_module_table_runs_only_where_only_we_could_have_planted_it() 
     );
     let open = run(0o777).await.unwrap();
     assert_eq!(open.status, Status::Ok, "{open:?}");
-    assert_eq!(open.result, Some(serde_json::json!(1)));
+    assert_eq!(
+        open.result.as_ref().map(|r| r.to_value()),
+        Some(serde_json::json!(1))
+    );
     assert!(!open.stderr.contains("PLANTED"), "{open:?}");
 }

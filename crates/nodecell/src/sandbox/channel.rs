@@ -112,7 +112,7 @@ pub(crate) async fn read_events(
         let read = match protocol::read_frame(&mut events, cap).await {
             Ok(None) => Read::Closed,
             Err(e) => Read::Broken(e),
-            Ok(Some(body)) => match serde_json::from_slice::<RunnerEvent>(&body) {
+            Ok(Some(body)) => match RunnerEvent::from_frame(&body) {
                 Ok(RunnerEvent::Log { level, message }) => Read::Log(LogEntry { level, message }),
                 Ok(RunnerEvent::Result(r)) if r.nonce() == nonce => Read::Result(r, body.len()),
                 Ok(_) | Err(_) => Read::Ignored(body.len()),

@@ -41,7 +41,10 @@ pub use process::Prelaunch;
 use process::SandboxProcess;
 pub use teardown::Cleanups;
 
-/// Output of a run as it happens (for streaming transports).
+/// Output of a run as it happens (for streaming transports), through a bounded channel of the
+/// caller's: while it is full, the run reads nothing more from its sandbox (which then blocks
+/// on its own output), so a caller that does not keep up slows its own run, within the run's
+/// wall-time limit, and never makes the host buffer more.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LiveEvent {
     Log(LogEntry),

@@ -1,5 +1,9 @@
 //! A run's captured output, held to one byte budget shared by logs, stdout and stderr, and
-//! passed on live to a streaming caller.
+//! passed on live to a streaming caller through a bounded channel: a caller that does not
+//! keep up holds the run back (its wall-time limit still runs), it never makes the host
+//! buffer more.
+
+use std::collections::VecDeque;
 
 use tokio::sync::mpsc;
 
@@ -20,7 +24,11 @@ pub(crate) struct Output {
     pub logs: Vec<LogEntry>,
     pub stdout_bytes: Vec<u8>,
     pub stderr_bytes: Vec<u8>,
-    live: Option<mpsc::UnboundedSender<LiveEvent>>,
+    live: Option<mpsc::Sender<LiveEvent>>,
+    /// Events the live channel had no room for, in order. While there are any, the session
+    /// reads nothing more from the sandbox, so there are at most a few (what is buffered in
+    /// the sandbox's pipes when it ends).
+    pending: VecDeque<LiveEvent>,
 }
 
 /// The longest prefix of `s` of at most `n` bytes that ends on a character boundary.
@@ -33,7 +41,7 @@ fn cut_str(s: &str, n: usize) -> &str {
 }
 
 impl Output {
-    pub(crate) fn new(max: u64, live: Option<mpsc::UnboundedSender<LiveEvent>>) -> Self {
+    pub(crate) fn new(max: u64, live: Option<mpsc::Sender<LiveEvent>>) -> Self {
         Output {
             remaining: max,
             truncated: false,
@@ -41,13 +49,61 @@ impl Output {
             stdout_bytes: Vec::new(),
             stderr_bytes: Vec::new(),
             live,
+            pending: VecDeque::new(),
         }
     }
 
-    fn emit(&self, ev: LiveEvent) {
-        if let Some(tx) = &self.live {
-            let _ = tx.send(ev);
+    fn emit(&mut self, ev: LiveEvent) {
+        let Some(tx) = &self.live else { return };
+        if !self.pending.is_empty() {
+            self.pending.push_back(ev);
+            return;
         }
+        match tx.try_send(ev) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(ev)) => self.pending.push_back(ev),
+            // Nobody listens any more: the outcome still carries everything.
+            Err(mpsc::error::TrySendError::Closed(_)) => self.live = None,
+        }
+    }
+
+    /// The live channel, for waiting until it has room.
+    pub(crate) fn live_sender(&self) -> Option<mpsc::Sender<LiveEvent>> {
+        self.live.clone()
+    }
+
+    /// Events are waiting for room in the live channel: read nothing more until they are
+    /// sent.
+    pub(crate) fn blocked(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Sends the oldest waiting event with room reserved in the live channel; `None` (the
+    /// channel closed) stops live output.
+    pub(crate) fn send_pending(&mut self, permit: Option<mpsc::Permit<'_, LiveEvent>>) {
+        match (permit, self.pending.pop_front()) {
+            (Some(permit), Some(ev)) => permit.send(ev),
+            (None, _) => {
+                self.live = None;
+                self.pending.clear();
+            }
+            (Some(_), None) => {}
+        }
+    }
+
+    /// Sends what is still waiting, for at most `within`; what a caller does not take by
+    /// then is only in the outcome.
+    pub(crate) async fn flush_live(&mut self, within: std::time::Duration) {
+        let Some(tx) = self.live.take() else { return };
+        let pending = std::mem::take(&mut self.pending);
+        let _ = tokio::time::timeout(within, async {
+            for ev in pending {
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
     }
 
     /// Takes up to the remaining budget; false once the budget is exceeded.
@@ -124,6 +180,36 @@ mod tests {
         let mut o = Output::new(3 * ENTRY_COST, None);
         assert!(o.charge(0) && o.charge(0) && o.charge(0));
         assert!(!o.charge(0), "the 4th zero-length frame is over the budget");
+    }
+
+    /// A live channel without room holds events back, in order, until the caller takes them;
+    /// nothing is dropped and nothing more is buffered than what was read.
+    #[tokio::test]
+    async fn a_full_live_channel_holds_events_back_in_order() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let mut o = Output::new(1 << 20, Some(tx));
+        assert!(o.stdout(b"a"));
+        assert!(!o.blocked(), "the first event fits in the channel");
+        assert!(o.stdout(b"b") && o.stderr(b"c"));
+        assert!(o.blocked());
+        assert_eq!(rx.recv().await, Some(LiveEvent::Stdout("a".into())));
+        let sender = o.live_sender().unwrap();
+        o.send_pending(sender.reserve().await.ok());
+        drop(sender);
+        assert!(o.blocked(), "one of two waiting events was sent");
+        assert_eq!(rx.recv().await, Some(LiveEvent::Stdout("b".into())));
+        o.flush_live(std::time::Duration::from_secs(5)).await;
+        assert_eq!(rx.recv().await, Some(LiveEvent::Stderr("c".into())));
+        assert_eq!(rx.recv().await, None, "flushing hands the channel back");
+        assert_eq!(o.stdout_bytes, b"ab");
+
+        // A caller that went away stops live output; the outcome keeps everything.
+        let (tx, rx) = mpsc::channel(1);
+        let mut o = Output::new(1 << 20, Some(tx));
+        drop(rx);
+        assert!(o.stdout(b"a") && o.stdout(b"b"));
+        assert!(!o.blocked());
+        assert_eq!(o.stdout_bytes, b"ab");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
+use crate::json_text::JsonObject;
 use crate::limits::Limits;
 use crate::outcome::{ErrorInfo, Outcome, Usage};
 use crate::protocol::{self, Job, RunnerResult};
@@ -26,9 +27,9 @@ impl Sandbox {
     pub async fn execute(
         mut self,
         code: &str,
-        inputs: &serde_json::Map<String, serde_json::Value>,
+        inputs: &JsonObject,
         limits: &Limits,
-        live: Option<mpsc::UnboundedSender<LiveEvent>>,
+        live: Option<mpsc::Sender<LiveEvent>>,
     ) -> Outcome {
         let mut out = Output::new(limits.max_output_bytes, live);
         // The limits of this job (a warm sandbox was started before they were known).
@@ -81,12 +82,16 @@ impl Sandbox {
         let mut obuf = vec![0u8; 16384];
         let mut ebuf = vec![0u8; 16384];
         let (mut stdout_open, mut stderr_open) = (true, true);
+        let live = out.live_sender();
         let end = match end {
             Some(e) => e,
             None => loop {
+                // While a streaming caller has not taken what was read, nothing more is read.
+                let blocked = out.blocked();
                 tokio::select! {
                     _ = &mut deadline => break End::Timeout,
-                    ev = rx.recv() => match ev {
+                    permit = room(live.as_ref()), if blocked => out.send_pending(permit),
+                    ev = rx.recv(), if !blocked => match ev {
                         Some(Read::Log(entry)) => {
                             if !out.log(entry) {
                                 break End::OutputLimit;
@@ -105,11 +110,11 @@ impl Sandbox {
                         Some(Read::Closed) | None => break End::RunnerGone("the runner closed its channel without a result".into()),
                         Some(Read::Broken(e)) => break End::Protocol(e.to_string()),
                     },
-                    n = self.stdout.read(&mut obuf), if stdout_open => match n {
+                    n = self.stdout.read(&mut obuf), if stdout_open && !blocked => match n {
                         Ok(n) if n > 0 => if !out.stdout(&obuf[..n]) { break End::OutputLimit },
                         _ => stdout_open = false,
                     },
-                    n = self.stderr.read(&mut ebuf), if stderr_open => match n {
+                    n = self.stderr.read(&mut ebuf), if stderr_open && !blocked => match n {
                         Ok(n) if n > 0 => if !out.stderr(&ebuf[..n]) { break End::OutputLimit },
                         _ => stderr_open = false,
                     },
@@ -179,6 +184,14 @@ impl Sandbox {
     }
 }
 
+/// Room for one event in the live channel; `None` once nobody listens.
+async fn room(live: Option<&mpsc::Sender<LiveEvent>>) -> Option<mpsc::Permit<'_, LiveEvent>> {
+    match live {
+        Some(tx) => tx.reserve().await.ok(),
+        None => None,
+    }
+}
+
 /// The runner holds an ok result to `max_result_bytes`; the host holds it to that too, by the
 /// size of the frame it came in (code in the sandbox can forge a result: the nonce is readable
 /// from inside, see docs/threat-model.md). Over the limit it becomes the runner's own error.
@@ -219,7 +232,7 @@ mod tests {
         };
         let ok = |result: &str| RunnerResult::Ok {
             nonce: "n".into(),
-            result: serde_json::from_str(result).unwrap(),
+            result: crate::json_text::JsonText::parse(result).unwrap(),
         };
         for (result, allowed) in [("1234", true), ("12345", false), (r#""ab""#, true)] {
             let held = held_to_result_limit(ok(result), frame(result).len(), &limits);

@@ -20,6 +20,10 @@ pub struct Cleanups {
     idle: tokio::sync::Notify,
 }
 
+/// How long a streaming caller has, once its run has ended, to take the live events still
+/// waiting for room (a caller that does not read finds them only in the outcome).
+const LIVE_FLUSH_TIME: Duration = Duration::from_secs(2);
+
 impl Cleanups {
     /// Waits until every tracked teardown has finished.
     pub async fn wait_idle(&self) {
@@ -74,10 +78,12 @@ impl Sandbox {
     pub(super) async fn finish(
         mut self,
         end: End,
-        out: Output,
+        mut out: Output,
         limits: &Limits,
         usage: Usage,
     ) -> Outcome {
+        // The sandbox has stopped: what a streaming caller has not taken yet is sent now.
+        out.flush_live(LIVE_FLUSH_TIME).await;
         let t0 = Instant::now();
         if self.cleanups.is_some() && matches!(end, End::Result(_)) {
             // The result and all output are in hand (the pipes reached EOF): answer now; the
