@@ -17,6 +17,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // Inputs and results go between the wire and JSON text without a tree of values
+        // (wire_struct.rs, wire_value.rs).
+        .extern_path(".google.protobuf.Struct", "crate::wire_struct::WireStruct")
+        .extern_path(".google.protobuf.Value", "crate::wire_value::WireValue")
         .compile_fds(fds)?;
     Ok(())
 }

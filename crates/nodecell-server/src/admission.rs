@@ -6,7 +6,6 @@ use nodecell::{ExecRequest, LimitOverrides, Limits};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::grpc::pb;
-use crate::proto_json::struct_to_object;
 
 /// The scheme of an `Authorization` header (HTTP) or `authorization` metadata (gRPC).
 const BEARER: &[u8] = b"Bearer ";
@@ -71,7 +70,7 @@ pub fn request_from_json(body: &[u8]) -> Result<ExecRequest, ApiError> {
 /// A gRPC request as a request; `inputs` must be representable as JSON.
 pub fn request_from_proto(req: pb::ExecuteRequest) -> Result<ExecRequest, ApiError> {
     let inputs = match req.inputs {
-        Some(s) => struct_to_object(&s).map_err(|e| {
+        Some(s) => s.into_object().map_err(|e| {
             ApiError::invalid(format!("inputs: {e}")).with_field("inputs", e.clone())
         })?,
         None => nodecell::JsonObject::default(),

@@ -20,9 +20,9 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::admission;
 use crate::error::{ApiError, ERROR_DOMAIN};
-use crate::proto_json;
 pub use crate::proto_json::{json_to_struct, value_to_json};
 use crate::state::AppState;
+use crate::wire_value::WireValue;
 
 /// The generated messages, server and client.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
@@ -300,7 +300,7 @@ pub fn to_response(o: Outcome) -> pb::ExecuteResponse {
     };
     pb::ExecuteResponse {
         status: status.into(),
-        result: o.result.as_ref().map(proto_json::text_to_value),
+        result: o.result.map(WireValue::from_text),
         error: o.error.map(|e| pb::Error {
             name: e.name,
             message: e.message,

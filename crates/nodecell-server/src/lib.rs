@@ -11,6 +11,8 @@ pub mod http;
 pub mod openapi;
 pub mod proto_json;
 pub mod state;
+pub mod wire_struct;
+pub mod wire_value;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

@@ -1,6 +1,7 @@
-//! JSON and protobuf's `google.protobuf.Value`/`Struct`, converted directly: a request's
-//! `inputs` are written from the decoded `Struct` to JSON text, and a result's JSON text is
-//! read into a `Value`, without a `serde_json::Value` tree in between.
+//! JSON and prost's trees of `google.protobuf.Value`, converted directly (without a
+//! `serde_json::Value` tree in between): for clients, tests, and the rare values
+//! wire_struct.rs leaves to prost. The server itself carries inputs and results between JSON
+//! text and the wire without trees (wire_struct.rs, wire_value.rs).
 //!
 //! Numbers are doubles in protobuf; integral ones within ±2^53 become JSON integers. NaN and
 //! the infinities have no JSON form and are refused.
@@ -8,15 +9,11 @@
 use std::fmt;
 
 use nodecell::{JsonObject, JsonText};
+
+use crate::wire_struct::WireStruct;
 use prost_types::value::Kind;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
-
-/// A protobuf `Struct` (a request's inputs) as a JSON object, kept as text.
-pub fn struct_to_object(s: &prost_types::Struct) -> Result<JsonObject, String> {
-    let text = serde_json::to_string(&AsJson::Struct(s)).map_err(|e| e.to_string())?;
-    JsonObject::parse(&text).map_err(|e| e.to_string())
-}
 
 /// JSON text as a protobuf `Value`; every number becomes a double.
 pub fn text_to_value(text: &JsonText) -> prost_types::Value {
@@ -29,13 +26,19 @@ pub fn value_to_json(v: &prost_types::Value) -> Result<serde_json::Value, String
     serde_json::to_value(AsJson::Value(v)).map_err(|e| e.to_string())
 }
 
+/// A protobuf `Value` as JSON text.
+pub(crate) fn value_to_text(v: &prost_types::Value) -> Result<String, String> {
+    serde_json::to_string(&AsJson::Value(v)).map_err(|e| e.to_string())
+}
+
+/// A protobuf `Struct` as JSON text.
+pub(crate) fn struct_to_text(s: &prost_types::Struct) -> Result<String, String> {
+    serde_json::to_string(&AsJson::Struct(s)).map_err(|e| e.to_string())
+}
+
 /// A JSON object as a protobuf `Struct` (for clients and tests).
-pub fn json_to_struct(o: serde_json::Map<String, serde_json::Value>) -> prost_types::Struct {
-    let text = JsonText::from_value(&serde_json::Value::Object(o));
-    match text_to_value(&text).kind {
-        Some(Kind::StructValue(s)) => s,
-        _ => unreachable!("an object converts to a Struct"),
-    }
+pub fn json_to_struct(o: serde_json::Map<String, serde_json::Value>) -> WireStruct {
+    WireStruct::from_object(&JsonObject::from(o))
 }
 
 /// Serializes protobuf values as JSON.
@@ -164,21 +167,12 @@ mod tests {
     #[test]
     fn json_round_trips_through_protobuf_values() {
         let j = serde_json::json!({"a": 1, "b": [true, null, "s\"", 2.5, -3], "c": {"d": {}}, "e": 1e300});
-        let serde_json::Value::Object(o) = j.clone() else {
-            unreachable!()
-        };
-        let s = json_to_struct(o);
-        let back = struct_to_object(&s).unwrap();
-        assert_eq!(serde_json::Value::Object(back.to_map()), j);
-        let v = text_to_value(back.text());
+        let v = text_to_value(&JsonText::from_value(&j));
         assert_eq!(value_to_json(&v).unwrap(), j);
         let nan = prost_types::Value {
             kind: Some(Kind::NumberValue(f64::NAN)),
         };
         assert!(value_to_json(&nan).is_err());
-        let s = prost_types::Struct {
-            fields: [("x".to_string(), nan)].into(),
-        };
-        assert!(struct_to_object(&s).unwrap_err().contains("NaN"));
+        assert!(value_to_text(&nan).unwrap_err().contains("NaN"));
     }
 }

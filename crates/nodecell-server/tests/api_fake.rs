@@ -247,7 +247,7 @@ async fn outcomes_streams_and_error_details_over_grpc() {
     assert_eq!(r.status, pb::Status::Ok as i32);
     assert_eq!(r.logs[0].message, "hi");
     assert_eq!(r.backend, "fake");
-    let list = match r.result.unwrap().kind.unwrap() {
+    let list = match r.result.unwrap().to_value().kind.unwrap() {
         prost_types::value::Kind::ListValue(l) => l.values.len(),
         other => panic!("{other:?}"),
     };
@@ -297,6 +297,45 @@ async fn outcomes_streams_and_error_details_over_grpc() {
         .map(|v| v.field.clone())
         .collect();
     assert_eq!(fields, ["limits.max_processes"]);
+
+    // Inputs protobuf can carry but JSON cannot: refused naming the field, not a decoding
+    // failure (they are read from the wire straight into JSON text).
+    let nan = prost_types::Value {
+        kind: Some(prost_types::value::Kind::NumberValue(f64::NAN)),
+    };
+    let mut deep = prost_types::Value {
+        kind: Some(prost_types::value::Kind::NullValue(0)),
+    };
+    for _ in 0..nodecell::json_text::MAX_DEPTH {
+        deep = prost_types::Value {
+            kind: Some(prost_types::value::Kind::ListValue(
+                prost_types::ListValue { values: vec![deep] },
+            )),
+        };
+    }
+    for (value, says) in [(nan, "NaN"), (deep, "more than 120")] {
+        let inputs = prost_types::Struct {
+            fields: [("x".to_string(), value)].into(),
+        };
+        let err = client
+            .execute(pb::ExecuteRequest {
+                inputs: Some(inputs.into()),
+                ..grpc_req("return 1")
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+        assert!(err.message().contains(says), "{}", err.message());
+        let details = err.get_error_details();
+        let fields: Vec<_> = details
+            .bad_request()
+            .unwrap()
+            .field_violations
+            .iter()
+            .map(|v| v.field.clone())
+            .collect();
+        assert_eq!(fields, ["inputs"]);
+    }
 
     // An empty backend is the default on both transports.
     let r = client

@@ -110,8 +110,8 @@ fn with_timeout(code: &str, timeout_ms: u64) -> pb::ExecuteRequest {
     }
 }
 
-fn json(v: &prost_types::Value) -> serde_json::Value {
-    nodecell_server::grpc::value_to_json(v).unwrap()
+fn json(v: &nodecell_server::wire_value::WireValue) -> serde_json::Value {
+    v.to_json().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
