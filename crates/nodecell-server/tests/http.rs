@@ -415,6 +415,71 @@ async fn a_client_that_disconnects_has_its_sandbox_killed() {
     assert_eq!(own_cgroups(), 0);
 }
 
+/// Live processes whose command line holds `marker`.
+fn marked(marker: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.windows(marker.len()).any(|w| w == marker.as_bytes()))
+                && nodecell::procfs::alive(p)
+        })
+        .collect()
+}
+
+/// A client that leaves drops its run, and nothing the run started survives it, even a
+/// process in a session of its own: on every backend (the landlock launcher was SIGKILLed
+/// first, and what Node had detached ran on as nobody with no limits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_disconnects_leaves_nothing_its_run_started() {
+    let _s = SERIAL.lock().await;
+    let (server, base) = start(config()).await;
+    wait_ready(&base).await;
+    for backend in nodecell::backend::names() {
+        let marker = format!("detached-{}-{backend}", std::process::id());
+        let code = format!(
+            "process.getBuiltinModule('child_process').spawn(process.execPath, \
+             ['-e', '/* {marker} */ setInterval(() => {{}}, 1000)'], \
+             {{detached: true, stdio: 'ignore'}}).unref(); while (true) {{}}"
+        );
+        let body = json!({"code": code, "backend": backend, "limits": {"timeout_ms": 60000}});
+        let request = tokio::spawn({
+            let base = base.clone();
+            async move {
+                reqwest::Client::new()
+                    .post(format!("{base}/v1/execute"))
+                    .json(&body)
+                    .send()
+                    .await
+            }
+        });
+        let t = Instant::now();
+        while marked(&marker).is_empty() {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "{backend}: nothing detached"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        request.abort(); // the client goes away
+        let t = Instant::now();
+        while !marked(&marker).is_empty() && t.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let left = marked(&marker);
+        for &p in &left {
+            // Leave nothing behind, even failing.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &p.to_string()])
+                .status();
+        }
+        assert!(left.is_empty(), "{backend}: survived the run: {left:?}");
+    }
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_drains_then_refuses() {
     let _s = SERIAL.lock().await;

@@ -41,6 +41,35 @@ pub fn tree(pid: i32) -> Vec<i32> {
     out
 }
 
+/// Whether `pid` exists and is not a zombie.
+pub fn alive(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rfind(") ")
+            .is_some_and(|i| !s[i + 2..].starts_with(['Z', 'X']))
+    })
+}
+
+/// SIGKILLs every live process below `pid` (not `pid` itself), again until none is left.
+/// While `pid` is alive and a child subreaper (the launcher), whatever a killed process
+/// leaves is re-parented to it, so nothing below it can get away by detaching; a process
+/// that forks meanwhile is found in the next round. At most `rounds` rounds.
+pub fn kill_below(pid: i32, rounds: usize) {
+    use nix::sys::signal::{kill, Signal};
+    for _ in 0..rounds {
+        let below: Vec<i32> = tree(pid)
+            .into_iter()
+            .skip(1)
+            .filter(|&p| alive(p))
+            .collect();
+        if below.is_empty() {
+            return;
+        }
+        for p in below {
+            let _ = kill(nix::unistd::Pid::from_raw(p), Signal::SIGKILL);
+        }
+    }
+}
+
 /// Fields of /proc/<pid>/stat after the command name (field 3 is index 0).
 fn stat_fields(pid: i32) -> Option<Vec<u64>> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -227,6 +227,12 @@ fn serve_refuses_bad_configuration_with_exit_64_before_binding() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A job that starts a process in a session of its own (which the landlock backend, without
+/// a pid namespace, must still find), then spins.
+const DETACH_THEN_SPIN: &str = "process.getBuiltinModule('child_process').spawn(process.execPath, \
+    ['-e', '/* detached */ setInterval(() => {}, 1000)'], {detached: true, stdio: 'ignore'}).unref(); \
+    while (true) {}";
+
 /// SIGTERM or SIGINT to `nodecell run` kills its sandbox and removes its cgroups before the
 /// command exits, on every backend (with nsjail, Node kept running with no time limit, and
 /// the cgroups stayed, when the command was stopped). After a SIGKILL, nothing of the
@@ -245,7 +251,7 @@ fn a_stopped_run_leaves_nothing_behind() {
                 .stdin
                 .take()
                 .unwrap()
-                .write_all(b"while (true) {}")
+                .write_all(DETACH_THEN_SPIN.as_bytes())
                 .unwrap();
             let cli = child.id() as i32;
             // Node runs as nobody: wait until it runs the job's busy loop (300 ms of CPU;
@@ -254,11 +260,16 @@ fn a_stopped_run_leaves_nothing_behind() {
             let t0 = std::time::Instant::now();
             let tree = loop {
                 let tree = nodecell::procfs::tree(cli);
-                let busy = tree.iter().any(|&p| {
-                    nodecell::procfs::status_field(p, "Uid")
-                        .is_some_and(|u| u.split_whitespace().next() == Some("65534"))
-                        && nodecell::procfs::cpu_ns(p).is_some_and(|ns| ns >= 300_000_000)
+                let detached = tree.iter().any(|&p| {
+                    std::fs::read(format!("/proc/{p}/cmdline"))
+                        .is_ok_and(|c| c.windows(8).any(|w| w == b"detached"))
                 });
+                let busy = detached
+                    && tree.iter().any(|&p| {
+                        nodecell::procfs::status_field(p, "Uid")
+                            .is_some_and(|u| u.split_whitespace().next() == Some("65534"))
+                            && nodecell::procfs::cpu_ns(p).is_some_and(|ns| ns >= 300_000_000)
+                    });
                 if busy {
                     break tree;
                 }
@@ -296,10 +307,13 @@ fn a_stopped_run_leaves_nothing_behind() {
             let alive: Vec<_> = tree.iter().filter(|&&p| p != cli && !gone(p)).collect();
             let about =
                 |p: &i32| std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let survivors: Vec<_> = alive.iter().map(|p| about(p)).collect();
+            for &&p in &alive {
+                let _ = kill(Pid::from_raw(p), Signal::SIGKILL); // leave nothing, even failing
+            }
             assert!(
-                alive.is_empty(),
-                "{backend} {signal}: still running: {:?}",
-                alive.iter().map(|p| about(p)).collect::<Vec<_>>()
+                survivors.is_empty(),
+                "{backend} {signal}: still running: {survivors:?}"
             );
             if signal == Signal::SIGKILL {
                 // The cgroups and scratch directories of a command that was SIGKILLed are

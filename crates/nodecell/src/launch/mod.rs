@@ -125,8 +125,17 @@ fn read_spec(namespaces: bool) -> Result<LaunchSpec, StepError> {
 }
 
 fn launcher(namespaces: bool) -> Result<i32, StepError> {
-    // 1. Die with the host: if the service goes away, so does every sandbox.
-    prctl::set_pdeathsig(Signal::SIGKILL).step(LaunchStep::DieWithParent)?;
+    // 1. Die with the host: if the service goes away, so does every sandbox. With
+    //    namespaces, SIGKILL: init dies with the launcher and the kernel empties its pid
+    //    namespace. Without (landlock), SIGTERM, which stops Node and then kills everything
+    //    it started, however detached, before the launcher exits (see `supervise`); Node
+    //    cannot send it (Landlock scopes its signals to its own domain).
+    let host_gone = if namespaces {
+        Signal::SIGKILL
+    } else {
+        Signal::SIGTERM
+    };
+    prctl::set_pdeathsig(host_gone).step(LaunchStep::DieWithParent)?;
     if nix::unistd::getppid() == Pid::from_raw(1) {
         return Err(StepError {
             step: LaunchStep::DieWithParent,

@@ -16,6 +16,10 @@ use crate::launch::spec::{EVENT_FD, JOB_FD, SPEC_FD, STATUS_FD};
 
 use super::channel::{ReadHalf, RunnerChannel};
 
+/// Rounds of [`crate::procfs::kill_below`] before the program itself is killed: far more
+/// than a tree held to `max_processes` needs.
+const KILL_ROUNDS: usize = 64;
+
 /// What holds a sandbox's processes on the host.
 pub(crate) trait SandboxProcess: Send {
     /// Host pid of the root of the sandbox's process tree, while it runs.
@@ -30,8 +34,10 @@ pub(crate) trait SandboxProcess: Send {
 }
 
 /// A program the host spawned (the launcher, nsjail): SIGTERM asks it to stop the sandbox
-/// (it SIGKILLs the sandbox's init and exits once the kernel has emptied the pid namespace);
-/// SIGKILL also works, through init's parent-death signal, without waiting for that.
+/// (it SIGKILLs the sandbox's init, or Node and all it started, and exits once they are
+/// gone). Killing without asking kills everything below the program first, then the
+/// program: killed first, the landlock launcher (no pid namespace) would leave what Node
+/// detached running, re-parented away from it.
 pub(crate) struct ChildProcess(Child);
 
 impl SandboxProcess for ChildProcess {
@@ -49,6 +55,9 @@ impl SandboxProcess for ChildProcess {
     }
 
     fn kill(&mut self) {
+        if let Some(pid) = self.0.id() {
+            crate::procfs::kill_below(pid as i32, KILL_ROUNDS);
+        }
         let _ = self.0.start_kill();
     }
 
