@@ -174,6 +174,15 @@ async fn an_idle_connection_is_closed_but_never_one_with_a_run_in_progress() {
         t0.elapsed() >= Duration::from_millis(300),
         "closed too soon"
     );
+    // An HTTP/2 connection on the gRPC port that opened properly and sends no request.
+    let mut h2 = TcpStream::connect(server.grpc_addr).await.unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0\0\0\0\x04\x01\0\0\0\0")
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut h2, Duration::from_secs(5)).await,
+        "an idle HTTP/2 connection is still open"
+    );
 
     // A run longer than the idle timeout keeps its connection, on both transports.
     let base = format!("http://{}", server.http_addr);
