@@ -62,6 +62,19 @@ enum Cmd {
         max_queue: Option<usize>,
         #[arg(long)]
         backend: Option<String>,
+        /// The most of the run slots and queue one client may hold, in percent.
+        #[arg(long)]
+        client_share_percent: Option<u8>,
+        /// Open connections, HTTP and gRPC together.
+        #[arg(long)]
+        max_connections: Option<usize>,
+        /// Open connections from one IP address.
+        #[arg(long)]
+        max_connections_per_peer: Option<usize>,
+        #[arg(long)]
+        header_timeout_ms: Option<u64>,
+        #[arg(long)]
+        idle_timeout_ms: Option<u64>,
     },
     /// Print what this host enforces for each backend.
     Check {
@@ -327,6 +340,11 @@ fn main() -> ExitCode {
         max_concurrent,
         max_queue,
         backend,
+        client_share_percent,
+        max_connections,
+        max_connections_per_peer,
+        header_timeout_ms,
+        idle_timeout_ms,
     } = cli.command
     {
         let overrides = nodecell_server::Overrides {
@@ -336,6 +354,11 @@ fn main() -> ExitCode {
             max_concurrent,
             max_queue,
             backend,
+            client_share_percent,
+            max_connections,
+            max_connections_per_peer,
+            header_timeout_ms,
+            idle_timeout_ms,
         };
         init_tracing();
         return serve(config, overrides);

@@ -17,16 +17,7 @@ const ENVELOPE_BYTES: u64 = 64 << 10;
 /// When `tokens` are configured, `authorization` (the header's or the metadata's value) must
 /// be `Bearer <token>` for one of them. Compared in constant time, against every token.
 pub fn authorize(tokens: &[String], authorization: Option<&[u8]>) -> Result<(), ApiError> {
-    if tokens.is_empty() {
-        return Ok(());
-    }
-    let given = authorization.and_then(|v| v.strip_prefix(BEARER));
-    let ok = given.is_some_and(|given| {
-        tokens.iter().fold(false, |ok, token| {
-            ok | constant_time_eq(token.as_bytes(), given)
-        })
-    });
-    if ok {
+    if tokens.is_empty() || token_index(tokens, authorization).is_some() {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -34,6 +25,16 @@ pub fn authorize(tokens: &[String], authorization: Option<&[u8]>) -> Result<(), 
             "a valid bearer token is required",
         ))
     }
+}
+
+/// Which of `tokens` `authorization` carries as `Bearer <token>`, if one. Compared in constant
+/// time, against every token.
+pub fn token_index(tokens: &[String], authorization: Option<&[u8]>) -> Option<usize> {
+    let given = authorization.and_then(|v| v.strip_prefix(BEARER))?;
+    tokens.iter().enumerate().fold(None, |found, (i, token)| {
+        let eq = constant_time_eq(token.as_bytes(), given);
+        found.or(eq.then_some(i))
+    })
 }
 
 /// Equal, in a time that depends on the lengths only.

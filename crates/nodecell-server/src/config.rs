@@ -32,6 +32,19 @@ pub struct ServerConfig {
     pub auth_tokens: Vec<String>,
     /// On SIGTERM/SIGINT, how long runs in flight may take before they are killed.
     pub shutdown_grace_ms: u64,
+    /// The most run slots and queue places (`max_concurrent + max_queue`) one client may hold
+    /// at once, in percent (at least one); beyond it, `client_share_exceeded`. A client is its
+    /// bearer token when tokens are configured, else its IP address.
+    pub client_share_percent: u8,
+    /// Open connections, HTTP and gRPC together; a connection past it is closed at once.
+    pub max_connections: usize,
+    /// Open connections from one IP address, HTTP and gRPC together.
+    pub max_connections_per_peer: usize,
+    /// How long a client may take to send a request's header (HTTP/1), or to start speaking
+    /// at all, before its connection is closed.
+    pub header_timeout_ms: u64,
+    /// How long a connection may stay open with no request in progress.
+    pub idle_timeout_ms: u64,
     /// The engine: Node, runner, launcher, cgroups, limits.
     pub engine: EngineConfig,
 }
@@ -49,6 +62,11 @@ impl Default for ServerConfig {
             backend: "native".into(),
             auth_tokens: Vec::new(),
             shutdown_grace_ms: 10_000,
+            client_share_percent: 25,
+            max_connections: 256,
+            max_connections_per_peer: 64,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
             engine: EngineConfig::default(),
         }
     }
@@ -63,6 +81,11 @@ pub struct Overrides {
     pub max_concurrent: Option<usize>,
     pub max_queue: Option<usize>,
     pub backend: Option<String>,
+    pub client_share_percent: Option<u8>,
+    pub max_connections: Option<usize>,
+    pub max_connections_per_peer: Option<usize>,
+    pub header_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +172,20 @@ impl ServerConfig {
         if let Some(v) = env("NODECELL_SHUTDOWN_GRACE_MS") {
             c.shutdown_grace_ms = parse("NODECELL_SHUTDOWN_GRACE_MS", &v)?;
         }
+        macro_rules! from_env {
+            ($($field:ident => $var:literal),* $(,)?) => {$(
+                if let Some(v) = env($var) {
+                    c.$field = parse($var, &v)?;
+                }
+            )*};
+        }
+        from_env! {
+            client_share_percent => "NODECELL_CLIENT_SHARE_PERCENT",
+            max_connections => "NODECELL_MAX_CONNECTIONS",
+            max_connections_per_peer => "NODECELL_MAX_CONNECTIONS_PER_PEER",
+            header_timeout_ms => "NODECELL_HEADER_TIMEOUT_MS",
+            idle_timeout_ms => "NODECELL_IDLE_TIMEOUT_MS",
+        }
         if let Some(v) = &flags.http_listen {
             c.http_listen = parse("--http-listen", v)?;
         }
@@ -167,6 +204,20 @@ impl ServerConfig {
         if let Some(v) = &flags.backend {
             c.backend = v.clone();
         }
+        macro_rules! from_flags {
+            ($($field:ident),* $(,)?) => {$(
+                if let Some(v) = flags.$field {
+                    c.$field = v;
+                }
+            )*};
+        }
+        from_flags!(
+            client_share_percent,
+            max_connections,
+            max_connections_per_peer,
+            header_timeout_ms,
+            idle_timeout_ms,
+        );
         c.validate()?;
         Ok(c)
     }
@@ -202,6 +253,18 @@ impl ServerConfig {
                 "max_queue {} is above its maximum 100000",
                 self.max_queue
             ));
+        }
+        if !(1..=100).contains(&self.client_share_percent) {
+            return bad(format!(
+                "client_share_percent {} must be 1 ..= 100",
+                self.client_share_percent
+            ));
+        }
+        if self.max_connections == 0 || self.max_connections_per_peer == 0 {
+            return bad("max_connections and max_connections_per_peer must be at least 1".into());
+        }
+        if self.header_timeout_ms == 0 || self.idle_timeout_ms == 0 {
+            return bad("header_timeout_ms and idle_timeout_ms must be at least 1".into());
         }
         let known = nodecell::backend::names();
         if !known.contains(&self.backend.as_str()) {
@@ -242,16 +305,31 @@ mod tests {
         std::fs::write(&file, "pool_size = 3\nmax_queue = 5\nmax_concurrent = 7\n[engine.default_limits]\ntimeout_ms = 1000\nmemory_mib = 64\nmax_output_bytes = 100\nmax_result_bytes = 100\nmax_code_bytes = 100\nmax_inputs_bytes = 100\nmax_processes = 32\nmax_open_files = 64\ntmp_size_mib = 1\n").unwrap();
         let flags = Overrides {
             pool_size: Some(9),
+            max_connections: Some(11),
             ..Default::default()
         };
         let c = ServerConfig::load(
             Some(&file),
-            env(&[("NODECELL_POOL_SIZE", "4"), ("NODECELL_MAX_QUEUE", "6")]),
+            env(&[
+                ("NODECELL_POOL_SIZE", "4"),
+                ("NODECELL_MAX_QUEUE", "6"),
+                ("NODECELL_IDLE_TIMEOUT_MS", "1500"),
+                ("NODECELL_MAX_CONNECTIONS", "12"),
+            ]),
             &flags,
         )
         .unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!((c.pool_size, c.max_queue, c.max_concurrent), (9, 6, 7));
+        assert_eq!((c.idle_timeout_ms, c.max_connections), (1500, 11));
+        assert_eq!(
+            (
+                c.client_share_percent,
+                c.max_connections_per_peer,
+                c.header_timeout_ms
+            ),
+            (25, 64, 10_000)
+        );
         assert_eq!(c.engine.default_limits.timeout_ms, 1000);
         assert_eq!(c.http_listen.to_string(), "127.0.0.1:8080");
     }
@@ -293,6 +371,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.0.contains("auth_tokens"), "{err}");
+        for (var, value, says) in [
+            ("NODECELL_CLIENT_SHARE_PERCENT", "0", "client_share_percent"),
+            (
+                "NODECELL_CLIENT_SHARE_PERCENT",
+                "101",
+                "client_share_percent",
+            ),
+            (
+                "NODECELL_MAX_CONNECTIONS_PER_PEER",
+                "0",
+                "max_connections_per_peer",
+            ),
+            ("NODECELL_HEADER_TIMEOUT_MS", "0", "header_timeout_ms"),
+        ] {
+            let err =
+                ServerConfig::load(None, env(&[(var, value)]), &Overrides::default()).unwrap_err();
+            assert!(err.0.contains(says), "{var}={value}: {err}");
+        }
     }
 
     #[test]

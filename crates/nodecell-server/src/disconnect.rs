@@ -7,9 +7,7 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 /// Per-connection: whether the peer has closed its side.
@@ -41,12 +39,13 @@ impl ConnectionWatch {
     }
 }
 
-impl Connected<IncomingStream<'_, TcpListener>> for ConnectionWatch {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+impl ConnectionWatch {
+    /// Watches `stream` (through a duplicate of its socket) until every clone of the watch is
+    /// dropped.
+    pub fn new(stream: &TcpStream) -> Self {
         let (tx, closed) = watch::channel(false);
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let dup = stream
-            .io()
             .as_fd()
             .try_clone_to_owned()
             .map(std::net::TcpStream::from)

@@ -92,6 +92,8 @@ error_table! {
         "The HTTP request body is larger than twice the code and inputs a request may carry, plus 64 KiB (checked before it is parsed)";
     Overloaded          => "overloaded",          429, ResourceExhausted, retryable: true,  retry_after_s: Some(1), Execute,
         "The queue is full, or no run slot became free in time; retry after the delay given";
+    ClientShareExceeded => "client_share_exceeded", 429, ResourceExhausted, retryable: true, retry_after_s: Some(1), Execute,
+        "This client (its bearer token, or its address without tokens) already holds its share of the run slots and queue (client_share_percent); retry after the delay given";
     Draining            => "draining",            503, Unavailable,       retryable: true,  retry_after_s: None,    Execute,
         "The service is shutting down and takes no new runs; retry on another instance";
     SandboxUnavailable  => "sandbox_unavailable", 503, Unavailable,       retryable: true,  retry_after_s: None,    Execute,
@@ -326,6 +328,7 @@ mod tests {
             ("inputs_too_large", 413, Code::InvalidArgument),
             ("request_too_large", 413, Code::InvalidArgument),
             ("overloaded", 429, Code::ResourceExhausted),
+            ("client_share_exceeded", 429, Code::ResourceExhausted),
             ("draining", 503, Code::Unavailable),
             ("sandbox_unavailable", 503, Code::Unavailable),
             ("client_closed", 400, Code::Cancelled),
@@ -344,7 +347,10 @@ mod tests {
         for c in ErrorCode::ALL {
             assert_eq!(ErrorCode::parse(c.as_str()), Some(*c));
             assert!(!c.row().description.is_empty() && !c.row().description.contains('\n'));
-            assert_eq!(c.row().retry_after_s.is_some(), *c == ErrorCode::Overloaded);
+            assert_eq!(
+                c.row().retry_after_s.is_some(),
+                matches!(c, ErrorCode::Overloaded | ErrorCode::ClientShareExceeded)
+            );
         }
         assert_eq!(ErrorCode::parse("nope"), None);
     }

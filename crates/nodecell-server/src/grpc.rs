@@ -18,9 +18,13 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::activity::{ConnInfo, TrackLayer};
 use crate::admission;
+use crate::connections::Incoming;
 use crate::error::{ApiError, ERROR_DOMAIN};
+use crate::http;
 pub use crate::proto_json::{json_to_struct, value_to_json};
+use crate::shares::Client;
 use crate::state::AppState;
 use crate::wire_value::WireValue;
 
@@ -62,15 +66,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     tracing::info!(addr = ?listener.local_addr().ok(), "serving gRPC");
-    serve_incoming(
-        state,
-        tokio_stream::wrappers::TcpListenerStream::new(listener),
-        shutdown,
-    )
-    .await
+    let incoming = Incoming::new(listener, state.connections.clone());
+    serve_incoming(state, incoming, shutdown).await
 }
 
-/// [`serve`] on any stream of connections (tests use in-memory ones).
+/// [`serve`] on any stream of connections (tests use in-memory ones). Connections that are
+/// [`crate::connections::Conn`]s are held to the header and idle timeouts.
 pub async fn serve_incoming<IO, IE>(
     state: Arc<AppState>,
     incoming: impl tokio_stream::Stream<Item = Result<IO, IE>> + Send + 'static,
@@ -119,6 +120,10 @@ where
         InterceptedService::new(sandbox, move |req: Request<()>| check_token(&tokens, req));
 
     tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(http::H2_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(http::H2_KEEPALIVE_TIMEOUT))
+        .max_concurrent_streams(http::H2_MAX_CONCURRENT_STREAMS)
+        .layer(TrackLayer)
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -175,15 +180,33 @@ struct SandboxService {
     state: Arc<AppState>,
 }
 
+impl SandboxService {
+    /// Whom a call counts against: its token, or its peer's address.
+    fn client<T>(&self, request: &Request<T>) -> Client {
+        let peer = request.extensions().get::<ConnInfo>().map(|c| c.peer.ip());
+        let authorization = request.metadata().get("authorization");
+        Client::of(
+            &self.state.config.auth_tokens,
+            authorization.map(|v| v.as_bytes()),
+            peer,
+        )
+    }
+}
+
 #[tonic::async_trait]
 impl Sandbox for SandboxService {
     async fn execute(
         &self,
         request: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
+        let client = self.client(&request);
         let req = admission::request_from_proto(request.into_inner()).map_err(to_status)?;
         // Awaited here: when tonic drops this future (cancellation, deadline), the run drops.
-        let outcome = self.state.execute(req, None).await.map_err(to_status)?;
+        let outcome = self
+            .state
+            .execute(client, req, None)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(to_response(outcome)))
     }
 
@@ -193,12 +216,13 @@ impl Sandbox for SandboxService {
         &self,
         request: Request<pb::ExecuteRequest>,
     ) -> Result<Response<EventStream>, Status> {
+        let client = self.client(&request);
         let req = admission::request_from_proto(request.into_inner()).map_err(to_status)?;
         let (tx, rx) = mpsc::channel(STREAM_EVENTS);
         let state = self.state.clone();
         let task = tokio::spawn(async move {
             let (live_tx, mut live_rx) = mpsc::channel(LIVE_EVENTS);
-            let run = state.execute(req, Some(live_tx));
+            let run = state.execute(client, req, Some(live_tx));
             tokio::pin!(run);
             // One event at a time moves on to the client while the run goes on: a client
             // that does not read holds its run back (until the run's time limit ends it),

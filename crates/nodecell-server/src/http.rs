@@ -1,6 +1,9 @@
-//! The HTTP API (axum): thin, over [`AppState`]. `router(state)` serves tests without a socket.
+//! The HTTP API (axum): thin, over [`AppState`]. `router(state)` serves tests without a socket;
+//! [`serve`] serves it on a listener through [`crate::connections`] (caps and timeouts).
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -10,10 +13,109 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use crate::activity::{ConnInfo, Tracked};
 use crate::admission;
+use crate::connections::{Conn, Incoming};
 use crate::disconnect::ConnectionWatch;
 use crate::error::{ApiError, ErrorCode};
+use crate::shares::Client;
 use crate::state::AppState;
+
+/// HTTP/2 (both listeners): a ping this often on a connection, and the connection closed when
+/// its answer does not come within [`H2_KEEPALIVE_TIMEOUT`].
+pub const H2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+pub const H2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2 (both listeners): requests in progress at once on one connection.
+pub const H2_MAX_CONCURRENT_STREAMS: u32 = 64;
+
+/// Serves the API on `listener` until `shutdown` completes; then connections finish the
+/// requests they have begun (the caller bounds how long that may take).
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use tokio_stream::StreamExt;
+    let mut incoming = Incoming::new(listener, state.connections.clone());
+    let app = router(state.clone());
+    let (close, closing) = tokio::sync::watch::channel(());
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            conn = incoming.next() => match conn {
+                Some(Ok(conn)) => {
+                    tokio::spawn(serve_connection(conn, app.clone(), closing.clone(), &state));
+                }
+                Some(Err(_)) => {}
+                None => break,
+            },
+        }
+    }
+    // No new connection from here on (the listening socket closes).
+    drop(incoming);
+    let _ = close.send(());
+    drop(closing);
+    close.closed().await;
+}
+
+/// One connection: HTTP/1 or HTTP/2, its requests marked in progress until their response is
+/// sent, closed gracefully when `closing` changes.
+fn serve_connection(
+    conn: Conn,
+    app: Router,
+    mut closing: tokio::sync::watch::Receiver<()>,
+    state: &AppState,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    let watch = ConnectionWatch::new(conn.tcp());
+    let info = conn.info();
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let request = info.activity.begin();
+        let mut req = req.map(Body::new);
+        req.extensions_mut().insert(ConnectInfo(watch.clone()));
+        req.extensions_mut().insert(info.clone());
+        let call = app.clone().oneshot(req);
+        async move {
+            let resp = call.await?;
+            Ok::<_, Infallible>(resp.map(|body| Body::new(Tracked::new(body, Some(request)))))
+        }
+    });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // hyper's own header timer runs from the end of one request until the next one's header
+    // is complete, idle time included: it is the idle timeout of HTTP/1 connections (the
+    // header timeout proper is the connection's, see activity.rs).
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.connections.timeouts().idle);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(H2_KEEPALIVE_TIMEOUT)
+        .max_concurrent_streams(H2_MAX_CONCURRENT_STREAMS);
+    async move {
+        let conn = builder.serve_connection(TokioIo::new(conn), service);
+        tokio::pin!(conn);
+        let mut graceful = false;
+        loop {
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!("HTTP connection ended: {e}");
+                    }
+                    break;
+                }
+                _ = closing.changed(), if !graceful => {
+                    graceful = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -63,10 +165,17 @@ async fn execute(State(state): State<Arc<AppState>>, req: Request) -> Result<Res
         .extensions()
         .get::<ConnectInfo<ConnectionWatch>>()
         .cloned();
+    let peer = req.extensions().get::<ConnInfo>().map(|c| c.peer.ip());
+    let authorization = req.headers().get(header::AUTHORIZATION);
+    let client = Client::of(
+        &state.config.auth_tokens,
+        authorization.map(|v| v.as_bytes()),
+        peer,
+    );
     let cap = admission::max_request_bytes(&state.engine.config().default_limits);
     let bytes = read_capped(req.into_body(), cap).await?;
     let req = admission::request_from_json(&bytes)?;
-    let run = state.execute(req, None);
+    let run = state.execute(client, req, None);
     let outcome = match watch {
         Some(ConnectInfo(watch)) => tokio::select! {
             outcome = run => outcome?,

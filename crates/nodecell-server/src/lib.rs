@@ -2,14 +2,17 @@
 //! decision about execution is the library's; this crate only admits, translates and reports.
 #![forbid(unsafe_code)]
 
+pub mod activity;
 pub mod admission;
 pub mod config;
+pub mod connections;
 pub mod disconnect;
 pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod openapi;
 pub mod proto_json;
+pub mod shares;
 pub mod state;
 pub mod wire_struct;
 pub mod wire_value;
@@ -61,7 +64,7 @@ pub struct Server {
     pub state: Arc<AppState>,
     pub http_addr: std::net::SocketAddr,
     pub grpc_addr: std::net::SocketAddr,
-    http: tokio::task::JoinHandle<std::io::Result<()>>,
+    http: tokio::task::JoinHandle<()>,
     grpc: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -71,8 +74,16 @@ impl Server {
     pub async fn start(config: ServerConfig) -> Result<Server, ServeError> {
         let engine = nodecell::Engine::new(config.engine.clone())
             .map_err(|e| ServeError::Config(e.to_string()))?;
+        Server::start_with_engine(config, Arc::new(engine)).await
+    }
+
+    /// [`Server::start`] over an engine of the caller's (tests serve the fake backend).
+    pub async fn start_with_engine(
+        config: ServerConfig,
+        engine: Arc<nodecell::Engine>,
+    ) -> Result<Server, ServeError> {
         let (http_listen, grpc_listen) = (config.http_listen, config.grpc_listen);
-        let state = AppState::new(config, Arc::new(engine), metrics_handle());
+        let state = AppState::new(config, engine, metrics_handle());
         let bind = |addr| async move {
             tokio::net::TcpListener::bind(addr)
                 .await
@@ -83,15 +94,9 @@ impl Server {
         let grpc_listener = bind(grpc_listen).await?;
         let grpc_addr = grpc_listener.local_addr()?;
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let app = http::router(state.clone())
-            .into_make_service_with_connect_info::<disconnect::ConnectionWatch>();
-        let http = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        let http = tokio::spawn(http::serve(state.clone(), listener, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
         let mut grpc_stopped = stop.subscribe();
         let grpc = tokio::spawn(grpc::serve(state.clone(), grpc_listener, async move {
             let _ = grpc_stopped.wait_for(|s| *s).await;

@@ -8,7 +8,9 @@ use nodecell::{BackendId, Engine, ExecRequest, LiveEvent, Outcome, Pool, Protect
 use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
+use crate::connections::Connections;
 use crate::error::{ApiError, ErrorCode};
+use crate::shares::{Client, Shares};
 
 pub struct AppState {
     pub config: ServerConfig,
@@ -20,6 +22,10 @@ pub struct AppState {
     pub other_pools: Vec<Arc<Pool>>,
     pub backend: BackendId,
     slots: Semaphore,
+    /// Each client's share of the run slots and the queue.
+    pub shares: Arc<Shares>,
+    /// The connections open on both listeners, against their caps.
+    pub connections: Arc<Connections>,
     queued: AtomicUsize,
     draining: AtomicBool,
     in_flight: AtomicUsize,
@@ -49,6 +55,11 @@ impl AppState {
         Arc::new(AppState {
             other_pools,
             slots: Semaphore::new(config.max_concurrent),
+            connections: Connections::new(&config),
+            shares: Shares::new(
+                config.max_concurrent + config.max_queue,
+                config.client_share_percent,
+            ),
             queued: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
@@ -93,9 +104,11 @@ impl AppState {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    /// Admission, then one run. Errors are the request's own (never a run's outcome).
+    /// Admission, then one run, for `client`. Errors are the request's own (never a run's
+    /// outcome).
     pub async fn execute(
         &self,
+        client: Client,
         req: ExecRequest,
         live: Option<tokio::sync::mpsc::Sender<LiveEvent>>,
     ) -> Result<Outcome, ApiError> {
@@ -121,6 +134,12 @@ impl AppState {
                 ));
             }
         }
+        // Held while the request waits and runs, given back however it ends (the guard drops
+        // with this future: completion, a client that went away, a deadline).
+        let _share = self
+            .shares
+            .take(client)
+            .ok_or_else(|| share_exceeded(self.shares.limit()))?;
         let _permit = match self.slots.try_acquire() {
             Ok(p) => p,
             Err(_) => {
@@ -211,6 +230,17 @@ impl Drop for Counted<'_> {
     fn drop(&mut self) {
         self.counter.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// The client holds its whole share already, counted.
+fn share_exceeded(limit: usize) -> ApiError {
+    let code = ErrorCode::ClientShareExceeded;
+    metrics::counter!("nodecell_rejected_total", "reason" => code.as_str()).increment(1);
+    ApiError::new(
+        code,
+        format!("this client already has {limit} runs in progress or waiting, its share"),
+    )
+    .with_metadata("max", limit)
 }
 
 /// Overloaded (the table gives its retry delay), counted.

@@ -175,6 +175,8 @@ async fn overload_is_a_429_with_retry_after() {
         pool_size: 0,
         max_concurrent: 1,
         max_queue: 0,
+        // One client fills the service here: the whole of it is its share.
+        client_share_percent: 100,
         ..ServerConfig::default()
     });
     let slow = tokio::spawn({

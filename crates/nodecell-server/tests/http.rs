@@ -340,6 +340,8 @@ async fn overload_gives_429_and_nothing_else_fails() {
         max_concurrent: 1,
         max_queue: 1,
         max_queue_wait_ms: 5_000,
+        // One client fills the service here: the whole of it is its share.
+        client_share_percent: 100,
         ..config()
     })
     .await;
