@@ -65,15 +65,21 @@ async fn post(base: &str, body: &str) -> (u16, Value, reqwest::header::HeaderMap
     (status, r.json().await.unwrap_or(Value::Null), headers)
 }
 
+/// Run groups of this test process (each run and each warm sandbox has one), in the cgroup
+/// instances it made.
 fn own_cgroups() -> usize {
-    let prefix = format!("nodecell-{}-", std::process::id());
-    std::fs::read_dir("/sys/fs/cgroup/pids")
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                .count()
+    let instances = nodecell::cgroup_instances_made();
+    ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"]
+        .iter()
+        .flat_map(|d| {
+            instances
+                .iter()
+                .map(move |i| std::path::Path::new(d).join(i))
         })
-        .unwrap_or(0)
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|d| d.flatten())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .count()
 }
 
 fn own_fds() -> usize {

@@ -34,6 +34,7 @@ mod snapshot;
 mod sys;
 mod trust;
 
+pub use cgroup::instance::{current as cgroup_instance, made as cgroup_instances_made};
 pub use config::{BackendsConfig, EngineConfig, LandlockConfig, NsjailConfig};
 pub use enforcement::{EnforcementReport, Guarantee, Protection, ProtectionState};
 pub use engine::{BackendId, CheckedRequest, Engine};

@@ -3,7 +3,7 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 fn nodecell(args: &[&str], stdin: &str) -> Output {
     nodecell_as(&[], args, stdin)
@@ -20,35 +20,7 @@ fn nodecell_as(wrapper: &[&str], args: &[&str], stdin: &str) -> Output {
 /// Starts `nodecell ARGS` (through `wrapper`, if not empty) with this build's launcher and
 /// the repo's runner, its standard streams piped.
 fn spawn(wrapper: &[&str], args: &[&str]) -> std::process::Child {
-    let bin = common::repo()
-        .join("target")
-        .join(if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        })
-        .join("nodecell");
-    assert!(
-        bin.exists(),
-        "{} missing: build the workspace first",
-        bin.display()
-    );
-    let mut cmd = match wrapper.split_first() {
-        Some((program, rest)) => {
-            let mut c = Command::new(program);
-            c.args(rest).arg(&bin);
-            c
-        }
-        None => Command::new(&bin),
-    };
-    cmd.args(args)
-        .env("NODECELL_LAUNCHER", env!("CARGO_BIN_EXE_nodecell-launcher"))
-        .env("NODECELL_RUNNER_DIR", common::repo().join("runner"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    common::spawn_nodecell(wrapper, args)
 }
 
 fn json(o: &Output) -> serde_json::Value {
@@ -279,6 +251,9 @@ fn a_stopped_run_leaves_nothing_behind() {
                 );
                 std::thread::sleep(std::time::Duration::from_millis(10));
             };
+            // The command's cgroup instance (the directories it holds locked).
+            let instance = common::instance_dirs_of(cli as u32);
+            assert!(!instance.is_empty(), "{backend}: no cgroup instance held");
             kill(Pid::from_raw(cli), signal).unwrap();
             let out = child.wait_with_output().unwrap();
             let gone = |p: i32| {
@@ -328,14 +303,9 @@ fn a_stopped_run_leaves_nothing_behind() {
                     .collect();
                 assert!(left.is_empty(), "{backend}: scratch left: {left:?}");
             }
-            let prefix = format!("nodecell-{cli}-");
-            let groups: Vec<_> = ["memory", "pids", "cpu", "cpuacct", ""]
-                .iter()
-                .filter_map(|h| std::fs::read_dir(format!("/sys/fs/cgroup/{h}")).ok())
-                .flat_map(|d| d.flatten())
-                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                .map(|e| e.path())
-                .collect();
+            // Removed at the exit, or (SIGKILL) swept by the next start: the instance and
+            // every group in it.
+            let groups: Vec<_> = instance.iter().filter(|d| d.exists()).collect();
             assert!(
                 groups.is_empty(),
                 "{backend} {signal}: cgroups left: {groups:?}"

@@ -12,14 +12,18 @@ use crate::sandbox::process::Launched;
 use crate::sandbox::Prelaunch;
 use crate::scratch::ScratchDir;
 
-/// The launcher's argument: with or without namespaces.
+/// The launcher's arguments: with or without namespaces, and the host's pid (the launcher's
+/// parent, which it checks is still there once it has its parent-death signal).
 fn args(namespaces: bool) -> Vec<String> {
-    vec![if namespaces {
-        WITH_NAMESPACES
-    } else {
-        WITHOUT_NAMESPACES
-    }
-    .to_string()]
+    vec![
+        if namespaces {
+            WITH_NAMESPACES
+        } else {
+            WITHOUT_NAMESPACES
+        }
+        .to_string(),
+        std::process::id().to_string(),
+    ]
 }
 
 /// A sandbox built by the launcher from `spec`, with Node exec'd `node_depth` generations

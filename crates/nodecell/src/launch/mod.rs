@@ -92,9 +92,11 @@ fn fail(e: StepError) -> ! {
     std::process::exit(EXIT_SETUP_FAILED)
 }
 
-/// Entry point of `nodecell-launcher --namespaces|--no-namespaces`, the spec on fd 6.
+/// Entry point of `nodecell-launcher --namespaces|--no-namespaces <host pid>`, the spec on
+/// fd 6.
 pub fn main() -> ! {
-    let namespaces = match std::env::args().nth(1).as_deref() {
+    let mut args = std::env::args().skip(1);
+    let namespaces = match args.next().as_deref() {
         Some(WITH_NAMESPACES) => true,
         Some(WITHOUT_NAMESPACES) => false,
         other => fail(StepError {
@@ -102,7 +104,14 @@ pub fn main() -> ! {
             message: format!("expected {WITH_NAMESPACES} or {WITHOUT_NAMESPACES}, got {other:?}"),
         }),
     };
-    match launcher(namespaces) {
+    let host = match args.next().map(|a| a.parse::<i32>()) {
+        Some(Ok(pid)) if pid > 0 => Pid::from_raw(pid),
+        other => fail(StepError {
+            step: LaunchStep::ParseArgs,
+            message: format!("expected the host's pid after the namespaces, got {other:?}"),
+        }),
+    };
+    match launcher(namespaces, host) {
         Ok(code) => std::process::exit(code),
         Err(e) => fail(e),
     }
@@ -124,7 +133,7 @@ fn read_spec(namespaces: bool) -> Result<LaunchSpec, StepError> {
     Ok(spec)
 }
 
-fn launcher(namespaces: bool) -> Result<i32, StepError> {
+fn launcher(namespaces: bool, host: Pid) -> Result<i32, StepError> {
     // 1. Die with the host: if the service goes away, so does every sandbox. With
     //    namespaces, SIGKILL: init dies with the launcher and the kernel empties its pid
     //    namespace. Without (landlock), SIGTERM, which stops Node and then kills everything
@@ -136,7 +145,10 @@ fn launcher(namespaces: bool) -> Result<i32, StepError> {
         Signal::SIGTERM
     };
     prctl::set_pdeathsig(host_gone).step(LaunchStep::DieWithParent)?;
-    if nix::unistd::getppid() == Pid::from_raw(1) {
+    // The host gave its pid: a parent that is not the host (a reaper that adopted the
+    // launcher) means the host died before the death signal was set. (The host may itself
+    // be pid 1, of a PID namespace: a parent pid of 1 says nothing.)
+    if nix::unistd::getppid() != host {
         return Err(StepError {
             step: LaunchStep::DieWithParent,
             message: "the host is already gone".into(),

@@ -1,7 +1,7 @@
 //! What the host asks the launcher to build, and what the launcher reports back.
 //!
-//! The host starts `nodecell-launcher` with one argument, [`WITH_NAMESPACES`] or
-//! [`WITHOUT_NAMESPACES`], and writes the sandbox's [`LaunchSpec`] (JSON) into a pipe on fd 6
+//! The host starts `nodecell-launcher` with two arguments, [`WITH_NAMESPACES`] or
+//! [`WITHOUT_NAMESPACES`] and the host's pid, and writes the sandbox's [`LaunchSpec`] (JSON) into a pipe on fd 6
 //! ([`SPEC_FD`]): so a launcher can be started, and its namespaces created, before the spec is
 //! known (`nodecell run` does that while it discovers the host). The launcher answers on fd 5
 //! with JSON lines ([`LaunchMessage`]); fd 5 is close-on-exec in the final process, so the

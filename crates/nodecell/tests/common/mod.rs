@@ -79,20 +79,116 @@ pub fn assert_no_leftover_cgroups() {
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
 }
 
-/// cgroups of this test process still present in any hierarchy.
+/// The hierarchies' top directories a cgroup instance may have a directory in (v1's
+/// controllers, or the v2 tree).
+pub const HIERARCHIES: [&str; 5] = ["memory", "pids", "cpuacct", "cpu", ""];
+
+/// The directories of the cgroup instance `name` (`nodecell-<hex>`) that exist.
+pub fn instance_dirs(name: &str) -> Vec<PathBuf> {
+    HIERARCHIES
+        .iter()
+        .map(|h| PathBuf::from("/sys/fs/cgroup").join(h).join(name))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+/// The groups below `dir` (not `dir` itself).
+pub fn groups_below(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut i = 0;
+    while i < out.len() {
+        let below = groups_below(&out[i].clone());
+        out.extend(below);
+        i += 1;
+    }
+    out
+}
+
+/// cgroups of this test process still present: groups in its live instance, and every
+/// directory of an instance it made that is no longer live (an instance is removed with its
+/// last user).
 pub fn leftover_cgroups() -> Vec<PathBuf> {
-    let prefix = format!("nodecell-{}-", std::process::id());
+    let live = nodecell::cgroup_instance();
     let mut out = Vec::new();
-    for h in ["memory", "pids", "cpuacct", "cpu", ""] {
-        if let Ok(dir) = std::fs::read_dir(PathBuf::from("/sys/fs/cgroup").join(h)) {
-            out.extend(
-                dir.flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                    .map(|e| e.path()),
-            );
+    for name in nodecell::cgroup_instances_made() {
+        for dir in instance_dirs(&name) {
+            if live.as_deref() == Some(name.as_str()) {
+                out.extend(groups_below(&dir));
+            } else {
+                out.push(dir);
+            }
         }
     }
     out
+}
+
+/// The cgroup instance directories that process `pid` holds open (and locked): its own.
+pub fn instance_dirs_of(pid: u32) -> Vec<PathBuf> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = fds
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|p| {
+            p.starts_with("/sys/fs/cgroup")
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_prefix("nodecell-"))
+                    .is_some_and(|hex| hex.len() == 32)
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The `nodecell` command of this build (the CLI crate's binary: build the workspace first).
+pub fn nodecell_bin() -> PathBuf {
+    let bin = repo()
+        .join("target")
+        .join(if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        })
+        .join("nodecell");
+    assert!(
+        bin.exists(),
+        "{} missing: build the workspace first",
+        bin.display()
+    );
+    bin
+}
+
+/// Starts `nodecell ARGS` (through `wrapper`, a command that execs its arguments, if not
+/// empty) with this build's launcher and the repo's runner, its standard streams piped.
+pub fn spawn_nodecell(wrapper: &[&str], args: &[&str]) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    let bin = nodecell_bin();
+    let mut cmd = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(&bin);
+            c
+        }
+        None => Command::new(&bin),
+    };
+    cmd.args(args)
+        .env("NODECELL_LAUNCHER", env!("CARGO_BIN_EXE_nodecell-launcher"))
+        .env("NODECELL_RUNNER_DIR", repo().join("runner"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// Processes below this test process, other than `except`.

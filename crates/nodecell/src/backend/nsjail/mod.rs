@@ -23,7 +23,7 @@ use crate::node_command::node_argv;
 use crate::sandbox::plan::{AccountingPlan, Confirmation, Program, ProgramInput, SandboxPlan};
 
 use super::{Backend, PlanContext};
-use render::{cgroup_layout, cgroup_name, render, NsjailChoices};
+use render::{cgroup_name, render, NsjailChoices};
 
 pub(crate) struct Nsjail;
 
@@ -76,11 +76,18 @@ impl Backend for Nsjail {
             backend: "nsjail",
             reason,
         })?;
-        let driver = cx.host.cgroups.as_ref().ok();
-        let group = match driver {
-            Some(driver) if cx.report.enforces(Protection::CgroupMemory) => {
-                Some(cgroup_layout(driver).create()?)
-            }
+        // nodecell's group for the sandbox, in this process's cgroup instance, in which nsjail
+        // nests its own: nsjail only needs its parent group to exist, and usage and OOM kills
+        // stay readable from ours after nsjail has removed its own. No cpuacct: nsjail does
+        // not join it.
+        let driver = cx
+            .host
+            .cgroups
+            .as_ref()
+            .ok()
+            .map(crate::cgroup::CgroupDriver::without_cpuacct);
+        let group = match &driver {
+            Some(driver) if cx.report.enforces(Protection::CgroupMemory) => Some(driver.create()?),
             _ => None,
         };
         let seccomp = cx.report.enforces(Protection::Seccomp);
@@ -90,8 +97,8 @@ impl Backend for Nsjail {
                 .then_some(cx.config.cpu_ms_per_sec),
             cgroups: group
                 .as_ref()
-                .zip(driver)
-                .map(|(g, d)| (d.clone(), g.name().to_string())),
+                .zip(driver.as_ref())
+                .map(|(g, d)| (d.layout().clone(), g.name().to_string())),
             argv: node_argv(
                 cx.layout,
                 std::path::Path::new(crate::layout::RUNNER_MOUNT),

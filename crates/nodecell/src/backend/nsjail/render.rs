@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::cgroup::CgroupDriver;
+use crate::cgroup::Layout;
 use crate::config::EngineConfig;
 use crate::launch::spec::{RootEntry, EVENT_FD, JOB_FD, SANDBOX_ID, STATUS_FD};
 use crate::layout::NodeLayout;
@@ -18,8 +18,8 @@ pub(crate) struct NsjailChoices {
     pub seccomp: bool,
     /// nsjail puts Node into memory, pids and cpu cgroups below this group (created by
     /// nodecell, so that usage and OOM kills stay readable after nsjail has removed its own
-    /// group), given with the hierarchies' driver.
-    pub cgroups: Option<(CgroupDriver, String)>,
+    /// group): where the group is (this process's cgroup instance) and its name.
+    pub cgroups: Option<(Layout, String)>,
     /// CPU bandwidth limit (ms of CPU per second) in nsjail's cpu cgroup, when enforced.
     pub cpu_ms_per_sec: Option<u64>,
     /// The Node command line (inside the sandbox).
@@ -150,7 +150,7 @@ pub(crate) fn render(
     ));
     match &choices.cgroups {
         Some((
-            CgroupDriver::V1 {
+            Layout::V1 {
                 memory, pids, cpu, ..
             },
             group,
@@ -169,9 +169,10 @@ pub(crate) fn render(
                 line(format!("cgroup_cpu_parent: {parent}"));
             }
         }
-        Some((CgroupDriver::V2 { parent }, _)) => {
+        Some((Layout::V2 { parent }, group)) => {
+            // nsjail makes its group in the mount it is given: here, our group for the run.
             line("use_cgroupv2: true".into());
-            line(format!("cgroupv2_mount: {}", path(parent)));
+            line(format!("cgroupv2_mount: {}", path(&parent.join(group))));
             line(format!("cgroup_mem_max: {}", limits.memory_bytes()));
             line("cgroup_mem_swap_max: 0".into());
             line(format!("cgroup_pids_max: {}", limits.max_processes));
@@ -198,27 +199,6 @@ pub(crate) fn cgroup_name(pid: i32) -> String {
     format!("NSJAIL.{pid}")
 }
 
-/// The hierarchies of the group nodecell creates for one nsjail sandbox (`nodecell-<pid>-<n>`,
-/// like a native run's, at each hierarchy's top), which nsjail nests its own group in: nsjail
-/// only needs its parent group to exist, and usage and OOM kills stay readable from ours after
-/// nsjail has removed its own. No cpuacct: nsjail does not join it. On v2, the tree's root
-/// (untested: this host has cgroup v1).
-pub(crate) fn cgroup_layout(driver: &CgroupDriver) -> CgroupDriver {
-    match driver {
-        CgroupDriver::V1 {
-            memory, pids, cpu, ..
-        } => CgroupDriver::V1 {
-            memory: memory.clone(),
-            pids: pids.clone(),
-            cpuacct: None,
-            cpu: cpu.clone(),
-        },
-        CgroupDriver::V2 { parent } => CgroupDriver::V2 {
-            parent: parent.clone(),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,12 +219,14 @@ mod tests {
         );
     }
 
-    fn rendered(driver: CgroupDriver, cpu_ms_per_sec: Option<u64>) -> String {
+    const INSTANCE: &str = "nodecell-0123456789abcdef0123456789abcdef";
+
+    fn rendered(groups: Layout, cpu_ms_per_sec: Option<u64>) -> String {
         let runner = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runner");
         let layout = NodeLayout::discover(std::path::Path::new("/usr/bin/node"), &runner).unwrap();
         let choices = NsjailChoices {
             seccomp: true,
-            cgroups: Some((driver, "nodecell-1-0".into())),
+            cgroups: Some((groups, "run-0".into())),
             cpu_ms_per_sec,
             argv: vec!["/usr/bin/node".into(), "/runner/runner.js".into()],
             host_root: true,
@@ -258,22 +240,25 @@ mod tests {
     }
 
     #[test]
-    fn cgroup_limits_are_rendered_for_v1_and_v2() {
-        let v1 = CgroupDriver::V1 {
-            memory: "/sys/fs/cgroup/memory".into(),
-            pids: "/sys/fs/cgroup/pids".into(),
+    fn cgroup_limits_are_rendered_for_v1_and_v2_inside_the_instance() {
+        let v1 = Layout::V1 {
+            memory: format!("/sys/fs/cgroup/memory/{INSTANCE}").into(),
+            pids: format!("/sys/fs/cgroup/pids/{INSTANCE}").into(),
             cpuacct: None,
-            cpu: Some("/sys/fs/cgroup/cpu".into()),
+            cpu: Some(format!("/sys/fs/cgroup/cpu/{INSTANCE}").into()),
         };
         let text = rendered(v1.clone(), Some(250));
         for want in [
             "cgroup_mem_max: 134217728",
             "cgroup_mem_swap_max: 0",
-            "cgroup_mem_parent: \"nodecell-1-0\"",
+            &format!("cgroup_mem_mount: \"/sys/fs/cgroup/memory/{INSTANCE}\""),
+            "cgroup_mem_parent: \"run-0\"",
             "cgroup_pids_max: 64",
+            &format!("cgroup_pids_mount: \"/sys/fs/cgroup/pids/{INSTANCE}\""),
+            "cgroup_pids_parent: \"run-0\"",
             "cgroup_cpu_ms_per_sec: 250",
-            "cgroup_cpu_mount: \"/sys/fs/cgroup/cpu\"",
-            "cgroup_cpu_parent: \"nodecell-1-0\"",
+            &format!("cgroup_cpu_mount: \"/sys/fs/cgroup/cpu/{INSTANCE}\""),
+            "cgroup_cpu_parent: \"run-0\"",
         ] {
             assert!(
                 text.lines().any(|l| l == want),
@@ -282,14 +267,14 @@ mod tests {
         }
         assert!(!rendered(v1, None).contains("cgroup_cpu"));
         let v2 = rendered(
-            CgroupDriver::V2 {
-                parent: "/sys/fs/cgroup".into(),
+            Layout::V2 {
+                parent: format!("/sys/fs/cgroup/{INSTANCE}").into(),
             },
             Some(250),
         );
         for want in [
             "use_cgroupv2: true",
-            "cgroupv2_mount: \"/sys/fs/cgroup\"",
+            &format!("cgroupv2_mount: \"/sys/fs/cgroup/{INSTANCE}/run-0\""),
             "cgroup_mem_max: 134217728",
             "cgroup_cpu_ms_per_sec: 250",
         ] {

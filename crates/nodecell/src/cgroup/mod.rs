@@ -2,19 +2,21 @@
 //! v2, or v1 where that is what the host mounts (one hierarchy per controller under
 //! /sys/fs/cgroup/<controller>).
 //!
-//! Each run gets `nodecell-<host pid>-<n>` in every hierarchy; the launcher joins it before
-//! anything else, so every process of the sandbox is inside. The host kills through it,
-//! reads usage from it, and removes it after the run. Groups left by a crashed service
-//! (their host pid no longer alive) are swept when the next one starts.
+//! Each process has one instance directory `nodecell-<32 random hex digits>` at the top of
+//! every hierarchy, locked while it lives ([`instance`]); each run gets `run-<n>` inside it
+//! in every hierarchy. The host moves Node into it while Node boots, so every process of
+//! the sandbox is inside; the host kills through it, reads usage from it, and removes it
+//! after the run. The instances of dead processes (their lock is free, whatever PID
+//! namespace they ran in) are swept when the next process makes its own.
+
+pub mod instance;
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::Arc;
 
-static NEXT: AtomicU64 = AtomicU64::new(0);
-const PREFIX: &str = "nodecell-";
+use instance::Instance;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -35,15 +37,16 @@ pub enum CgroupError {
 pub enum CgroupProof {
     /// Create and remove a group: exact, for an engine that reports before its first run.
     CreateGroup,
-    /// The parent directories are writable: for an engine that serves one run, whose own
-    /// group is made right after (a failure then fails that run, never weakens it).
+    /// The instance's directories are made (the hierarchies are writable): for an engine that
+    /// serves one run, whose own group is made right after (a failure then fails that run,
+    /// never weakens it).
     Writable,
 }
 
-/// Which cgroup layout the host has.
+/// Where groups are made: a directory in each hierarchy.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CgroupDriver {
-    /// cgroup v2: one tree; runs are created under `parent`.
+pub enum Layout {
+    /// cgroup v2: one tree; groups are created under `parent`.
     V2 { parent: PathBuf },
     /// cgroup v1: a tree per controller.
     V1 {
@@ -56,16 +59,27 @@ pub enum CgroupDriver {
     },
 }
 
+/// The host's cgroups as this process uses them: its instance, in which runs get groups.
+#[derive(Clone, Debug)]
+pub struct CgroupDriver {
+    /// The instance's directory in each hierarchy.
+    layout: Layout,
+    instance: Arc<Instance>,
+}
+
 /// The CFS period the CPU limit is expressed in (100 ms, the kernel's default).
 const CPU_PERIOD_US: u64 = 100_000;
 
 /// The cgroup(s) of one run.
 #[derive(Debug)]
 pub struct RunCgroup {
-    driver: CgroupDriver,
+    /// Where the group is, in each hierarchy.
+    parent: Layout,
     name: String,
     /// Already removed, or created and removed by someone else (nsjail).
     removed: bool,
+    /// The instance lives at least as long as its groups.
+    instance: Arc<Instance>,
 }
 
 fn write(path: PathBuf, value: impl ToString) -> Result<(), CgroupError> {
@@ -87,96 +101,45 @@ fn read_key(path: &Path, key: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
-/// `dir` and every cgroup directory below it, parents before children.
-fn tree(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![dir.to_path_buf()];
-    let mut i = 0;
-    while i < out.len() {
-        if let Ok(entries) = fs::read_dir(&out[i]) {
-            let subdirs: Vec<PathBuf> = entries
-                .flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| e.path())
-                .collect();
-            out.extend(subdirs);
-        }
-        i += 1;
-    }
-    out
-}
-
-fn pid_alive(pid: i32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
-impl CgroupDriver {
-    /// Finds a usable layout under `root` (normally /sys/fs/cgroup) and proves it usable as
-    /// `proof` says. Sweeps groups left by dead services.
-    pub fn detect(root: &Path, proof: CgroupProof) -> Result<CgroupDriver, CgroupError> {
+impl Layout {
+    /// The hierarchies under `root` (normally /sys/fs/cgroup), if they have the memory and
+    /// pids controllers.
+    fn detect(root: &Path) -> Result<Layout, CgroupError> {
         let controllers = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
-        let driver = if controllers.split_whitespace().any(|c| c == "memory")
+        if controllers.split_whitespace().any(|c| c == "memory")
             && controllers.split_whitespace().any(|c| c == "pids")
         {
             // Children of `root` get the controllers only if they are enabled in its subtree.
-            let _ = fs::write(root.join("cgroup.subtree_control"), "+memory +pids +cpu");
-            CgroupDriver::V2 {
+            instance::enable_controllers(root);
+            Ok(Layout::V2 {
                 parent: root.to_path_buf(),
-            }
+            })
         } else if root.join("memory/memory.limit_in_bytes").exists() && root.join("pids").is_dir() {
             let cpuacct = root.join("cpuacct");
             let cpu = root.join("cpu");
-            CgroupDriver::V1 {
+            Ok(Layout::V1 {
                 memory: root.join("memory"),
                 pids: root.join("pids"),
                 cpuacct: cpuacct.join("cpuacct.usage").exists().then_some(cpuacct),
                 cpu: cpu.join("cpu.cfs_quota_us").exists().then_some(cpu),
-            }
+            })
         } else {
-            return Err(CgroupError::NotFound(root.to_path_buf()));
-        };
-        let parents = driver.parents();
-        driver.sweep_stale(&parents);
-        match proof {
-            CgroupProof::CreateGroup => driver.create()?.remove(),
-            CgroupProof::Writable => {
-                for parent in parents {
-                    nix::unistd::faccessat(
-                        nix::fcntl::AT_FDCWD,
-                        parent,
-                        nix::unistd::AccessFlags::W_OK,
-                        nix::fcntl::AtFlags::AT_EACCESS,
-                    )
-                    .map_err(|e| CgroupError::Create {
-                        path: parent.to_path_buf(),
-                        source: e.into(),
-                    })?;
-                }
-            }
-        }
-        Ok(driver)
-    }
-
-    pub fn version(&self) -> u8 {
-        match self {
-            CgroupDriver::V2 { .. } => 2,
-            CgroupDriver::V1 { .. } => 1,
+            Err(CgroupError::NotFound(root.to_path_buf()))
         }
     }
 
-    /// Whether a CPU bandwidth limit can be set (the cpu controller is there).
-    pub fn has_cpu_controller(&self) -> bool {
+    fn version(&self) -> u8 {
         match self {
-            CgroupDriver::V2 { parent } => fs::read_to_string(parent.join("cgroup.controllers"))
-                .is_ok_and(|c| c.split_whitespace().any(|c| c == "cpu")),
-            CgroupDriver::V1 { cpu, .. } => cpu.is_some(),
+            Layout::V2 { .. } => 2,
+            Layout::V1 { .. } => 1,
         }
     }
 
-    /// Every hierarchy's directory in which groups are made, each once.
-    fn parents(&self) -> Vec<&Path> {
+    /// Every hierarchy's directory, each once.
+    fn dirs(&self) -> Vec<&Path> {
         match self {
-            CgroupDriver::V2 { parent } => vec![parent],
-            CgroupDriver::V1 {
+            Layout::V2 { parent } => vec![parent],
+            Layout::V1 {
                 memory,
                 pids,
                 cpuacct,
@@ -194,43 +157,95 @@ impl CgroupDriver {
         }
     }
 
-    /// Removes `nodecell-<pid>-*` groups whose service process is gone from `parents`.
-    fn sweep_stale(&self, parents: &[&Path]) {
-        for &parent in parents {
-            let Ok(dir) = fs::read_dir(parent) else {
-                continue;
-            };
-            for entry in dir.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let Some(pid) = name
-                    .strip_prefix(PREFIX)
-                    .and_then(|r| r.split('-').next()?.parse::<i32>().ok())
-                else {
-                    continue;
-                };
-                if !pid_alive(pid) {
-                    let stale = RunCgroup {
-                        driver: self.clone(),
-                        name,
-                        removed: false,
-                    };
-                    stale.remove();
-                }
-            }
+    /// The group `name` in each hierarchy.
+    fn join(&self, name: &str) -> Layout {
+        match self {
+            Layout::V2 { parent } => Layout::V2 {
+                parent: parent.join(name),
+            },
+            Layout::V1 {
+                memory,
+                pids,
+                cpuacct,
+                cpu,
+            } => Layout::V1 {
+                memory: memory.join(name),
+                pids: pids.join(name),
+                cpuacct: cpuacct.as_ref().map(|c| c.join(name)),
+                cpu: cpu.as_ref().map(|c| c.join(name)),
+            },
+        }
+    }
+}
+
+impl CgroupDriver {
+    /// Finds a usable layout under `root` (normally /sys/fs/cgroup), sweeps the instances of
+    /// dead processes, makes (or shares) this process's instance, and proves it usable as
+    /// `proof` says.
+    pub fn detect(root: &Path, proof: CgroupProof) -> Result<CgroupDriver, CgroupError> {
+        let top = Layout::detect(root)?;
+        let instance =
+            Instance::get(&top.dirs(), top.version() == 2).map_err(|e| CgroupError::Create {
+                path: e.path,
+                source: e.source,
+            })?;
+        let driver = CgroupDriver {
+            layout: top.join(instance.name()),
+            instance,
+        };
+        match proof {
+            CgroupProof::CreateGroup => driver.create()?.remove(),
+            // Making the instance's directories proved the hierarchies writable.
+            CgroupProof::Writable => {}
+        }
+        Ok(driver)
+    }
+
+    pub fn version(&self) -> u8 {
+        self.layout.version()
+    }
+
+    /// The instance's directory in each hierarchy (run groups are made in them).
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The same instance, without the cpuacct hierarchy (for a program that makes its own
+    /// groups in the others only: nsjail).
+    pub fn without_cpuacct(&self) -> CgroupDriver {
+        let layout = match &self.layout {
+            Layout::V1 {
+                memory, pids, cpu, ..
+            } => Layout::V1 {
+                memory: memory.clone(),
+                pids: pids.clone(),
+                cpuacct: None,
+                cpu: cpu.clone(),
+            },
+            v2 => v2.clone(),
+        };
+        CgroupDriver {
+            layout,
+            instance: self.instance.clone(),
+        }
+    }
+
+    /// Whether a CPU bandwidth limit can be set (the cpu controller is there).
+    pub fn has_cpu_controller(&self) -> bool {
+        match &self.layout {
+            Layout::V2 { parent } => fs::read_to_string(parent.join("cgroup.subtree_control"))
+                .is_ok_and(|c| c.split_whitespace().any(|c| c == "cpu")),
+            Layout::V1 { cpu, .. } => cpu.is_some(),
         }
     }
 
     /// A new, empty group for one run.
     pub fn create(&self) -> Result<RunCgroup, CgroupError> {
-        let name = format!(
-            "{PREFIX}{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
         let cg = RunCgroup {
-            driver: self.clone(),
-            name,
+            parent: self.layout.clone(),
+            name: self.instance.next_run_name(),
             removed: false,
+            instance: self.instance.clone(),
         };
         for dir in cg.dirs() {
             fs::create_dir(&dir).map_err(|source| CgroupError::Create {
@@ -238,7 +253,7 @@ impl CgroupDriver {
                 source,
             })?;
         }
-        if let CgroupDriver::V1 { memory, .. } = self {
+        if let Layout::V1 { memory, .. } = &self.layout {
             let _ = fs::write(memory.join(&cg.name).join("memory.swappiness"), "0");
         }
         Ok(cg)
@@ -269,15 +284,6 @@ impl CgroupPlan {
 }
 
 impl RunCgroup {
-    /// A group someone else created (and will remove), e.g. nsjail's group for one sandbox.
-    fn attach(driver: CgroupDriver, name: String) -> RunCgroup {
-        RunCgroup {
-            driver,
-            name,
-            removed: true,
-        }
-    }
-
     /// The group's name (the same in every hierarchy).
     pub fn name(&self) -> &str {
         &self.name
@@ -285,49 +291,36 @@ impl RunCgroup {
 
     /// The group `name` below this one, created and removed by someone else (nsjail).
     pub fn attach_child(&self, name: String) -> RunCgroup {
-        let driver = match &self.driver {
-            CgroupDriver::V2 { parent } => CgroupDriver::V2 {
-                parent: parent.join(&self.name),
-            },
-            CgroupDriver::V1 {
-                memory,
-                pids,
-                cpuacct,
-                cpu,
-            } => CgroupDriver::V1 {
-                memory: memory.join(&self.name),
-                pids: pids.join(&self.name),
-                cpuacct: cpuacct.as_ref().map(|c| c.join(&self.name)),
-                cpu: cpu.as_ref().map(|c| c.join(&self.name)),
-            },
-        };
-        RunCgroup::attach(driver, name)
+        RunCgroup {
+            parent: self.parent.join(&self.name),
+            name,
+            removed: true,
+            instance: self.instance.clone(),
+        }
     }
 
     /// Memory the group uses now.
     pub fn memory_usage_bytes(&self) -> Option<u64> {
-        match &self.driver {
-            CgroupDriver::V2 { parent } => read_u64(&self.file(parent, "memory.current")),
-            CgroupDriver::V1 { memory, .. } => {
-                read_u64(&self.file(memory, "memory.usage_in_bytes"))
-            }
+        match &self.parent {
+            Layout::V2 { parent } => read_u64(&self.file(parent, "memory.current")),
+            Layout::V1 { memory, .. } => read_u64(&self.file(memory, "memory.usage_in_bytes")),
         }
     }
 
     /// Restarts peak tracking from the current usage (cgroup v1; on v2 `memory.peak` is
     /// reset by any write, on kernels ≥ 6.12).
     pub fn reset_memory_peak(&self) {
-        let (dir, file) = match &self.driver {
-            CgroupDriver::V2 { parent } => (parent, "memory.peak"),
-            CgroupDriver::V1 { memory, .. } => (memory, "memory.max_usage_in_bytes"),
+        let (dir, file) = match &self.parent {
+            Layout::V2 { parent } => (parent, "memory.peak"),
+            Layout::V1 { memory, .. } => (memory, "memory.max_usage_in_bytes"),
         };
         let _ = fs::write(self.file(dir, file), "0");
     }
 
     /// The group's directory in every hierarchy.
     pub fn dirs(&self) -> Vec<PathBuf> {
-        self.driver
-            .parents()
+        self.parent
+            .dirs()
             .into_iter()
             .map(|p| p.join(&self.name))
             .collect()
@@ -347,14 +340,14 @@ impl RunCgroup {
 
     /// Memory limit, swap included (no swap at all).
     pub fn set_memory_limit(&self, bytes: u64) -> Result<(), CgroupError> {
-        match &self.driver {
-            CgroupDriver::V2 { parent } => {
+        match &self.parent {
+            Layout::V2 { parent } => {
                 write(self.file(parent, "memory.max"), bytes)?;
                 let _ = fs::write(self.file(parent, "memory.swap.max"), "0");
                 let _ = fs::write(self.file(parent, "memory.oom.group"), "1");
                 Ok(())
             }
-            CgroupDriver::V1 { memory, .. } => {
+            Layout::V1 { memory, .. } => {
                 let limit = self.file(memory, "memory.limit_in_bytes");
                 let memsw = self.file(memory, "memory.memsw.limit_in_bytes");
                 // memsw must stay >= limit at every moment: raise memsw first, lower it last.
@@ -373,9 +366,9 @@ impl RunCgroup {
 
     /// Processes and threads together.
     pub fn set_pids_limit(&self, n: u64) -> Result<(), CgroupError> {
-        let dir = match &self.driver {
-            CgroupDriver::V2 { parent } => parent,
-            CgroupDriver::V1 { pids, .. } => pids,
+        let dir = match &self.parent {
+            Layout::V2 { parent } => parent,
+            Layout::V1 { pids, .. } => pids,
         };
         write(self.file(dir, "pids.max"), n)
     }
@@ -384,12 +377,12 @@ impl RunCgroup {
     /// (1000: one CPU's worth, spread over any number of threads).
     pub fn set_cpu_limit(&self, ms_per_sec: u64) -> Result<(), CgroupError> {
         let quota_us = ms_per_sec * (CPU_PERIOD_US / 1000);
-        match &self.driver {
-            CgroupDriver::V2 { parent } => write(
+        match &self.parent {
+            Layout::V2 { parent } => write(
                 self.file(parent, "cpu.max"),
                 format!("{quota_us} {CPU_PERIOD_US}"),
             ),
-            CgroupDriver::V1 { cpu, .. } => {
+            Layout::V1 { cpu, .. } => {
                 let Some(cpu) = cpu else {
                     return Err(CgroupError::NotFound(PathBuf::from("cpu controller")));
                 };
@@ -401,64 +394,39 @@ impl RunCgroup {
 
     /// CPU time used by the group so far, in nanoseconds.
     pub fn cpu_usage_ns(&self) -> Option<u64> {
-        match &self.driver {
-            CgroupDriver::V2 { parent } => {
+        match &self.parent {
+            Layout::V2 { parent } => {
                 read_key(&self.file(parent, "cpu.stat"), "usage_usec").map(|us| us * 1000)
             }
-            CgroupDriver::V1 { cpuacct, .. } => {
-                read_u64(&self.file(cpuacct.as_ref()?, "cpuacct.usage"))
-            }
+            Layout::V1 { cpuacct, .. } => read_u64(&self.file(cpuacct.as_ref()?, "cpuacct.usage")),
         }
     }
 
     /// Peak memory of the group since it was created.
     pub fn memory_peak_bytes(&self) -> Option<u64> {
-        match &self.driver {
-            CgroupDriver::V2 { parent } => read_u64(&self.file(parent, "memory.peak")),
-            CgroupDriver::V1 { memory, .. } => {
-                read_u64(&self.file(memory, "memory.max_usage_in_bytes"))
-            }
+        match &self.parent {
+            Layout::V2 { parent } => read_u64(&self.file(parent, "memory.peak")),
+            Layout::V1 { memory, .. } => read_u64(&self.file(memory, "memory.max_usage_in_bytes")),
         }
     }
 
     /// Whether the kernel's OOM killer acted in this group.
     pub fn oom_killed(&self) -> bool {
-        let n = match &self.driver {
-            CgroupDriver::V2 { parent } => {
-                read_key(&self.file(parent, "memory.events"), "oom_kill")
-            }
-            CgroupDriver::V1 { memory, .. } => {
+        let n = match &self.parent {
+            Layout::V2 { parent } => read_key(&self.file(parent, "memory.events"), "oom_kill"),
+            Layout::V1 { memory, .. } => {
                 read_key(&self.file(memory, "memory.oom_control"), "oom_kill")
             }
         };
         n.unwrap_or(0) > 0
     }
 
-    /// Processes of the group and of the groups below it (nsjail nests its own in ours).
-    fn pids(&self) -> Vec<i32> {
-        let mut out = Vec::new();
-        for dir in self.dirs().iter().flat_map(|d| tree(d)) {
-            if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
-                out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-            }
-        }
-        out.sort_unstable();
-        out.dedup();
-        out
-    }
-
-    /// SIGKILLs every process in the group.
+    /// SIGKILLs every process in the group and in the groups below it (nsjail nests its own
+    /// in ours).
     pub fn kill_all(&self) {
-        if let CgroupDriver::V2 { parent } = &self.driver {
-            if fs::write(self.file(parent, "cgroup.kill"), "1").is_ok() {
-                return;
-            }
-        }
-        for pid in self.pids() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+        let v2 = self.parent.version() == 2;
+        for dir in self.dirs() {
+            instance::kill_tree(&dir, v2);
         }
     }
 
@@ -480,23 +448,18 @@ impl RunCgroup {
         }) {
             return;
         }
-        for attempt in 0..400 {
-            self.kill_all();
-            let mut busy = false;
-            // Groups below this one first (nsjail does not remove its own when it is stopped).
-            for dir in self.dirs().iter().flat_map(|d| tree(d)).rev() {
-                match fs::remove_dir(&dir) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(_) => busy = true,
-                }
-            }
-            if !busy {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(if attempt < 20 { 1 } else { 5 }));
+        let v2 = self.parent.version() == 2;
+        // Groups below this one first (nsjail does not remove its own when it is stopped).
+        // Every hierarchy is tried, even after one failed.
+        let cleaned: Vec<bool> = self
+            .dirs()
+            .iter()
+            .map(|dir| instance::clean(dir, v2))
+            .collect();
+        let gone = cleaned.into_iter().all(|c| c);
+        if !gone {
+            tracing::warn!(cgroup = %self.name, "cgroup still busy after 2 s; left for the sweep after this process");
         }
-        tracing::warn!(cgroup = %self.name, "cgroup still busy after 2 s; left for the next sweep");
     }
 }
 
