@@ -369,12 +369,23 @@ class Load:
 
 
 def wait_idle(pid, want_procs, want_fds, limit_s):
-    """Waits until the server has at most the baseline's processes and fds; the last figures."""
-    t = time.monotonic()
+    """Waits until the server has at most the baseline's processes and fds. Returns the last
+    figures and, if that took over 3 s, what the server held open at 3 s."""
+    t, held = time.monotonic(), None
     while True:
         procs, fds = len(descendants(pid)), fd_count(pid)
-        if (procs <= want_procs and fds <= want_fds) or time.monotonic() - t > limit_s:
-            return procs, fds, time.monotonic() - t
+        waited = time.monotonic() - t
+        if (procs <= want_procs and fds <= want_fds) or waited > limit_s:
+            return procs, fds, waited, held
+        if held is None and waited > 3:
+            held = collections.Counter()
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                except OSError:
+                    continue
+                held[target.split("[")[0] if "[" in target else target] += 1
+            held = dict(held.most_common(8))
         time.sleep(0.25)
 
 
@@ -454,13 +465,15 @@ def soak(args):
                             f"(allowed {int(allowed)} KiB)")
 
         # Idle: the pool refilled, every run's processes gone.
-        procs, fds, waited = wait_idle(pid, procs_base, fds_base, 30)
+        procs, fds, waited, held = wait_idle(pid, procs_base, fds_base, 60)
         in_tree = set(descendants(pid))
         strays = [p for p in tagged(tag) if p not in in_tree]
         scratch = scratch_dirs(work, pid)
         figures["idle"] = {"processes": procs, "fds": fds, "waited_s": round(waited, 1),
                            "rss_kib": rss_kib(pid), "tagged_outside_server": len(strays),
                            "scratch_dirs": scratch}
+        if held:
+            figures["idle"]["open_after_3s"] = held
         if procs > procs_base:
             problems.append(f"idle server has {procs} descendant processes, baseline {procs_base}")
         if fds > fds_base:
