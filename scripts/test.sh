@@ -17,3 +17,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --release --locked --no-fail-fast
 fi
+# A short soak through the service on every backend this host has (bench/soak.py; about
+# 20-30 s each): no RSS growth, no leaked processes, fds, mounts, scratch directories or cgroups.
+if [ "$(id -u)" = 0 ]; then
+  for backend in $(target/release/nodecell check | sed -n 's/^backend \([a-z0-9_-]*\): available$/\1/p'); do
+    python3 bench/soak.py --backend "$backend" --runs 300
+  done
+fi

@@ -126,8 +126,11 @@ impl AppState {
         }
         // Checked once, before admission: a bad request never waits in the queue.
         let checked = self.engine.check_request(&req).map_err(ApiError::from)?;
-        if self.pool.warm_count() == 0 {
-            if let Some(e) = self.pool.last_error() {
+        // The pool of the request's backend, if it has one; sandboxes of the others starting
+        // or not says nothing about this request.
+        let own_pool = self.pools().find(|p| p.backend() == checked.backend);
+        if let Some(pool) = own_pool.filter(|p| p.warm_count() == 0) {
+            if let Some(e) = pool.last_error() {
                 return Err(ApiError::new(
                     ErrorCode::SandboxUnavailable,
                     format!("sandboxes cannot start: {e}"),
@@ -173,11 +176,10 @@ impl AppState {
         metrics::histogram!("nodecell_queue_wait_seconds").record(t0.elapsed().as_secs_f64());
         // Counted while running, also when the caller gives up and the run is dropped.
         let running = Counted::new(&self.in_flight);
-        let pool = self
-            .pools()
-            .find(|p| p.backend() == checked.backend)
-            .unwrap_or(&self.pool);
-        let result = pool.run_checked(&req, &checked, live).await;
+        let result = own_pool
+            .unwrap_or(&self.pool)
+            .run_checked(&req, &checked, live)
+            .await;
         drop(running);
         let outcome = result.map_err(ApiError::from)?;
         let status = outcome.status.as_str();

@@ -242,13 +242,15 @@ impl Engine {
             });
         }
         let heap_cap = !report.enforces(Protection::CgroupMemory);
+        let runner = self.runner_start(heap_cap.then_some(limits.memory_mib), modules);
+        let snapshot_flags = runner.snapshot.is_some().then(|| runner.flags.clone());
         let plan = backend.plan(&PlanContext {
             config: &self.config,
             layout: &self.layout,
             host: &self.host,
             report,
             limits,
-            runner: self.runner_start(heap_cap.then_some(limits.memory_mib), modules),
+            runner,
         })?;
         let sandbox = Sandbox::start(
             plan,
@@ -256,7 +258,13 @@ impl Engine {
             self.config.startup_timeout_ms,
             prelaunch,
         )
-        .await?;
+        .await
+        .inspect_err(|_| {
+            // Node aborts on a damaged snapshot: the next start checks the blob again.
+            if let Some(flags) = &snapshot_flags {
+                self.snapshots.recheck(flags);
+            }
+        })?;
         Ok(sandbox.with_heap_cap(heap_cap.then_some(limits.memory_mib)))
     }
 

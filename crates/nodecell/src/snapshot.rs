@@ -10,6 +10,11 @@
 //! changed runner or Node gets a new blob. The builder runs only the runner's own code,
 //! with an empty environment. When a blob cannot be built (a read-only runner directory,
 //! say), sandboxes start from the runner's files as before.
+//!
+//! Node aborts on a damaged blob (garbage, truncated, empty), so every sandbox would fail to
+//! start: each blob has its checksum next to it (`<key>.sum`), checked when a process first
+//! uses the blob and again after a sandbox started from it did not become ready. A blob
+//! whose checksum is missing or wrong is removed and built again.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -83,9 +88,16 @@ impl RunnerSnapshots {
                 "runner snapshots writable by another user are not used; sandboxes load the runner's files"
             );
             None
-        } else if blob.is_file() {
+        } else if blob.is_file() && intact(&blob) {
             Some(rel)
         } else {
+            if blob.exists() {
+                tracing::warn!(
+                    blob = %blob.display(),
+                    "the runner's startup snapshot does not match its checksum; building it again"
+                );
+                let _ = std::fs::remove_file(&blob);
+            }
             match self.build(flags, &rel) {
                 Ok(()) => {
                     self.remove_older(&flags_key, &rel);
@@ -101,6 +113,15 @@ impl RunnerSnapshots {
         found
     }
 
+    /// A sandbox started from the blob for `flags` did not become ready: the next
+    /// [`RunnerSnapshots::blob_for`] checks the blob again (and builds it again if damaged).
+    pub fn recheck(&self, flags: &[String]) {
+        self.blobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(flags);
+    }
+
     /// Removes the blobs built for the same flags from other sources (or another node).
     /// A sandbox still starting from one keeps its open file.
     fn remove_older(&self, flags_key: &str, current: &Path) {
@@ -111,8 +132,8 @@ impl RunnerSnapshots {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.starts_with(&format!("{flags_key}-"))
-                && name.ends_with(".blob")
-                && Some(entry.file_name().as_os_str()) != current.file_name()
+                && (name.ends_with(".blob") || name.ends_with(".sum"))
+                && Path::new(&*name).file_stem() != current.file_stem()
             {
                 let _ = std::fs::remove_file(entry.path());
             }
@@ -142,8 +163,10 @@ impl RunnerSnapshots {
             .output()
             .map_err(|e| format!("cannot run {}: {e}", self.node.display()))?;
         let result = if out.status.success() && tmp.is_file() {
-            std::fs::rename(&tmp, &target)
-                .map_err(|e| format!("cannot move the snapshot to {}: {e}", target.display()))
+            write_sum(&tmp, &target).and_then(|()| {
+                std::fs::rename(&tmp, &target)
+                    .map_err(|e| format!("cannot move the snapshot to {}: {e}", target.display()))
+            })
         } else {
             Err(format!(
                 "building the runner's startup snapshot failed ({}): {}",
@@ -161,6 +184,40 @@ impl RunnerSnapshots {
         }
         result
     }
+}
+
+/// The checksum file of `blob`.
+fn sum_path(blob: &Path) -> PathBuf {
+    blob.with_extension("sum")
+}
+
+/// A hash of the file's contents (not a defence against someone who may write the blob:
+/// [`crate::trust::written_only_by_us`] is; this finds damage).
+fn content_sum(file: &Path) -> Option<String> {
+    let mut h = DefaultHasher::new();
+    std::fs::read(file).ok()?.hash(&mut h);
+    Some(format!("{:016x}", h.finish()))
+}
+
+/// Whether `blob` has a checksum file, written only by us, that matches its contents.
+fn intact(blob: &Path) -> bool {
+    let sum = sum_path(blob);
+    crate::trust::written_only_by_us(&sum)
+        && std::fs::read_to_string(&sum)
+            .ok()
+            .is_some_and(|s| Some(s.trim()) == content_sum(blob).as_deref())
+}
+
+/// Writes the checksum of `built` (moved to `target` next) into `target`'s checksum file.
+fn write_sum(built: &Path, target: &Path) -> Result<(), String> {
+    let sum = content_sum(built).ok_or_else(|| format!("cannot read {}", built.display()))?;
+    let (file, tmp) = (sum_path(target), built.with_extension("sum-tmp"));
+    std::fs::write(&tmp, sum)
+        .and_then(|()| std::fs::rename(&tmp, &file))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("cannot write {}: {e}", file.display())
+        })
 }
 
 /// Identity of the node binary (path, size, modification time) and the contents of the
@@ -204,6 +261,8 @@ mod tests {
         for e in std::fs::read_dir(src.join("lib")).unwrap().flatten() {
             std::fs::copy(e.path(), dir.join("lib").join(e.file_name())).unwrap();
         }
+        // What a build loads besides the sources.
+        std::os::unix::fs::symlink(src.join("node_modules"), dir.join("node_modules")).unwrap();
         dir
     }
 
@@ -242,6 +301,7 @@ mod tests {
             .join(format!("{:016x}-0000000000000000.blob", h.finish()));
         let other_flags = dir.join(DIR).join("ffffffffffffffff-0000000000000000.blob");
         std::fs::write(&old, "old").unwrap();
+        std::fs::write(sum_path(&old), "0").unwrap();
         std::fs::write(&other_flags, "other").unwrap();
         let base = source_key(Path::new("/usr/bin/node"), &dir).unwrap();
         let current = format!("{:016x}-{base:016x}.blob", h.finish());
@@ -250,6 +310,7 @@ mod tests {
             &Path::new(DIR).join(&current),
         );
         assert!(!old.exists(), "the older blob for these flags is removed");
+        assert!(!sum_path(&old).exists(), "and its checksum");
         assert!(other_flags.exists(), "blobs of other flags stay");
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -266,6 +327,37 @@ mod tests {
             .flatten()
             .collect();
         assert!(left.is_empty(), "{left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Node aborts on a damaged blob: one whose checksum is missing or wrong is built again,
+    /// when a process first uses it and after a sandbox did not start from it (`recheck`).
+    #[test]
+    fn a_damaged_blob_is_built_again() {
+        let dir = runner_copy();
+        let flags = vec!["--no-addons".to_string()];
+        let snaps = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+        let blob = dir.join(snaps.blob_for(&flags).expect("built"));
+        assert!(intact(&blob));
+        let good = std::fs::read(&blob).unwrap();
+        for damage in [&b""[..], &good[..good.len() / 2], b"garbage"] {
+            std::fs::write(&blob, damage).unwrap();
+            // The same process only looks again after a failed start.
+            assert!(snaps.blob_for(&flags).is_some());
+            assert_eq!(std::fs::read(&blob).unwrap(), damage);
+            snaps.recheck(&flags);
+            assert!(snaps.blob_for(&flags).is_some());
+            assert!(intact(&blob), "rebuilt after a recheck");
+            // A new process checks it on first use; a blob without its checksum is rebuilt.
+            std::fs::write(&blob, damage).unwrap();
+            let fresh = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+            assert!(fresh.blob_for(&flags).is_some());
+            assert!(intact(&blob), "rebuilt on first use");
+        }
+        std::fs::remove_file(sum_path(&blob)).unwrap();
+        let fresh = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+        assert!(fresh.blob_for(&flags).is_some());
+        assert!(intact(&blob), "rebuilt without a checksum file");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
