@@ -32,6 +32,6 @@ for t in "${targets[@]}"; do
   # A few KiB of input never needs more memory than this: more is a crash (unbounded
   # allocation), as is a panic, an AddressSanitizer report or 10 s on one input.
   cargo fuzz run "$t" "${corpus[@]}" -- \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=128 \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=128 \
     -print_final_stats=1
 done
