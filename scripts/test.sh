@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every check: formatting, lints, the runner's own tests,
-# the seccomp policy check, and the Rust unit, integration and corpus tests.
+# the seccomp policy check, the Rust unit, integration and corpus tests, and fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -23,4 +23,9 @@ if [ "$(id -u)" = 0 ]; then
   for backend in $(target/release/nodecell check | sed -n 's/^backend \([a-z0-9_-]*\): available$/\1/p'); do
     python3 bench/soak.py --backend "$backend" --runs 300
   done
+fi
+# Fuzzing of request decoding and the runner's frames, each target for a bounded time
+# (docs/fuzzing.md; FUZZ_SECONDS=0 skips it).
+if [ "${FUZZ_SECONDS:-60}" != 0 ]; then
+  scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 fi

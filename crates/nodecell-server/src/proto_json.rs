@@ -175,4 +175,24 @@ mod tests {
         assert!(value_to_json(&nan).is_err());
         assert!(value_to_text(&nan).unwrap_err().contains("NaN"));
     }
+
+    /// The runner writes a result's numbers as the shortest text that reads back as the same
+    /// double (JSON.stringify); the gRPC response carries that double, not one a last digit
+    /// away (found by fuzz/: serde_json's fast float parsing is not always exact).
+    #[test]
+    fn numbers_convert_to_the_double_their_text_names() {
+        for n in [
+            1.1252196749907609e270_f64,
+            0.1,
+            5e-324,
+            1.7976931348623157e308,
+        ] {
+            let text = JsonText::parse(&serde_json::to_string(&n).unwrap()).unwrap();
+            assert_eq!(
+                text_to_value(&text).kind,
+                Some(Kind::NumberValue(n)),
+                "{text}"
+            );
+        }
+    }
 }

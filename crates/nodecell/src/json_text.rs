@@ -21,6 +21,8 @@ pub enum JsonError {
     TooDeep { depth: usize },
     #[error("must be a JSON object")]
     NotAnObject,
+    #[error("the number {0} is beyond the range of a double")]
+    NumberOutOfRange(String),
 }
 
 /// Valid JSON, kept as its text without insignificant white space.
@@ -148,12 +150,21 @@ impl<'de> Deserialize<'de> for JsonObject {
 }
 
 /// Valid JSON `text` without white space between tokens, if it nests at most [`MAX_DEPTH`]
-/// levels. One pass, without recursion (depth is a counter).
+/// levels and every number is within the range of a double (what serde_json, protobuf and
+/// JavaScript can all hold). One pass, without recursion (depth is a counter).
 fn compact(text: &str) -> Result<String, JsonError> {
     let mut out = Vec::with_capacity(text.len());
     let (mut depth, mut deepest) = (0usize, 0usize);
     let (mut in_string, mut escaped) = (false, false);
+    // Where the number being read starts in `out`.
+    let mut number: Option<usize> = None;
     for &b in text.as_bytes() {
+        if let Some(start) = number {
+            if !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+                check_number(&out[start..])?;
+                number = None;
+            }
+        }
         if in_string {
             out.push(b);
             match (escaped, b) {
@@ -172,15 +183,28 @@ fn compact(text: &str) -> Result<String, JsonError> {
                 deepest = deepest.max(depth);
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' if number.is_none() => number = Some(out.len()),
             _ => {}
         }
         out.push(b);
+    }
+    if let Some(start) = number {
+        check_number(&out[start..])?;
     }
     if deepest > MAX_DEPTH {
         return Err(JsonError::TooDeep { depth: deepest });
     }
     // Only ASCII white space outside strings was removed from valid UTF-8.
     Ok(String::from_utf8(out).expect("removing ASCII bytes keeps UTF-8 valid"))
+}
+
+/// A valid JSON number's text, refused if it rounds to an infinite double.
+fn check_number(text: &[u8]) -> Result<(), JsonError> {
+    let text = std::str::from_utf8(text).expect("a JSON number is ASCII");
+    match text.parse::<f64>() {
+        Ok(n) if n.is_finite() => Ok(()),
+        _ => Err(JsonError::NumberOutOfRange(text.chars().take(40).collect())),
+    }
 }
 
 #[cfg(test)]
@@ -220,6 +244,37 @@ mod tests {
         // Brackets inside strings are not nesting.
         let s = format!("\"{}\"", "[".repeat(1000));
         assert!(JsonText::parse(&s).is_ok());
+    }
+
+    #[test]
+    fn numbers_no_double_holds_are_refused() {
+        // serde_json and protobuf's double cannot hold them (JavaScript reads Infinity): a
+        // result of 1e400 made the gRPC transport panic converting it (found by fuzz/).
+        let long = format!("1{}", "0".repeat(400));
+        for bad in [
+            "1e400",
+            "-1e400",
+            "[1,{\"a\":1.5E7777777777777777777777773}]",
+            &long,
+        ] {
+            assert!(
+                matches!(JsonText::parse(bad), Err(JsonError::NumberOutOfRange(_))),
+                "{bad}"
+            );
+        }
+        for ok in [
+            "1e308",
+            "-1.7976931348623157e308",
+            "1e-400",
+            "\"1e400\"",
+            "[0,-0,1.5E3]",
+        ] {
+            let t = JsonText::parse(ok).unwrap();
+            assert_eq!(
+                t.to_value(),
+                serde_json::from_str::<serde_json::Value>(ok).unwrap()
+            );
+        }
     }
 
     #[test]

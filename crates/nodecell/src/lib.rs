@@ -13,6 +13,11 @@ pub mod config;
 pub mod enforcement;
 mod engine;
 pub mod error;
+/// What the fuzz targets (`fuzz/`) drive that is otherwise private; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::sandbox::channel::{read_events, Read};
+}
 mod host;
 pub mod json_text;
 #[cfg(test)]

@@ -261,6 +261,7 @@ mod tests {
             r#"{"type":"result","status":"ok","nonce":"n","result":1,"result":2}"#.into(),
             r#"{"type":"result","status":"ok","nonce":"n","result":1,"error":{"name":"","message":""}}"#.into(),
             format!(r#"{{"type":"result","status":"ok","nonce":"n","result":{deep}}}"#),
+            r#"{"type":"result","status":"ok","nonce":"n","result":[1e400]}"#.into(),
         ] {
             assert!(ok(&bad).is_err(), "{bad}");
         }

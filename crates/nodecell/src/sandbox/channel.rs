@@ -88,7 +88,8 @@ pub(crate) fn drain_buffered(
 }
 
 /// What the event reader passes on.
-pub(crate) enum Read {
+#[derive(Debug)]
+pub enum Read {
     Log(LogEntry),
     /// The result carrying this run's nonce, and the size of its frame.
     Result(RunnerResult, usize),
@@ -101,9 +102,10 @@ pub(crate) enum Read {
 }
 
 /// Reads the event stream until the real result, the end, or broken framing. Runs as a task
-/// of its own: reading a frame is not cancel-safe.
-pub(crate) async fn read_events(
-    mut events: Box<dyn ReadHalf>,
+/// of its own: reading a frame is not cancel-safe. Any byte stream will do (the fuzz target
+/// `runner_frame` drives it from a slice).
+pub async fn read_events<R: AsyncRead + Unpin>(
+    mut events: R,
     cap: u64,
     nonce: String,
     tx: mpsc::Sender<Read>,
