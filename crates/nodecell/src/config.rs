@@ -52,6 +52,24 @@ pub struct EngineConfig {
     /// `<runner_dir>/.snapshot/`, one per set of node flags) instead of loading the
     /// runner's files in every sandbox.
     pub runner_snapshot: bool,
+    /// The longest a warm sandbox waits for a job: older ones are replaced, not used. It
+    /// also bounds every sandbox's whole life, with the startup timeout and the longest
+    /// timeout a job may ask for: past that, backends with a time limit of their own
+    /// (nsjail's `time_limit`) end the sandbox whatever the host does.
+    pub warm_max_age_ms: u64,
+}
+
+impl EngineConfig {
+    /// The most any sandbox may live: its start, its wait in a pool, the longest job, and a
+    /// minute for the teardown.
+    pub fn sandbox_life_limit(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.startup_timeout_ms
+                .saturating_add(self.warm_max_age_ms)
+                .saturating_add(self.max_limits.timeout_ms)
+                .saturating_add(60_000),
+        )
+    }
 }
 
 /// One section per backend that has settings of its own.
@@ -121,6 +139,7 @@ impl Default for EngineConfig {
             max_limits: MAX_LIMITS,
             startup_timeout_ms: 10_000,
             runner_snapshot: true,
+            warm_max_age_ms: 600_000,
         }
     }
 }

@@ -149,13 +149,24 @@ impl Pool {
         }
         // A warm sandbox whose V8 heap cap is not this job's memory limit (no memory cgroup:
         // the cap is fixed at start) stays for the next job; this one gets its own.
-        let warm = {
+        let (warm, stale) = {
             let mut warm = self.warm.lock().expect("pool lock");
-            match warm.front() {
+            // Sandboxes that waited longer than `warm_max_age_ms` are replaced: their life is
+            // bounded (nsjail ends them by itself past `sandbox_life_limit`).
+            let max_age = Duration::from_millis(self.engine.config().warm_max_age_ms);
+            let mut stale = Vec::new();
+            while warm.front().is_some_and(|s| s.age() > max_age) {
+                stale.extend(warm.pop_front());
+            }
+            let fitting = match warm.front() {
                 Some(s) if s.fits(&checked.limits) => warm.pop_front(),
                 _ => None,
-            }
+            };
+            (fitting, stale)
         };
+        for s in stale {
+            self.cleanups.spawn(s.discard());
+        }
         // The replacement starts after the run (also when the caller gives up on it), so
         // that its boot does not compete with the run for CPU.
         let _refill = RefillOnDrop(&self.wake);

@@ -212,3 +212,49 @@ async fn warm_sandboxes_start_from_the_snapshot_with_their_own_randomness() {
     }
     common::assert_no_leftover_cgroups();
 }
+
+/// A warm sandbox that waited longer than `warm_max_age_ms` is replaced, not used: every
+/// sandbox's life is bounded (nsjail's own time limit is set from the same figure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_sandbox_past_its_age_is_replaced_not_used() {
+    let _serial = SERIAL.lock().await;
+    let engine = Arc::new(
+        nodecell::Engine::new(nodecell::EngineConfig {
+            warm_max_age_ms: 300,
+            ..common::config()
+        })
+        .unwrap(),
+    );
+    let pool = Pool::new(engine.clone(), engine.backend("native").unwrap(), 1);
+    wait_warm(&pool, 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Node's uptime tells which sandbox ran the job: the warm one had been up 1.5 s.
+    let o = pool
+        .run(&req("return process.uptime()"), None)
+        .await
+        .unwrap();
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    let uptime = o.result.unwrap().to_value().as_f64().unwrap();
+    assert!(
+        uptime < 1.5,
+        "the stale warm sandbox ran the job (up {uptime} s)"
+    );
+    // Young enough, a warm sandbox is used.
+    wait_warm(&pool, 1).await;
+    let engine = Arc::new(common::engine());
+    let young = Pool::new(engine.clone(), engine.backend("native").unwrap(), 1);
+    wait_warm(&young, 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let o = young
+        .run(&req("return process.uptime()"), None)
+        .await
+        .unwrap();
+    let uptime = o.result.unwrap().to_value().as_f64().unwrap();
+    assert!(
+        uptime >= 1.5,
+        "the warm sandbox was not used (up {uptime} s)"
+    );
+    pool.shutdown().await;
+    young.shutdown().await;
+    common::assert_no_leftover_cgroups();
+}

@@ -71,6 +71,7 @@ pub struct Sandbox {
     backend: &'static str,
     report: LaunchReport,
     startup: Duration,
+    ready_at: std::time::Instant,
     /// V8's heap cap (MiB) Node was started with, where no memory cgroup holds the limit.
     heap_cap_mib: Option<u64>,
 }
@@ -84,6 +85,11 @@ impl Sandbox {
     /// Time from spawn to the runner's ready frame.
     pub fn startup_time(&self) -> Duration {
         self.startup
+    }
+
+    /// Time since the sandbox was ready.
+    pub fn age(&self) -> Duration {
+        self.ready_at.elapsed()
     }
 
     /// The directories of this sandbox's cgroups (empty without cgroups).

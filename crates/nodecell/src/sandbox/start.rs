@@ -163,6 +163,7 @@ impl Sandbox {
             backend,
             report,
             startup: t0.elapsed(),
+            ready_at: std::time::Instant::now(),
             heap_cap_mib: None,
         })
     }

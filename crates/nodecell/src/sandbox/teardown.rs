@@ -25,6 +25,21 @@ pub struct Cleanups {
 const LIVE_FLUSH_TIME: Duration = Duration::from_secs(2);
 
 impl Cleanups {
+    /// Runs `teardown` in the background, tracked until it has finished.
+    pub(crate) fn spawn(
+        self: &Arc<Self>,
+        teardown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        let me = self.clone();
+        tokio::spawn(async move {
+            teardown.await;
+            if me.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                me.idle.notify_waiters();
+            }
+        });
+    }
+
     /// Waits until every tracked teardown has finished.
     pub async fn wait_idle(&self) {
         loop {
@@ -92,13 +107,7 @@ impl Sandbox {
             let oom = self.accounting.oom_killed(&usage, limits);
             let outcome = end.into_outcome(out, limits, usage, oom, None, self.backend);
             let cleanups = self.cleanups.take().expect("checked above");
-            cleanups.pending.fetch_add(1, Ordering::AcqRel);
-            tokio::spawn(async move {
-                self.discard().await;
-                if cleanups.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    cleanups.idle.notify_waiters();
-                }
-            });
+            cleanups.spawn(self.discard());
             return outcome;
         }
         let exit = match tokio::time::timeout(Duration::from_secs(5), self.process.wait()).await {

@@ -67,8 +67,12 @@ pub(crate) fn render(
     line("mode: ONCE".into());
     line("hostname: \"nodecell\"".into());
     line("cwd: \"/tmp\"".into());
-    // The host enforces wall time (and kills through nsjail), so nsjail's own is off.
-    line("time_limit: 0".into());
+    // The host enforces each job's wall time (and kills through nsjail); nsjail's own limit
+    // is a backstop on the sandbox's whole life, should the host stop tending it.
+    line(format!(
+        "time_limit: {}",
+        config.sandbox_life_limit().as_secs().max(1)
+    ));
     line("log_level: ERROR".into());
     line(format!("log_fd: {STATUS_FD}"));
     line(format!("pass_fd: {JOB_FD}"));
@@ -259,6 +263,9 @@ mod tests {
             "cgroup_cpu_ms_per_sec: 250",
             &format!("cgroup_cpu_mount: \"/sys/fs/cgroup/cpu/{INSTANCE}\""),
             "cgroup_cpu_parent: \"run-0\"",
+            // The backstop on the sandbox's life: startup 10 s + warm 600 s + the longest
+            // job 300 s + 60 s.
+            "time_limit: 970",
         ] {
             assert!(
                 text.lines().any(|l| l == want),
