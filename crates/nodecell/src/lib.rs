@@ -10,6 +10,7 @@
 pub mod backend;
 mod cgroup;
 pub mod config;
+mod dir_lock;
 pub mod enforcement;
 mod engine;
 pub mod error;

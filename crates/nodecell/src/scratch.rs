@@ -7,7 +7,9 @@
 //! keeps a run of the service's own user from listing it. So one run cannot find another's
 //! directory to `chmod` or `stat` it (Landlock does not govern either), and nobody can make a
 //! run fail by creating its directory first. The parent lives as long as a scratch directory
-//! in it does.
+//! in it does, and this process holds a `flock` on it meanwhile: the sweep of parents left by
+//! processes that are gone takes only those whose lock it can take, so that a nodecell in
+//! another PID namespace (where this process's pid means nothing) never removes them.
 //!
 //! A run can build a tree deeper than any path or file-descriptor limit (renaming a
 //! directory into a new one, over and over): [`remove_tree`] removes any tree without
@@ -35,10 +37,11 @@ pub struct ScratchDir {
     _parent: Arc<Parent>,
 }
 
-/// The parent of this process's scratch directories.
+/// The parent of this process's scratch directories, locked while it lives.
 #[derive(Debug)]
 struct Parent {
     path: PathBuf,
+    _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
 impl Drop for Parent {
@@ -74,39 +77,52 @@ impl Parent {
         }
         static SWEPT: std::sync::Once = std::sync::Once::new();
         SWEPT.call_once(|| sweep_stale(&std::env::temp_dir()));
-        let prefix = format!("nodecell-{}-scratch-", std::process::id());
-        let parent = Arc::new(Parent {
-            path: create_unguessable(&std::env::temp_dir(), &prefix, 0o711)?,
-        });
+        // Made under a name the sweep ignores, locked, then given its name: a sweep never
+        // sees it unlocked.
+        let tmp = std::env::temp_dir();
+        let setup = create_unguessable(
+            &tmp,
+            &format!("nodecell-{}-setup-", std::process::id()),
+            0o711,
+        )?;
+        let lock = crate::dir_lock::lock(&setup)?.ok_or_else(|| {
+            std::io::Error::other(format!("{} was locked as it was made", setup.display()))
+        })?;
+        let name = setup
+            .file_name()
+            .expect("a made directory has a name")
+            .to_string_lossy();
+        let path = tmp.join(name.replacen("-setup-", "-scratch-", 1));
+        std::fs::rename(&setup, &path)?;
+        let parent = Arc::new(Parent { path, _lock: lock });
         *current = Arc::downgrade(&parent);
         Ok(parent)
     }
 }
 
 /// Removes the scratch parents (and what is in them) of processes that are gone: a service or
-/// a `nodecell run` that was SIGKILLed leaves its own behind. Only directories nobody but
-/// this user or root can have written are touched.
+/// a `nodecell run` that was SIGKILLed leaves its own behind. A parent is gone when its lock
+/// can be taken (whatever PID namespace its owner was in); only directories nobody but this
+/// user or root can have written are touched.
 fn sweep_stale(tmp: &Path) {
     let Ok(dir) = std::fs::read_dir(tmp) else {
         return;
     };
     for entry in dir.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
+        let ours = name
             .to_str()
             .and_then(|n| n.strip_prefix("nodecell-"))
             .and_then(|r| r.split_once("-scratch-"))
-            .and_then(|(pid, _)| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
+            .is_some_and(|(pid, _)| pid.parse::<u32>().is_ok());
         let path = entry.path();
-        if pid == std::process::id()
-            || Path::new(&format!("/proc/{pid}")).exists()
-            || !crate::trust::written_only_by_us(&path)
-        {
+        if !ours || !crate::trust::written_only_by_us(&path) {
             continue;
         }
+        // Held while the tree goes, so that no other sweep works on it at the same time.
+        let Ok(Some(_lock)) = crate::dir_lock::lock(&path) else {
+            continue;
+        };
         if let Err(e) = remove_tree(&path) {
             tracing::warn!(path = %path.display(), error = %e, "stale scratch directory not removed");
         }
@@ -288,18 +304,23 @@ mod tests {
     }
 
     #[test]
-    fn the_scratch_of_a_process_that_is_gone_is_swept() {
+    fn only_unlocked_scratch_parents_are_swept() {
         let tmp = std::env::temp_dir().join(format!("nodecell-sweep-unit-{}", std::process::id()));
-        // 2^31 - 1 is above any pid_max; this process's own and other names stay.
-        let stale = tmp.join("nodecell-2147483647-scratch-abc");
-        let own = tmp.join(format!("nodecell-{}-scratch-abc", std::process::id()));
-        let other = tmp.join("nodecell-2147483647-other");
-        for d in [&stale, &own, &other] {
+        // Locked: a live owner, whatever its pid says (1: it may be in another PID
+        // namespace). Unlocked: gone. Other names (a parent being set up): not swept.
+        let stale = tmp.join("nodecell-1-scratch-abc");
+        let locked = tmp.join("nodecell-1-scratch-def");
+        let setup = tmp.join("nodecell-1-setup-abc");
+        for d in [&stale, &locked, &setup] {
             std::fs::create_dir_all(d.join("x/y")).unwrap();
         }
+        let held = crate::dir_lock::lock(&locked).unwrap().unwrap();
         sweep_stale(&tmp);
         assert!(!stale.exists());
-        assert!(own.exists() && other.exists());
+        assert!(locked.exists() && setup.exists());
+        drop(held);
+        sweep_stale(&tmp);
+        assert!(!locked.exists());
         std::fs::remove_dir_all(&tmp).unwrap();
     }
 

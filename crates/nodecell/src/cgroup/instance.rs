@@ -23,8 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
+
+use crate::dir_lock::lock;
 
 /// Every instance directory's name starts so, followed by 32 lowercase hex digits.
 pub const PREFIX: &str = "nodecell-";
@@ -185,21 +186,6 @@ pub fn is_instance_name(name: &str) -> bool {
     name.strip_prefix(PREFIX).is_some_and(|hex| {
         hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     })
-}
-
-/// The exclusive lock on `dir`, or None where another open file holds it (or `dir` is gone).
-fn lock(dir: &Path) -> io::Result<Option<Flock<File>>> {
-    // File::open is O_RDONLY | O_CLOEXEC: no child inherits the lock.
-    let file = match File::open(dir) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(lock) => Ok(Some(lock)),
-        Err((_, Errno::EWOULDBLOCK)) => Ok(None),
-        Err((_, e)) => Err(e.into()),
-    }
 }
 
 fn same_file(file: &File, path: &Path) -> bool {
