@@ -165,6 +165,16 @@ impl Limits {
     pub fn memory_bytes(&self) -> u64 {
         self.memory_mib << 20
     }
+
+    /// The size of a sandbox's private /tmp (or scratch tmpfs).
+    pub fn tmp_size_bytes(&self) -> u64 {
+        self.tmp_size_mib << 20
+    }
+
+    /// The inodes of a sandbox's private /tmp (or scratch tmpfs): 256 a MiB, at least 1024.
+    pub fn tmp_inodes(&self) -> u64 {
+        (self.tmp_size_mib * 256).max(1024)
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ use crate::launch::spec::SANDBOX_ID;
 #[derive(Debug)]
 pub struct ScratchDir {
     path: PathBuf,
+    /// A tmpfs of its own is mounted on it (where the host may mount: as root).
+    mounted: bool,
     /// Removed when its last scratch directory is.
     _parent: Arc<Parent>,
 }
@@ -123,8 +125,33 @@ fn sweep_stale(tmp: &Path) {
         let Ok(Some(_lock)) = crate::dir_lock::lock(&path) else {
             continue;
         };
+        unmount_below(&path);
         if let Err(e) = remove_tree(&path) {
             tracing::warn!(path = %path.display(), error = %e, "stale scratch directory not removed");
+        }
+    }
+}
+
+/// What a scratch directory may hold, where it gets a tmpfs of its own.
+#[derive(Clone, Copy, Debug)]
+pub struct ScratchCap {
+    pub bytes: u64,
+    pub inodes: u64,
+}
+
+/// Detaches every mount below `dir` (the scratch tmpfs of a process that is gone).
+fn unmount_below(dir: &Path) {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let prefix = format!("{}/", dir.display());
+    for line in mounts.lines() {
+        // Field 5 is the mount point, with space, tab, newline and backslash escaped.
+        let Some(point) = line.split(' ').nth(4) else {
+            continue;
+        };
+        if point.starts_with(&prefix) && !point.contains('\\') {
+            let _ = nix::mount::umount2(point, nix::mount::MntFlags::MNT_DETACH);
         }
     }
 }
@@ -132,16 +159,35 @@ fn sweep_stale(tmp: &Path) {
 impl ScratchDir {
     /// Creates a directory of mode 0700 under an unguessable name in this process's parent,
     /// owned by the sandbox's user.
-    pub fn create(host_root: bool) -> std::io::Result<ScratchDir> {
+    ///
+    /// As root, a tmpfs of its own is mounted on it (`nosuid,nodev,noexec`, owned by the
+    /// sandbox's user), holding at most `cap`: what a run builds there is bounded in bytes
+    /// and inodes, and goes with the unmount however deep a tree it is. Otherwise the
+    /// directory is on the temp directory's file system, each file capped by RLIMIT_FSIZE
+    /// only.
+    pub fn create(host_root: bool, cap: ScratchCap) -> std::io::Result<ScratchDir> {
         let parent = Parent::get()?;
         let path = create_unguessable(&parent.path, "", 0o700)?;
-        let dir = ScratchDir {
+        let mut dir = ScratchDir {
             path,
+            mounted: false,
             _parent: parent,
         };
         if host_root {
-            let id = Some(SANDBOX_ID);
-            std::os::unix::fs::chown(&dir.path, id, id)?;
+            let options = format!(
+                "size={},nr_inodes={},mode=0700,uid={SANDBOX_ID},gid={SANDBOX_ID}",
+                cap.bytes, cap.inodes
+            );
+            nix::mount::mount(
+                Some("nodecell-scratch"),
+                &dir.path,
+                Some("tmpfs"),
+                nix::mount::MsFlags::MS_NOSUID
+                    | nix::mount::MsFlags::MS_NODEV
+                    | nix::mount::MsFlags::MS_NOEXEC,
+                Some(options.as_str()),
+            )?;
+            dir.mounted = true;
         }
         Ok(dir)
     }
@@ -153,6 +199,12 @@ impl ScratchDir {
 
 impl Drop for ScratchDir {
     fn drop(&mut self) {
+        if self.mounted {
+            // Detached at once; the kernel frees it when the last process using it is gone.
+            if let Err(e) = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH) {
+                tracing::warn!(path = %self.path.display(), error = %e, "scratch tmpfs not unmounted");
+            }
+        }
         // A process of a run killed a moment ago may still be writing: a few tries.
         let mut result = remove_tree(&self.path);
         for _ in 0..5 {
@@ -326,8 +378,12 @@ mod tests {
 
     #[test]
     fn scratch_names_are_unguessable_and_the_parent_goes_with_the_last() {
-        let a = ScratchDir::create(false).unwrap();
-        let b = ScratchDir::create(false).unwrap();
+        let cap = ScratchCap {
+            bytes: 1 << 20,
+            inodes: 64,
+        };
+        let a = ScratchDir::create(false, cap).unwrap();
+        let b = ScratchDir::create(false, cap).unwrap();
         let parent = a.path().parent().unwrap().to_path_buf();
         assert_eq!(b.path().parent().unwrap(), parent);
         let name = a.path().file_name().unwrap().to_string_lossy().into_owned();

@@ -530,3 +530,51 @@ async fn a_planted_module_table_runs_only_where_only_we_could_have_planted_it() 
     );
     assert!(!open.stderr.contains("PLANTED"), "{open:?}");
 }
+
+/// The landlock backend's scratch directory holds at most `tmp_size_mib` (bytes and inodes)
+/// where the host is root (a tmpfs of its own; a run filled the host's disk, or built a
+/// 30,000-level tree the host then spent seconds removing), and its tmpfs goes with the run.
+#[tokio::test]
+async fn a_landlock_run_builds_at_most_its_tmp_size() {
+    let _serial = SERIAL.lock().await;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: the scratch directory has no tmpfs of its own here");
+        return;
+    }
+    let engine = common::engine();
+    let Some(_) = common::backend_or_skip(&engine, "landlock") else {
+        return;
+    };
+    let scratch_mounts = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("nodecell-scratch"))
+            .count()
+    };
+    let before = scratch_mounts();
+    let code = "const fs = process.getBuiltinModule('fs'); const out = {}; \
+                let i = 0; \
+                try { const mib = Buffer.alloc(1 << 20, 1); for (; i < 64; i++) fs.writeFileSync('f' + i, mib); out.bytes = 'all'; } \
+                catch (e) { out.bytes = e.code; out.files = i; } \
+                for (const f of fs.readdirSync('.')) fs.rmSync(f); \
+                try { for (let i = 0; i < 100000; i++) fs.mkdirSync('d' + i); out.inodes = 'all'; } \
+                catch (e) { out.inodes = e.code; } \
+                return out";
+    let r = ExecRequest {
+        backend: Some("landlock".into()),
+        ..req(code)
+    };
+    let o = engine.run(&r).await.unwrap();
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    let v = o.result.unwrap().to_value();
+    // 16 MiB by default, in files of 1 MiB (each below RLIMIT_FSIZE).
+    assert_eq!(v["bytes"], "ENOSPC", "{v}");
+    assert!(v["files"].as_u64().unwrap() <= 16, "{v}");
+    assert_eq!(v["inodes"], "ENOSPC", "{v}");
+    assert_eq!(
+        scratch_mounts(),
+        before,
+        "the scratch tmpfs outlived its run"
+    );
+}

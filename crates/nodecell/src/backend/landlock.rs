@@ -5,7 +5,8 @@
 //!
 //! - Filesystem (Landlock): read-only access to Node, its libraries, the runner and the few
 //!   files Node reads at start; read-write access to a private scratch directory created for
-//!   the run and removed after it; nothing else is readable.
+//!   the run and removed after it (as root, a tmpfs of `tmp_size_mib` of its own); nothing
+//!   else is readable.
 //! - Network: Landlock (ABI ≥ 4) denies TCP bind/connect; the seccomp policy refuses
 //!   `socket()` of every family (only AF_UNIX socketpairs), so UDP and unix sockets are
 //!   refused too.
@@ -26,7 +27,7 @@ use crate::launch::spec::{LandlockSpec, LaunchSpec, RootEntry};
 use crate::node_command::{devices, executables, node_argv};
 use crate::sandbox::plan::{AccountingPlan, SandboxPlan};
 use crate::sandbox::Prelaunch;
-use crate::scratch::ScratchDir;
+use crate::scratch::{ScratchCap, ScratchDir};
 
 use super::{launcher, Backend, PlanContext};
 
@@ -60,7 +61,7 @@ impl Backend for Landlock {
                 None => "not available in this kernel".into(),
             }),
             Offer::structural(P::Seccomp, host.seccomp, SECCOMP_DETAIL),
-            Offer::absent(P::CgroupMemory, "none: V8's heap cap, RLIMIT_DATA (the job may add its limit to what the ready sandbox uses) and a host watchdog on resident memory every 10 ms; /tmp is a scratch directory on the host's disk whose files RLIMIT_FSIZE caps one by one"),
+            Offer::absent(P::CgroupMemory, "none: V8's heap cap, RLIMIT_DATA (the job may add its limit to what the ready sandbox uses) and a host watchdog on resident memory every 10 ms; /tmp is a scratch directory: as root a tmpfs of tmp_size_mib of its own, otherwise on the host's disk with its files capped one by one by RLIMIT_FSIZE"),
             Offer::absent(P::CgroupPids, "none: the host watchdog kills a run above max_processes; RLIMIT_NPROC is per user ([backends.landlock] user_max_processes)"),
             Offer::absent(P::CgroupCpu, "none: a run may use every CPU until its wall-time limit"),
         ]
@@ -82,10 +83,15 @@ impl Backend for Landlock {
     }
 
     fn plan(&self, cx: &PlanContext<'_>) -> Result<SandboxPlan, StartError> {
-        let scratch = ScratchDir::create(cx.host.root).map_err(|source| StartError::Prepare {
-            what: "scratch directory",
-            source,
-        })?;
+        let cap = ScratchCap {
+            bytes: cx.limits.tmp_size_bytes(),
+            inodes: cx.limits.tmp_inodes(),
+        };
+        let scratch =
+            ScratchDir::create(cx.host.root, cap).map_err(|source| StartError::Prepare {
+                what: "scratch directory",
+                source,
+            })?;
         let spec = launch_spec(cx, scratch.path());
         // launcher → node
         launcher::plan(cx.config, &spec, 1, AccountingPlan::Watchdog, Some(scratch))

@@ -83,8 +83,8 @@ fn launch_spec(cx: &PlanContext<'_>) -> LaunchSpec {
         rootfs: Some(RootFs {
             entries: layout.entries.clone(),
             devices: devices.clone(),
-            tmp_size_bytes: limits.tmp_size_mib << 20,
-            tmp_inodes: (limits.tmp_size_mib * 256).max(1024),
+            tmp_size_bytes: limits.tmp_size_bytes(),
+            tmp_inodes: limits.tmp_inodes(),
         }),
         rlimits: launcher::rlimits(limits, limits.max_processes, None),
         landlock: report.enforces(Protection::Landlock).then(|| LandlockSpec {

@@ -149,8 +149,8 @@ pub(crate) fn render(
     }
     line(format!(
         "mount {{ dst: \"/tmp\" fstype: \"tmpfs\" options: \"size={},nr_inodes={},mode=1777\" rw: true nosuid: true nodev: true noexec: true }}",
-        limits.tmp_size_mib << 20,
-        (limits.tmp_size_mib * 256).max(1024)
+        limits.tmp_size_bytes(),
+        limits.tmp_inodes()
     ));
     match &choices.cgroups {
         Some((
