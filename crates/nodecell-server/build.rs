@@ -17,6 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // prost's codec, reserving each message's buffer at its size (codec.rs).
+        .codec_path("crate::codec::ReservingCodec")
         // Inputs and results go between the wire and JSON text without a tree of values
         // (wire_struct.rs, wire_value.rs).
         .extern_path(".google.protobuf.Struct", "crate::wire_struct::WireStruct")

@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod admission;
+pub mod codec;
 pub mod config;
 pub mod connections;
 pub mod disconnect;

@@ -153,7 +153,8 @@ impl Message for WireStruct {
     }
 }
 
-// Field numbers: Struct.fields, ListValue.values; a map entry's key and value; Value's kinds.
+// Field numbers: Struct.fields, ListValue.values (both 1); a map entry's key and value;
+// Value's kinds.
 const FIELDS: u32 = 1;
 const ITEMS: u32 = 1;
 const ENTRY_KEY: u32 = 1;
@@ -324,44 +325,8 @@ fn write_value(bytes: &[u8], depth: usize, out: &mut String) -> Result<(), Bad> 
             out.push_str(&crate::proto_json::value_to_text(&n).map_err(Bad::Json)?);
         }
         Some((STRING, Field::Bytes(b))) => push_string(utf8(b)?, out),
-        Some((STRUCT, Field::Bytes(b))) => {
-            let depth = deeper(depth)?;
-            out.push('{');
-            let mut buf = b;
-            let mut first = true;
-            while let Some((tag, field)) = next_field(&mut buf)? {
-                match (tag, field) {
-                    (FIELDS, Field::Bytes(entry)) => {
-                        if !std::mem::take(&mut first) {
-                            out.push(',');
-                        }
-                        write_entry(entry, depth, out)?;
-                    }
-                    (FIELDS, f) => return Err(wrong_type(WireType::LengthDelimited, &f)),
-                    _ => {}
-                }
-            }
-            out.push('}');
-        }
-        Some((LIST, Field::Bytes(b))) => {
-            let depth = deeper(depth)?;
-            out.push('[');
-            let mut buf = b;
-            let mut first = true;
-            while let Some((tag, field)) = next_field(&mut buf)? {
-                match (tag, field) {
-                    (ITEMS, Field::Bytes(item)) => {
-                        if !std::mem::take(&mut first) {
-                            out.push(',');
-                        }
-                        write_value(item, depth, out)?;
-                    }
-                    (ITEMS, f) => return Err(wrong_type(WireType::LengthDelimited, &f)),
-                    _ => {}
-                }
-            }
-            out.push(']');
-        }
+        Some((STRUCT, Field::Bytes(b))) => write_items(b, depth, ('{', '}'), write_entry, out)?,
+        Some((LIST, Field::Bytes(b))) => write_items(b, depth, ('[', ']'), write_value, out)?,
         Some((tag, f)) => {
             let expected = match tag {
                 NULL | BOOL => WireType::Varint,
@@ -371,6 +336,35 @@ fn write_value(bytes: &[u8], depth: usize, out: &mut String) -> Result<(), Bad> 
             return Err(wrong_type(expected, &f));
         }
     }
+    Ok(())
+}
+
+/// A Struct's entries or a ListValue's values (field 1 of either), each written by `item`,
+/// as a JSON container at `depth + 1`.
+fn write_items(
+    bytes: &[u8],
+    depth: usize,
+    (open, close): (char, char),
+    item: fn(&[u8], usize, &mut String) -> Result<(), Bad>,
+    out: &mut String,
+) -> Result<(), Bad> {
+    let depth = deeper(depth)?;
+    out.push(open);
+    let mut buf = bytes;
+    let mut first = true;
+    while let Some((tag, field)) = next_field(&mut buf)? {
+        match (tag, field) {
+            (ITEMS, Field::Bytes(b)) => {
+                if !std::mem::take(&mut first) {
+                    out.push(',');
+                }
+                item(b, depth, out)?;
+            }
+            (ITEMS, f) => return Err(wrong_type(WireType::LengthDelimited, &f)),
+            _ => {}
+        }
+    }
+    out.push(close);
     Ok(())
 }
 

@@ -230,6 +230,17 @@ async fn grpc_client(
     (SandboxClient::new(channel), stop)
 }
 
+/// The fields a gRPC error's BadRequest details name.
+fn violated_fields(err: &tonic::Status) -> Vec<String> {
+    err.get_error_details()
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect()
+}
+
 fn grpc_req(code: &str) -> pb::ExecuteRequest {
     pb::ExecuteRequest {
         code: code.into(),
@@ -291,14 +302,7 @@ async fn outcomes_streams_and_error_details_over_grpc() {
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     let details = err.get_error_details();
     assert_eq!(details.error_info().unwrap().reason, "invalid_limits");
-    let fields: Vec<_> = details
-        .bad_request()
-        .unwrap()
-        .field_violations
-        .iter()
-        .map(|v| v.field.clone())
-        .collect();
-    assert_eq!(fields, ["limits.max_processes"]);
+    assert_eq!(violated_fields(&err), ["limits.max_processes"]);
 
     // Inputs protobuf can carry but JSON cannot: refused naming the field, not a decoding
     // failure (they are read from the wire straight into JSON text).
@@ -328,15 +332,7 @@ async fn outcomes_streams_and_error_details_over_grpc() {
             .unwrap_err();
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
         assert!(err.message().contains(says), "{}", err.message());
-        let details = err.get_error_details();
-        let fields: Vec<_> = details
-            .bad_request()
-            .unwrap()
-            .field_violations
-            .iter()
-            .map(|v| v.field.clone())
-            .collect();
-        assert_eq!(fields, ["inputs"]);
+        assert_eq!(violated_fields(&err), ["inputs"]);
     }
 
     // An empty backend is the default on both transports.

@@ -19,7 +19,9 @@ use serde_json::{json, Value};
 /// peak memory. What comes in is measured against what a request may carry
 /// (`max_code_bytes` + `max_inputs_bytes`), what goes out against `max_result_bytes` or
 /// `max_output_bytes`.
-const MAX_MULTIPLE: f64 = 8.0;
+/// (The worst case measured is a gRPC result of small numbers: about 7.3 times, most of it
+/// the response message, which protobuf makes 5.5 times the size of the JSON text.)
+const MAX_MULTIPLE: f64 = 10.0;
 
 /// The default limits this test fills (1 MiB each).
 const LIMIT: usize = 1 << 20;

@@ -169,14 +169,16 @@ fn a_missing_node_is_a_clear_error() {
         assert!(stderr.contains("/nonexistent/node"), "{backend}: {stderr}");
     }
 
-    // A copy of node outside /tmp (the native backend's sandboxes have a /tmp of their own).
-    let node = tmp.0.join("node");
+    // A copy of node outside /tmp (the native backend's sandboxes have a /tmp of their own,
+    // which would hide it; the checkout, and so the target directory, may be under /tmp).
+    let outside = TempDir::new(Path::new("/var/tmp"), "node");
+    let node = outside.0.join("node");
     std::fs::copy("/usr/bin/node", &node).unwrap();
     let engine = format!("node_path = {node:?}");
     let (config, port) = write_config(&tmp.0, "serve", "", &engine, None);
     let server = Serve::start(&[], &config, port, &[]);
     server.wait_ready();
-    let away = tmp.0.join("away");
+    let away = outside.0.join("away");
     std::fs::rename(&node, &away).unwrap();
     for &backend in common::BACKENDS {
         // The warm sandbox, started before, may still run one job.
@@ -214,16 +216,21 @@ fn a_missing_node_is_a_clear_error() {
 #[test]
 fn a_full_tmp_is_a_clear_error() {
     let Some(_serial) = serial() else { return };
+    // The temp directory (TMPDIR), full: a small tmpfs filled up, mounted on a directory of
+    // the test's rather than on /tmp, which would hide a checkout that is under /tmp.
+    let full = TempDir::new(target_tmp(), "full");
     let ns = MountNs::new();
-    ns.sh(
-        "mount -t tmpfs -o size=64k,nr_inodes=8 nodecell-test /tmp && \
-         { dd if=/dev/zero of=/tmp/fill bs=4k 2>/dev/null; i=0; while touch /tmp/f$i 2>/dev/null; do i=$((i+1)); done; }",
-    );
+    ns.sh(&format!(
+        "cd {dir:?} && mount -t tmpfs -o size=64k,nr_inodes=8 nodecell-test . && cd {dir:?} && \
+         {{ dd if=/dev/zero of=fill bs=4k 2>/dev/null; i=0; while touch f$i 2>/dev/null; do i=$((i+1)); done; }}",
+        dir = full.0
+    ));
     let enter = ns.enter();
+    let full_dir = full.0.to_str().unwrap();
     let o = nodecell(
         &enter,
         &["run", "--backend", "landlock", "-"],
-        &[("TMPDIR", "/tmp")],
+        &[("TMPDIR", full_dir)],
         "return 1",
     );
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -233,7 +240,7 @@ fn a_full_tmp_is_a_clear_error() {
     let tmp = TempDir::new(target_tmp(), "tmp-full");
     let (config, port) = write_config(&tmp.0, "serve", "backend = \"landlock\"", "", None);
     let enter: Vec<&str> = enter.iter().map(String::as_str).collect();
-    let server = Serve::start(&enter, &config, port, &[("TMPDIR", Path::new("/tmp"))]);
+    let server = Serve::start(&enter, &config, port, &[("TMPDIR", &full.0)]);
     let (s, v) = server.execute(&json!({"code": "return 1"}));
     assert_eq!(
         (s, v["error"]["code"].as_str()),

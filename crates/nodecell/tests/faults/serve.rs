@@ -13,23 +13,7 @@ use nix::unistd::Pid;
 
 use crate::common;
 
-/// The `nodecell` binary of this build (the workspace must be built).
-pub fn nodecell_bin() -> PathBuf {
-    let bin = common::repo()
-        .join("target")
-        .join(if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        })
-        .join("nodecell");
-    assert!(
-        bin.exists(),
-        "{} missing: build the workspace first",
-        bin.display()
-    );
-    bin
-}
+pub use common::nodecell_bin;
 
 /// A directory of this test process that is removed on drop, under `parent`, mode 0711 (runs
 /// as nobody pass through it).
