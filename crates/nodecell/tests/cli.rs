@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Command, Output};
 
 fn nodecell(args: &[&str], stdin: &str) -> Output {
@@ -11,16 +10,9 @@ fn nodecell(args: &[&str], stdin: &str) -> Output {
 
 /// `nodecell ARGS`, run through `wrapper` (a command that execs its arguments) if not empty.
 fn nodecell_as(wrapper: &[&str], args: &[&str], stdin: &str) -> Output {
-    let mut child = spawn(wrapper, args);
-    // A command that fails early (bad usage) may exit before reading its input.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
-
-/// Starts `nodecell ARGS` (through `wrapper`, if not empty) with this build's launcher and
-/// the repo's runner, its standard streams piped.
-fn spawn(wrapper: &[&str], args: &[&str]) -> std::process::Child {
-    common::spawn_nodecell(wrapper, args)
+    common::spawn_nodecell_fed(wrapper, args, stdin)
+        .wait_with_output()
+        .unwrap()
 }
 
 fn json(o: &Output) -> serde_json::Value {
@@ -215,16 +207,11 @@ fn a_stopped_run_leaves_nothing_behind() {
     use nix::unistd::Pid;
     for &backend in common::BACKENDS {
         for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGKILL] {
-            let mut child = spawn(
+            let child = common::spawn_nodecell_fed(
                 &[],
                 &["run", "--backend", backend, "--timeout-ms", "60000", "-"],
+                DETACH_THEN_SPIN,
             );
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(DETACH_THEN_SPIN.as_bytes())
-                .unwrap();
             let cli = child.id() as i32;
             // Node runs as nobody: wait until it runs the job's busy loop (300 ms of CPU;
             // its boot takes a tenth of that), below the command. Killed earlier, it would

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
@@ -57,14 +56,9 @@ impl Drop for Task {
 
 /// `nodecell run --backend BACKEND -` (through `wrapper`, if not empty) with `code`, to the end.
 fn run(wrapper: &[&str], backend: &str, code: &str) -> Output {
-    let mut child = common::spawn_nodecell(wrapper, &["run", "--backend", backend, "-"]);
-    child
-        .stdin
-        .take()
+    common::spawn_nodecell_fed(wrapper, &["run", "--backend", backend, "-"], code)
+        .wait_with_output()
         .unwrap()
-        .write_all(code.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 fn assert_ok(out: &Output, result: serde_json::Value) {
@@ -79,16 +73,11 @@ fn assert_ok(out: &Output, result: serde_json::Value) {
 /// A `nodecell run` of `code` in progress: the command, and its instance's directories once
 /// Node is in the run's group.
 fn start(backend: &str, code: &str) -> (Child, Vec<PathBuf>) {
-    let mut child = common::spawn_nodecell(
+    let mut child = common::spawn_nodecell_fed(
         &[],
         &["run", "--backend", backend, "--timeout-ms", "60000", "-"],
+        code,
     );
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(code.as_bytes())
-        .unwrap();
     let t0 = Instant::now();
     loop {
         let instance = common::instance_dirs_of(child.id());

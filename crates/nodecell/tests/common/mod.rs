@@ -168,6 +168,15 @@ pub fn nodecell_bin() -> PathBuf {
     bin
 }
 
+/// [`spawn_nodecell`] with `stdin` written to the command's input, which is then closed. (A
+/// command that fails early, on bad usage, may exit before it reads its input.)
+pub fn spawn_nodecell_fed(wrapper: &[&str], args: &[&str], stdin: &str) -> std::process::Child {
+    use std::io::Write;
+    let mut child = spawn_nodecell(wrapper, args);
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child
+}
+
 /// Starts `nodecell ARGS` (through `wrapper`, a command that execs its arguments, if not
 /// empty) with this build's launcher and the repo's runner, its standard streams piped.
 pub fn spawn_nodecell(wrapper: &[&str], args: &[&str]) -> std::process::Child {
