@@ -103,14 +103,33 @@ pub struct LandlockConfig {
     /// RLIMIT_NPROC, which the kernel counts per user over every process and thread of that
     /// user (all runs of the backend, and the service itself when it does not run as root).
     /// A backstop against fork bombs; each run's own limit is `max_processes`, held by the
-    /// host's watchdog.
+    /// host's watchdog. Where the service runs as root each run has a uid of its own, so
+    /// this is then a limit per run.
     pub user_max_processes: u64,
+    /// Where the service runs as root, each sandbox runs as a host uid (and gid) of its own,
+    /// leased from `first_uid ..+ uid_count`, which no account and nothing else on the host
+    /// may use: the default starts just above systemd's container ranges (0x70000000).
+    pub first_uid: u32,
+    /// How many uids sandboxes may lease: at least as many as sandboxes live at once.
+    pub uid_count: u32,
+}
+
+impl LandlockConfig {
+    /// The uids sandboxes run as where the service is root.
+    pub fn uids(&self) -> crate::run_uid::UidRange {
+        crate::run_uid::UidRange {
+            first: self.first_uid,
+            count: self.uid_count,
+        }
+    }
 }
 
 impl Default for LandlockConfig {
     fn default() -> Self {
         LandlockConfig {
             user_max_processes: 4096,
+            first_uid: 0x7000_0000,
+            uid_count: 65536,
         }
     }
 }

@@ -52,8 +52,11 @@ impl Protection {
 pub enum Guarantee {
     NoNewPrivs,
     CapabilitiesDropped,
-    /// Node runs as nobody (in its user namespace, or on the host when the service is root).
+    /// Node runs as nobody in its user namespace.
     UidGidNobody,
+    /// Node runs as a host uid and gid of its own, used by no other live sandbox (no user
+    /// namespace, the service root: the landlock backend).
+    UidPerRun,
     CleanEnvironment,
     Rlimits,
     /// V8's heap is capped at the memory limit.
@@ -67,9 +70,8 @@ pub enum Guarantee {
 }
 
 impl Guarantee {
-    /// What every run gets where Node has a user namespace of its own (or the service is
-    /// root): nobody, without capabilities or a way to gain privileges, in a clean
-    /// environment, with rlimits.
+    /// What every run gets where Node has a user namespace of its own: nobody, without
+    /// capabilities or a way to gain privileges, in a clean environment, with rlimits.
     pub const CONFINED: [Guarantee; 5] = [
         Guarantee::NoNewPrivs,
         Guarantee::CapabilitiesDropped,
@@ -83,6 +85,7 @@ impl Guarantee {
             Guarantee::NoNewPrivs => "no_new_privs",
             Guarantee::CapabilitiesDropped => "capabilities_dropped",
             Guarantee::UidGidNobody => "uid_gid_nobody",
+            Guarantee::UidPerRun => "uid_per_run",
             Guarantee::CleanEnvironment => "clean_environment",
             Guarantee::Rlimits => "rlimits",
             Guarantee::V8HeapCap => "v8_heap_cap",

@@ -357,6 +357,9 @@ fn check_config(config: &mut EngineConfig) -> Result<(), EngineError> {
             config.cpu_ms_per_sec
         )));
     }
+    config.backends.landlock.uids().check().map_err(|e| {
+        EngineError::Config(format!("[backends.landlock] first_uid, uid_count: {e}"))
+    })?;
     for (k, _) in &config.sandbox_env {
         if k.starts_with("NODE_") || k.starts_with("LD_") || k.contains('=') || k.is_empty() {
             return Err(EngineError::Config(format!(

@@ -27,7 +27,7 @@ use nix::fcntl::{renameat2, OFlag, RenameFlags, AT_FDCWD};
 use nix::sys::stat::{fchmodat, FchmodatFlags, Mode};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
-use crate::launch::spec::SANDBOX_ID;
+use crate::run_uid::RunUid;
 
 /// The run's private directory: its cwd, $HOME and $TMPDIR. Removed on drop.
 #[derive(Debug)]
@@ -35,6 +35,9 @@ pub struct ScratchDir {
     path: PathBuf,
     /// A tmpfs of its own is mounted on it (where the host may mount: as root).
     mounted: bool,
+    /// The run's own uid, which owns the directory (as root). Its processes are killed, and
+    /// the uid given back, once the directory is gone.
+    owner: Option<RunUid>,
     /// Removed when its last scratch directory is.
     _parent: Arc<Parent>,
 }
@@ -157,25 +160,26 @@ fn unmount_below(dir: &Path) {
 }
 
 impl ScratchDir {
-    /// Creates a directory of mode 0700 under an unguessable name in this process's parent,
-    /// owned by the sandbox's user.
+    /// Creates a directory of mode 0700 under an unguessable name in this process's parent.
     ///
-    /// As root, a tmpfs of its own is mounted on it (`nosuid,nodev,noexec`, owned by the
-    /// sandbox's user), holding at most `cap`: what a run builds there is bounded in bytes
-    /// and inodes, and goes with the unmount however deep a tree it is. Otherwise the
-    /// directory is on the temp directory's file system, each file capped by RLIMIT_FSIZE
-    /// only.
-    pub fn create(host_root: bool, cap: ScratchCap) -> std::io::Result<ScratchDir> {
+    /// With an `owner` (as root: the run's own uid), a tmpfs of its own is mounted on it
+    /// (`nosuid,nodev,noexec`, owned by that uid and gid), holding at most `cap`: what a run
+    /// builds there is bounded in bytes and inodes, and goes with the unmount however deep a
+    /// tree it is. Otherwise the directory belongs to the service's user, on the temp
+    /// directory's file system, each file capped by RLIMIT_FSIZE only.
+    pub fn create(owner: Option<RunUid>, cap: ScratchCap) -> std::io::Result<ScratchDir> {
         let parent = Parent::get()?;
         let path = create_unguessable(&parent.path, "", 0o700)?;
+        let owner_uid = owner.as_ref().map(RunUid::uid);
         let mut dir = ScratchDir {
             path,
             mounted: false,
+            owner,
             _parent: parent,
         };
-        if host_root {
+        if let Some(id) = owner_uid {
             let options = format!(
-                "size={},nr_inodes={},mode=0700,uid={SANDBOX_ID},gid={SANDBOX_ID}",
+                "size={},nr_inodes={},mode=0700,uid={id},gid={id}",
                 cap.bytes, cap.inodes
             );
             nix::mount::mount(
@@ -195,10 +199,20 @@ impl ScratchDir {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The run's own uid, where it has one.
+    pub fn owner_uid(&self) -> Option<u32> {
+        self.owner.as_ref().map(RunUid::uid)
+    }
 }
 
 impl Drop for ScratchDir {
     fn drop(&mut self) {
+        // Nothing of the run may write here any more, however it ended; the uid is given
+        // back when the fields drop, after the directory is gone.
+        if let Some(owner) = &mut self.owner {
+            owner.kill_processes();
+        }
         if self.mounted {
             // Detached at once; the kernel frees it when the last process using it is gone.
             if let Err(e) = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH) {
@@ -382,8 +396,8 @@ mod tests {
             bytes: 1 << 20,
             inodes: 64,
         };
-        let a = ScratchDir::create(false, cap).unwrap();
-        let b = ScratchDir::create(false, cap).unwrap();
+        let a = ScratchDir::create(None, cap).unwrap();
+        let b = ScratchDir::create(None, cap).unwrap();
         let parent = a.path().parent().unwrap().to_path_buf();
         assert_eq!(b.path().parent().unwrap(), parent);
         let name = a.path().file_name().unwrap().to_string_lossy().into_owned();

@@ -278,6 +278,42 @@ pub fn probe_namespaces() -> io::Result<()> {
     }
 }
 
+/// SIGKILLs every process whose real or saved uid is `uid` (but no process of another uid):
+/// a child that becomes `uid` sends `kill(-1, SIGKILL)`, which the kernel applies to every
+/// process it may signal in one pass, so none can fork away meanwhile. Needs CAP_SETUID; safe
+/// to call from a multithreaded process.
+pub fn kill_every_process_of(uid: u32) -> io::Result<()> {
+    // SAFETY: the child makes only raw system calls (setresuid, kill, _exit), which are
+    // async-signal-safe and touch no lock or allocator state of the copied address space.
+    match unsafe { fork_like_clone(0) }? {
+        Forked::Child => {
+            // SAFETY: integers only; the raw call changes this thread's (the child's only
+            // thread) credentials, without glibc's all-threads broadcast.
+            let changed = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) } == 0;
+            // SAFETY: integers only. ESRCH: no process of the uid was left.
+            let killed = changed
+                && (unsafe { libc::syscall(libc::SYS_kill, -1, libc::SIGKILL) } == 0
+                    || io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH));
+            // SAFETY: _exit is async-signal-safe and never returns.
+            unsafe { libc::_exit(if killed { 0 } else { 1 }) }
+        }
+        Forked::Parent(pid) => {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            loop {
+                match nix::sys::wait::waitpid(pid, None) {
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => return Ok(()),
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    other => {
+                        return Err(io::Error::other(format!(
+                            "killing the processes of uid {uid}: the killer ended with {other:?}"
+                        )))
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// An fd the launcher's parent opened for it and that stays open for the launcher's whole
 /// life (it is only ever closed by exec, through close-on-exec, or by process exit).
 pub fn inherited_fd(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {

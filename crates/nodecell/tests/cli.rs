@@ -213,7 +213,7 @@ fn a_stopped_run_leaves_nothing_behind() {
                 DETACH_THEN_SPIN,
             );
             let cli = child.id() as i32;
-            // Node runs as nobody: wait until it runs the job's busy loop (300 ms of CPU;
+            // Node runs as the sandbox user: wait until it runs the job's busy loop (300 ms of CPU;
             // its boot takes a tenth of that), below the command. Killed earlier, it would
             // die by itself when it writes its ready frame to the command's closed channel.
             let t0 = std::time::Instant::now();
@@ -225,8 +225,7 @@ fn a_stopped_run_leaves_nothing_behind() {
                 });
                 let busy = detached
                     && tree.iter().any(|&p| {
-                        nodecell::procfs::status_field(p, "Uid")
-                            .is_some_and(|u| u.split_whitespace().next() == Some("65534"))
+                        common::runs_as_sandbox_user(p)
                             && nodecell::procfs::cpu_ns(p).is_some_and(|ns| ns >= 300_000_000)
                     });
                 if busy {

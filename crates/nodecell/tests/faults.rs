@@ -68,13 +68,12 @@ fn a_sigkilled_server_leaves_nothing_and_the_next_start_sweeps() {
         let body = json!({"code": "while (true) {}", "limits": {"timeout_ms": 60000}});
         let client =
             std::thread::spawn(move || request(port, "POST", "/v1/execute", &body.to_string()));
-        // Node, as nobody, runs the job's busy loop (300 ms of CPU; a boot takes far less).
+        // Node, as the sandbox user, runs the job's busy loop (300 ms of CPU; a boot takes far less).
         let t0 = Instant::now();
         let tree = loop {
             let tree = nodecell::procfs::tree(pid);
             if tree.iter().any(|&p| {
-                nodecell::procfs::status_field(p, "Uid")
-                    .is_some_and(|u| u.split_whitespace().next() == Some("65534"))
+                common::runs_as_sandbox_user(p)
                     && nodecell::procfs::cpu_ns(p).is_some_and(|ns| ns >= 300_000_000)
             }) {
                 break tree;

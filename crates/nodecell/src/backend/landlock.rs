@@ -1,7 +1,8 @@
 //! The landlock backend: for hosts where the service cannot create namespaces (unprivileged
 //! containers, distributions that restrict user namespaces). nodecell's launcher applies
 //! rlimits, no_new_privs, Landlock and seccomp before `execve(node)`, as an ordinary process
-//! of the service's user (nobody when the service runs as root), with no namespaces.
+//! of the service's user, with no namespaces; where the service runs as root, as a uid of
+//! the run's own (`run_uid.rs`).
 //!
 //! - Filesystem (Landlock): read-only access to Node, its libraries, the runner and the few
 //!   files Node reads at start; read-write access to a private scratch directory created for
@@ -15,7 +16,8 @@
 //!   may add once the sandbox is ready) and a host-side watchdog on the run's resident memory.
 //! - Processes: the launcher is a child subreaper that kills Node's whole subtree when Node
 //!   ends; the watchdog holds the run to its process limit; RLIMIT_NPROC is a per-user
-//!   backstop shared by every run of the user.
+//!   backstop (per run as root, shared by every run otherwise). As root, every process of
+//!   the run's uid is killed when the run ends, however it ended.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +27,7 @@ use crate::error::StartError;
 use crate::host::{landlock_detail, HostSupport, SECCOMP_DETAIL};
 use crate::launch::spec::{LandlockSpec, LaunchSpec, RootEntry};
 use crate::node_command::{devices, executables, node_argv};
+use crate::run_uid::RunUid;
 use crate::sandbox::plan::{AccountingPlan, SandboxPlan};
 use crate::sandbox::Prelaunch;
 use crate::scratch::{ScratchCap, ScratchDir};
@@ -62,17 +65,21 @@ impl Backend for Landlock {
             }),
             Offer::structural(P::Seccomp, host.seccomp, SECCOMP_DETAIL),
             Offer::absent(P::CgroupMemory, "none: V8's heap cap, RLIMIT_DATA (the job may add its limit to what the ready sandbox uses) and a host watchdog on resident memory every 10 ms; /tmp is a scratch directory: as root a tmpfs of tmp_size_mib of its own, otherwise on the host's disk with its files capped one by one by RLIMIT_FSIZE"),
-            Offer::absent(P::CgroupPids, "none: the host watchdog kills a run above max_processes; RLIMIT_NPROC is per user ([backends.landlock] user_max_processes)"),
+            Offer::absent(P::CgroupPids, "none: the host watchdog kills a run above max_processes; RLIMIT_NPROC is per user ([backends.landlock] user_max_processes): as root each run has a uid of its own, otherwise every run shares the service's"),
             Offer::absent(P::CgroupCpu, "none: a run may use every CPU until its wall-time limit"),
         ]
     }
 
     fn guarantees(&self, host: &HostSupport) -> Vec<Guarantee> {
-        // Without a user namespace, nobody only where the service can change its identity.
+        // Without a user namespace: a uid of the run's own where the service can change its
+        // identity, else the service's.
         let mut always: Vec<Guarantee> = Guarantee::CONFINED
             .into_iter()
-            .filter(|g| host.root || *g != Guarantee::UidGidNobody)
+            .filter(|g| *g != Guarantee::UidGidNobody)
             .collect();
+        if host.root {
+            always.push(Guarantee::UidPerRun);
+        }
         always.extend([
             Guarantee::V8HeapCap,
             Guarantee::RlimitData,
@@ -87,12 +94,23 @@ impl Backend for Landlock {
             bytes: cx.limits.tmp_size_bytes(),
             inodes: cx.limits.tmp_inodes(),
         };
-        let scratch =
-            ScratchDir::create(cx.host.root, cap).map_err(|source| StartError::Prepare {
-                what: "scratch directory",
-                source,
-            })?;
-        let spec = launch_spec(cx, scratch.path());
+        // As root, a uid of the run's own: no other run can chmod, stat, signal or count
+        // against what is its.
+        let owner =
+            match cx.host.root {
+                true => Some(RunUid::lease(cx.config.backends.landlock.uids()).map_err(
+                    |source| StartError::Prepare {
+                        what: "the run's uid",
+                        source,
+                    },
+                )?),
+                false => None,
+            };
+        let scratch = ScratchDir::create(owner, cap).map_err(|source| StartError::Prepare {
+            what: "scratch directory",
+            source,
+        })?;
+        let spec = launch_spec(cx, scratch.path(), scratch.owner_uid());
         // launcher → node
         launcher::plan(cx.config, &spec, 1, AccountingPlan::Watchdog, Some(scratch))
     }
@@ -102,7 +120,7 @@ impl Backend for Landlock {
     }
 }
 
-fn launch_spec(cx: &PlanContext<'_>, scratch_dir: &Path) -> LaunchSpec {
+fn launch_spec(cx: &PlanContext<'_>, scratch_dir: &Path, run_as: Option<u32>) -> LaunchSpec {
     let (layout, config, limits) = (cx.layout, cx.config, cx.limits);
     let mut read: Vec<PathBuf> = layout
         .entries
@@ -143,5 +161,6 @@ fn launch_spec(cx: &PlanContext<'_>, scratch_dir: &Path) -> LaunchSpec {
         argv: node_argv(layout, &layout.runner_dir, &cx.runner),
         cwd: scratch_dir.to_path_buf(),
         hostname: String::new(),
+        run_as,
     }
 }

@@ -99,5 +99,6 @@ fn launch_spec(cx: &PlanContext<'_>) -> LaunchSpec {
         argv,
         cwd: "/tmp".into(),
         hostname: "nodecell".into(),
+        run_as: None,
     }
 }

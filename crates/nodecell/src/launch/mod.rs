@@ -351,13 +351,27 @@ fn confine_and_exec(
     // b. Bounding and ambient sets first: emptying the bounding set needs CAP_SETPCAP,
     //    which the identity change below removes.
     sys::drop_bounding_and_ambient_capabilities().step(LaunchStep::DropBoundingSet)?;
-    // c. Identity: nobody.
-    if in_userns || host_root {
-        let id = SANDBOX_ID;
-        setresgid(Gid::from_raw(id), Gid::from_raw(id), Gid::from_raw(id))
-            .step(LaunchStep::SetGid)?;
-        setresuid(Uid::from_raw(id), Uid::from_raw(id), Uid::from_raw(id))
-            .step(LaunchStep::SetUid)?;
+    // c. Identity: nobody in a user namespace; without one, the run's own uid given by the
+    //    host (never root's).
+    let id = if in_userns {
+        Some(SANDBOX_ID)
+    } else {
+        spec.run_as
+    };
+    match id {
+        Some(id) => {
+            setresgid(Gid::from_raw(id), Gid::from_raw(id), Gid::from_raw(id))
+                .step(LaunchStep::SetGid)?;
+            setresuid(Uid::from_raw(id), Uid::from_raw(id), Uid::from_raw(id))
+                .step(LaunchStep::SetUid)?;
+        }
+        None if host_root => {
+            return Err(std::io::Error::other(
+                "as root without a user namespace, the spec must give the run's uid",
+            ))
+            .step(LaunchStep::SetUid)
+        }
+        None => {}
     }
     // A changed identity cleared the parent-death signal: without a pid namespace (whose init
     // takes everything with it) Node must still die with the launcher.

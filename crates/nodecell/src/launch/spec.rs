@@ -46,6 +46,10 @@ pub struct LaunchSpec {
     pub argv: Vec<String>,
     pub cwd: PathBuf,
     pub hostname: String,
+    /// Without namespaces: the host uid and gid Node runs as (the run's own, leased by the
+    /// host; the launcher must be root to take it). None: the launcher's own, which must
+    /// then not be root. With namespaces Node is always [`SANDBOX_ID`] inside.
+    pub run_as: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -275,3 +275,13 @@ pub fn backend_or_skip(engine: &Engine, name: &str) -> Option<nodecell::BackendI
     }
     panic!("backend {name} is unavailable here: {:?}", report.problems);
 }
+
+/// Whether `pid` runs as a sandbox's user: nobody (in a user namespace, mapped to the host's
+/// nobody as root), or, without a user namespace as root, a uid of the run's own from the
+/// landlock backend's default range.
+pub fn runs_as_sandbox_user(pid: i32) -> bool {
+    let range = nodecell::LandlockConfig::default().uids();
+    nodecell::procfs::status_field(pid, "Uid")
+        .and_then(|u| u.split_whitespace().next()?.parse::<u32>().ok())
+        .is_some_and(|uid| uid == 65534 || range.contains(uid))
+}
