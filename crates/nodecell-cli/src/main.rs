@@ -75,6 +75,9 @@ enum Cmd {
         header_timeout_ms: Option<u64>,
         #[arg(long)]
         idle_timeout_ms: Option<u64>,
+        /// How long a run request's body may take to arrive once its header has.
+        #[arg(long)]
+        body_timeout_ms: Option<u64>,
     },
     /// Print what this host enforces for each backend.
     Check {
@@ -346,6 +349,7 @@ fn main() -> ExitCode {
         max_connections_per_peer,
         header_timeout_ms,
         idle_timeout_ms,
+        body_timeout_ms,
     } = cli.command
     {
         let overrides = nodecell_server::Overrides {
@@ -360,6 +364,7 @@ fn main() -> ExitCode {
             max_connections_per_peer,
             header_timeout_ms,
             idle_timeout_ms,
+            body_timeout_ms,
         };
         init_tracing();
         return serve(config, overrides);

@@ -61,6 +61,15 @@ pub fn request_too_large(cap: usize) -> ApiError {
     .with_metadata("max", cap)
 }
 
+/// A run request whose body did not arrive in full within `timeout_ms` of its header.
+pub fn body_timed_out(timeout_ms: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::RequestTimeout,
+        format!("the request body did not arrive within body_timeout_ms ({timeout_ms} ms)"),
+    )
+    .with_metadata("body_timeout_ms", timeout_ms)
+}
+
 /// An HTTP request body (JSON) as a request.
 pub fn request_from_json(body: &[u8]) -> Result<ExecRequest, ApiError> {
     let req: ExecRequest = serde_json::from_slice(body)

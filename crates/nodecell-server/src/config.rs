@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub header_timeout_ms: u64,
     /// How long a connection may stay open with no request in progress.
     pub idle_timeout_ms: u64,
+    /// How long a run request's body may take to arrive in full once its header has (HTTP
+    /// `POST /v1/execute`, gRPC `Execute` and `ExecuteStream`); past it, `request_timeout`.
+    pub body_timeout_ms: u64,
     /// The engine: Node, runner, launcher, cgroups, limits.
     pub engine: EngineConfig,
 }
@@ -67,6 +70,7 @@ impl Default for ServerConfig {
             max_connections_per_peer: 64,
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
+            body_timeout_ms: 30_000,
             engine: EngineConfig::default(),
         }
     }
@@ -86,6 +90,7 @@ pub struct Overrides {
     pub max_connections_per_peer: Option<usize>,
     pub header_timeout_ms: Option<u64>,
     pub idle_timeout_ms: Option<u64>,
+    pub body_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +190,7 @@ impl ServerConfig {
             max_connections_per_peer => "NODECELL_MAX_CONNECTIONS_PER_PEER",
             header_timeout_ms => "NODECELL_HEADER_TIMEOUT_MS",
             idle_timeout_ms => "NODECELL_IDLE_TIMEOUT_MS",
+            body_timeout_ms => "NODECELL_BODY_TIMEOUT_MS",
         }
         if let Some(v) = &flags.http_listen {
             c.http_listen = parse("--http-listen", v)?;
@@ -217,6 +223,7 @@ impl ServerConfig {
             max_connections_per_peer,
             header_timeout_ms,
             idle_timeout_ms,
+            body_timeout_ms,
         );
         c.validate()?;
         Ok(c)
@@ -263,8 +270,10 @@ impl ServerConfig {
         if self.max_connections == 0 || self.max_connections_per_peer == 0 {
             return bad("max_connections and max_connections_per_peer must be at least 1".into());
         }
-        if self.header_timeout_ms == 0 || self.idle_timeout_ms == 0 {
-            return bad("header_timeout_ms and idle_timeout_ms must be at least 1".into());
+        if self.header_timeout_ms == 0 || self.idle_timeout_ms == 0 || self.body_timeout_ms == 0 {
+            return bad(
+                "header_timeout_ms, idle_timeout_ms and body_timeout_ms must be at least 1".into(),
+            );
         }
         let known = nodecell::backend::names();
         if !known.contains(&self.backend.as_str()) {

@@ -90,6 +90,8 @@ error_table! {
         "The inputs, as JSON, are larger than max_inputs_bytes";
     RequestTooLarge     => "request_too_large",   413, InvalidArgument,   retryable: false, retry_after_s: None,    Execute,
         "The HTTP request body is larger than twice the code and inputs a request may carry, plus 64 KiB (checked before it is parsed)";
+    RequestTimeout      => "request_timeout",     408, DeadlineExceeded,  retryable: true,  retry_after_s: None,    Execute,
+        "The request body did not arrive in full within body_timeout_ms of its header";
     Overloaded          => "overloaded",          429, ResourceExhausted, retryable: true,  retry_after_s: Some(1), Execute,
         "The queue is full, or no run slot became free in time; retry after the delay given";
     ClientShareExceeded => "client_share_exceeded", 429, ResourceExhausted, retryable: true, retry_after_s: Some(1), Execute,
@@ -327,6 +329,7 @@ mod tests {
             ("code_too_large", 413, Code::InvalidArgument),
             ("inputs_too_large", 413, Code::InvalidArgument),
             ("request_too_large", 413, Code::InvalidArgument),
+            ("request_timeout", 408, Code::DeadlineExceeded),
             ("overloaded", 429, Code::ResourceExhausted),
             ("client_share_exceeded", 429, Code::ResourceExhausted),
             ("draining", 503, Code::Unavailable),

@@ -40,6 +40,8 @@ pub mod pb {
 
 use pb::sandbox_server::{Sandbox, SandboxServer};
 
+use crate::body_deadline::BodyDeadlineLayer;
+
 /// The metadata key carrying the stable error code of a failed call.
 pub const ERROR_CODE_KEY: &str = "nodecell-error-code";
 
@@ -124,6 +126,9 @@ where
         .http2_keepalive_timeout(Some(http::H2_KEEPALIVE_TIMEOUT))
         .max_concurrent_streams(http::H2_MAX_CONCURRENT_STREAMS)
         .layer(TrackLayer)
+        .layer(BodyDeadlineLayer {
+            timeout: std::time::Duration::from_millis(state.config.body_timeout_ms),
+        })
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -173,7 +173,11 @@ async fn execute(State(state): State<Arc<AppState>>, req: Request) -> Result<Res
         peer,
     );
     let cap = admission::max_request_bytes(&state.engine.config().default_limits);
-    let bytes = read_capped(req.into_body(), cap).await?;
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(state.config.body_timeout_ms);
+    let bytes = read_capped(req.into_body(), cap, deadline)
+        .await?
+        .ok_or_else(|| admission::body_timed_out(state.config.body_timeout_ms))?;
     let req = admission::request_from_json(&bytes)?;
     let run = state.execute(client, req, None);
     let outcome = match watch {
@@ -193,12 +197,24 @@ const DRAIN_BYTES: usize = 128 << 20;
 /// ... and for at most this long.
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The body, if it is at most `cap` bytes; nothing past the cap is kept.
-async fn read_capped(body: Body, cap: usize) -> Result<Vec<u8>, ApiError> {
+/// The body, if it is at most `cap` bytes (nothing past the cap is kept) and arrives by
+/// `deadline` (None otherwise: a body trickled in byte by byte would hold its connection for
+/// ever).
+async fn read_capped(
+    body: Body,
+    cap: usize,
+    deadline: tokio::time::Instant,
+) -> Result<Option<Vec<u8>>, ApiError> {
     use tokio_stream::StreamExt;
     let mut stream = body.into_data_stream();
     let mut bytes = Vec::new();
-    while let Some(chunk) = stream.next().await {
+    loop {
+        let Ok(next) = tokio::time::timeout_at(deadline, stream.next()).await else {
+            return Ok(None);
+        };
+        let Some(chunk) = next else {
+            return Ok(Some(bytes));
+        };
         let chunk =
             chunk.map_err(|e| ApiError::invalid(format!("reading the request body: {e}")))?;
         if bytes.len() + chunk.len() <= cap {
@@ -217,7 +233,6 @@ async fn read_capped(body: Body, cap: usize) -> Result<Vec<u8>, ApiError> {
         .await;
         return Err(admission::request_too_large(cap));
     }
-    Ok(bytes)
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {

@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod admission;
+pub mod body_deadline;
 pub mod codec;
 pub mod config;
 pub mod connections;

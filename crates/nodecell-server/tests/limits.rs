@@ -217,6 +217,66 @@ async fn an_idle_connection_is_closed_but_never_one_with_a_run_in_progress() {
     server.shutdown().await;
 }
 
+/// A run request whose body never arrives in full (a slow-body Slowloris: the idle timeout
+/// never closes a connection with a request in progress) gets `request_timeout` after
+/// `body_timeout_ms`, on both transports, and its connection is then free to go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_that_never_arrives_in_full_is_cut_at_the_body_timeout() {
+    let server = start(ServerConfig {
+        body_timeout_ms: 300,
+        ..config()
+    })
+    .await;
+    // HTTP/1.1: 100 bytes announced, 10 sent, then nothing.
+    let mut conn = TcpStream::connect(server.http_addr).await.unwrap();
+    conn.write_all(
+        b"POST /v1/execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"code\": \"",
+    )
+    .await
+    .unwrap();
+    let t0 = Instant::now();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut got)).await;
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(got.contains("\"request_timeout\""), "{got}");
+    assert!(t0.elapsed() >= Duration::from_millis(250), "cut too soon");
+
+    // gRPC: the request's headers, then a message stream that never yields nor ends.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.grpc_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = format!("/{}/Execute", pb::sandbox_server::SERVICE_NAME);
+    let codec = tonic_prost::ProstCodec::<pb::ExecuteRequest, pb::ExecuteResponse>::default();
+    let t0 = Instant::now();
+    let status = tokio::time::timeout(
+        Duration::from_secs(5),
+        grpc.client_streaming(
+            tonic::Request::new(tokio_stream::pending::<pb::ExecuteRequest>()),
+            path.parse().unwrap(),
+            codec,
+        ),
+    )
+    .await
+    .expect("an answer within 5 s")
+    .expect_err("no outcome without a request");
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        status.message().starts_with("request_timeout:"),
+        "{status:?}"
+    );
+    assert_eq!(
+        status.metadata().get("nodecell-error-code").unwrap(),
+        "request_timeout"
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(250), "cut too soon");
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_caps_are_refused_while_others_are_served() {
     let server = start(ServerConfig {
