@@ -4,6 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# A Docker Engine for the docker image tests: one already running is used as it is; otherwise
+# nodecell's own is started (as root; installed from Debian's docker.io if missing) and stopped
+# when the tests end.
+if [ "$(id -u)" = 0 ] || [ -n "${DOCKER_HOST:-}" ]; then
+  DOCKER_HOST=$(scripts/dockerd.sh start)
+  export DOCKER_HOST
+  trap 'scripts/dockerd.sh stop' EXIT
+fi
 
 cargo fmt --all --check
 python3 tools/check_modules.py

@@ -84,6 +84,19 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The sandbox image of the docker and gvisor backends.
+    Image {
+        #[command(subcommand)]
+        action: ImageAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageAction {
+    /// Build it from the installed Node and runner if the Docker Engine (DOCKER_HOST, else
+    /// /var/run/docker.sock) lacks it, remove older nodecell images, and print the result as
+    /// JSON. Nothing is pulled.
+    Build,
 }
 
 /// Prints a line on stdout; a reader that went away (a closed pipe) is not an error of ours.
@@ -206,6 +219,39 @@ async fn run(cli: Cli) -> ExitCode {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
+            }
+        }
+        Cmd::Image {
+            action: ImageAction::Build,
+        } => {
+            init_tracing();
+            let engine = match engine(
+                EngineConfig::default().locate_installation(),
+                Discovery::Probe,
+            ) {
+                Ok(e) => e,
+                Err(code) => return code,
+            };
+            let built = async {
+                let client = nodecell::docker::DockerClient::connect(None).await?;
+                nodecell::docker::image::ensure(&client, engine.layout()).await
+            };
+            match built.await {
+                Ok(image) => {
+                    print_line(
+                        &serde_json::json!({
+                            "reference": image.reference,
+                            "built": image.built,
+                            "removed": image.removed,
+                        })
+                        .to_string(),
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("nodecell: {e}");
+                    ExitCode::from(3)
+                }
             }
         }
         Cmd::Run {

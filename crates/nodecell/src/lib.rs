@@ -11,6 +11,7 @@ pub mod backend;
 mod cgroup;
 pub mod config;
 mod dir_lock;
+pub mod docker;
 pub mod enforcement;
 mod engine;
 pub mod error;

@@ -94,6 +94,27 @@ fn bad_usage_and_bad_input_exit_2_with_a_message() {
     }
 }
 
+/// `nodecell image build` with no Docker Engine where it looks: exit 3, and a message that
+/// says where it looked and how to get one (tests/docker_image.rs builds it for real).
+#[test]
+fn image_build_without_an_engine_says_where_it_looked() {
+    let o = common::spawn_nodecell_fed(
+        &["env", "DOCKER_HOST=unix:///nonexistent/docker.sock"],
+        &["image", "build"],
+        "",
+    )
+    .wait_with_output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("unix:///nonexistent/docker.sock"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("scripts/dockerd.sh start"), "{stderr}");
+    assert!(o.stdout.is_empty());
+}
+
 /// The default backend needs no root: as nobody, where the cgroup hierarchies are not
 /// writable, `run` finds that out without trying (its engine skips the trial cgroup) and
 /// holds memory with the V8 heap cap and the watchdog instead of failing on the cgroup.
