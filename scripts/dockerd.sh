@@ -7,7 +7,7 @@
 #                              Debian's docker.io (and runsc, registered as runtime "runsc")
 #                              when dockerd is missing: no iptables, no bridge, its own socket,
 #                              data root and exec root, so it touches no other daemon's state.
-#   scripts/dockerd.sh stop    stops nodecell's own daemon, if this script started it; a
+#   scripts/dockerd.sh stop    stops nodecell's own daemon (the one whose pidfile it wrote); a
 #                              daemon it found running is left alone.
 #
 # Only what a registry serves is installed; no image is ever pulled.

@@ -186,15 +186,21 @@ fn serve(config: Option<PathBuf>, overrides: nodecell_server::Overrides) -> Exit
     }
 }
 
+/// The engine of `check` and `image`: the installation found next to this binary, the host
+/// probed; tracing on.
+fn probed_engine() -> Result<nodecell::Engine, ExitCode> {
+    init_tracing();
+    engine(
+        EngineConfig::default().locate_installation(),
+        Discovery::Probe,
+    )
+}
+
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Cmd::Serve { .. } => unreachable!("serve runs on its own runtime"),
         Cmd::Check { json } => {
-            init_tracing();
-            let engine = match engine(
-                EngineConfig::default().locate_installation(),
-                Discovery::Probe,
-            ) {
+            let engine = match probed_engine() {
                 Ok(e) => e,
                 Err(code) => return code,
             };
@@ -224,11 +230,7 @@ async fn run(cli: Cli) -> ExitCode {
         Cmd::Image {
             action: ImageAction::Build,
         } => {
-            init_tracing();
-            let engine = match engine(
-                EngineConfig::default().locate_installation(),
-                Discovery::Probe,
-            ) {
+            let engine = match probed_engine() {
                 Ok(e) => e,
                 Err(code) => return code,
             };

@@ -182,18 +182,23 @@ fn open_lock_file() -> std::io::Result<File> {
 /// Takes the write lock on byte `index` of `file` for its open file description, if no
 /// other description holds it.
 fn try_lock(file: &File, index: u32) -> std::io::Result<bool> {
+    match set_byte_lock(file, index, libc::F_WRLCK) {
+        Ok(()) => Ok(true),
+        Err(Errno::EAGAIN | Errno::EACCES) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `F_OFD_SETLK` of `kind` (a write lock, or unlocking) on byte `index` of `file`.
+fn set_byte_lock(file: &File, index: u32, kind: libc::c_int) -> nix::Result<()> {
     let lock = libc::flock {
-        l_type: libc::F_WRLCK as libc::c_short,
+        l_type: kind as libc::c_short,
         l_whence: libc::SEEK_SET as libc::c_short,
         l_start: i64::from(index),
         l_len: 1,
         l_pid: 0,
     };
-    match fcntl(file, FcntlArg::F_OFD_SETLK(&lock)) {
-        Ok(_) => Ok(true),
-        Err(Errno::EAGAIN | Errno::EACCES) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    fcntl(file, FcntlArg::F_OFD_SETLK(&lock)).map(drop)
 }
 
 /// Kills the processes of every uid in `range` whose lease nobody holds: what sandboxes of a
@@ -226,21 +231,9 @@ fn sweep(range: UidRange) {
         if try_lock(&file, uid - range.first).unwrap_or(false) {
             tracing::info!(uid, "killing what a gone sandbox left running");
             let _ = crate::sys::kill_every_process_of(uid);
-            let _ = unlock(&file, uid - range.first);
+            let _ = set_byte_lock(&file, uid - range.first, libc::F_UNLCK);
         }
     }
-}
-
-fn unlock(file: &File, index: u32) -> std::io::Result<()> {
-    let lock = libc::flock {
-        l_type: libc::F_UNLCK as libc::c_short,
-        l_whence: libc::SEEK_SET as libc::c_short,
-        l_start: i64::from(index),
-        l_len: 1,
-        l_pid: 0,
-    };
-    fcntl(file, FcntlArg::F_OFD_SETLK(&lock))?;
-    Ok(())
 }
 
 #[cfg(test)]
