@@ -177,16 +177,21 @@ pub async fn ensure(
     client: &DockerClient,
     layout: &NodeLayout,
 ) -> Result<SandboxImage, DockerError> {
-    let owned = layout.clone();
-    let rootfs = tokio::task::spawn_blocking(move || RootfsFile::write(&owned))
-        .await
-        .map_err(io::Error::other)??;
-    let reference = reference(&rootfs.sha256);
+    // Hashed first without writing anything: the image is usually there already.
+    let reference = reference_of(layout).await?;
     let built = !present(client, &reference).await?;
     if built {
+        let owned = layout.clone();
+        let rootfs = tokio::task::spawn_blocking(move || RootfsFile::write(&owned))
+            .await
+            .map_err(io::Error::other)??;
+        if self::reference(&rootfs.sha256) != reference {
+            return Err(DockerError::Rootfs(io::Error::other(
+                "the files of the layout changed while the image was being made",
+            )));
+        }
         import(client, &rootfs.path, &reference).await?;
     }
-    drop(rootfs);
     let removed = remove_others(client, &reference).await?;
     Ok(SandboxImage {
         reference,
