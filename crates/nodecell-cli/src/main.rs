@@ -236,7 +236,12 @@ async fn run(cli: Cli) -> ExitCode {
             };
             let built = async {
                 let client = nodecell::docker::DockerClient::connect(None).await?;
-                nodecell::docker::image::ensure(&client, engine.layout()).await
+                nodecell::docker::image::ensure(
+                    &client,
+                    engine.layout(),
+                    &engine.config().launcher_path,
+                )
+                .await
             };
             match built.await {
                 Ok(image) => {
@@ -311,6 +316,8 @@ async fn run(cli: Cli) -> ExitCode {
                         .collect();
                     drop(run);
                     let limit = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                    // A container sandbox is removed by its engine, asked just now.
+                    nodecell::docker::container::settle(std::time::Duration::from_secs(5)).await;
                     reap_children(limit).await;
                     while below
                         .iter()

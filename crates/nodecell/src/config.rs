@@ -78,6 +78,28 @@ impl EngineConfig {
 pub struct BackendsConfig {
     pub nsjail: NsjailConfig,
     pub landlock: LandlockConfig,
+    pub docker: DockerConfig,
+}
+
+/// `[backends.docker]`, for the docker and gvisor backends.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DockerConfig {
+    /// The engine's API socket (Docker, Docker Desktop, Podman's Docker-compatible service).
+    /// Unset: `DOCKER_HOST`, else /var/run/docker.sock.
+    pub socket: Option<PathBuf>,
+    /// The OCI runtime the gvisor backend asks the engine for (runsc, registered with the
+    /// daemon: scripts/dockerd.sh does that).
+    pub gvisor_runtime: String,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig {
+            socket: None,
+            gvisor_runtime: "runsc".into(),
+        }
+    }
 }
 
 /// `[backends.nsjail]`

@@ -79,7 +79,11 @@ impl Engine {
         let t0 = std::time::Instant::now();
         let layout = NodeLayout::discover(&config.node_path, &config.runner_dir)?;
         let t1 = std::time::Instant::now();
-        let host = HostSupport::probe(&config.cgroup_root, discovery);
+        let host = HostSupport::probe(
+            &config.cgroup_root,
+            config.backends.docker.socket.as_deref(),
+            discovery,
+        );
         tracing::debug!(
             layout_ms = (t1 - t0).as_secs_f64() * 1e3,
             probe_ms = t1.elapsed().as_secs_f64() * 1e3,
@@ -108,6 +112,7 @@ impl Engine {
             seccomp: false,
             cgroups: Err(none),
             root: false,
+            docker: None,
         };
         Ok(Engine::assemble(
             config,

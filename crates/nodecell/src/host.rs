@@ -30,10 +30,17 @@ pub struct HostSupport {
     pub cgroups: Result<CgroupDriver, String>,
     /// The service runs as root.
     pub root: bool,
+    /// What the Docker Engine of the docker and gvisor backends says about itself (None: not
+    /// asked, for an engine that serves one run).
+    pub docker: Option<Result<crate::docker::EngineFacts, String>>,
 }
 
 impl HostSupport {
-    pub fn probe(cgroup_root: &Path, discovery: Discovery) -> HostSupport {
+    pub fn probe(
+        cgroup_root: &Path,
+        docker_socket: Option<&Path>,
+        discovery: Discovery,
+    ) -> HostSupport {
         let (namespaces, cgroup_proof) = match discovery {
             Discovery::Probe => (
                 crate::sys::probe_namespaces().map_err(|e| {
@@ -55,6 +62,8 @@ impl HostSupport {
             seccomp,
             cgroups,
             root: nix::unistd::geteuid().is_root(),
+            docker: (discovery == Discovery::Probe)
+                .then(|| crate::docker::EngineFacts::probe(docker_socket)),
         }
     }
 

@@ -199,6 +199,7 @@ impl Pool {
             s.discard().await;
         }
         self.cleanups.wait_idle().await;
+        crate::docker::container::settle(Duration::from_secs(5)).await;
     }
 }
 

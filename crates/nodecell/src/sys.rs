@@ -78,7 +78,16 @@ pub fn close_fds_from(first: RawFd) -> io::Result<()> {
         )
     };
     if ret == -1 {
-        return Err(io::Error::last_os_error());
+        let err = io::Error::last_os_error();
+        // gVisor (2022) answers EINVAL; older kernels ENOSYS: one close per possible fd.
+        if !matches!(err.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
+            return Err(err);
+        }
+        let (soft, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)?;
+        for fd in first..(soft.min(1 << 20) as RawFd) {
+            // SAFETY: as above; EBADF for fds that are not open is expected and ignored.
+            unsafe { libc::close(fd) };
+        }
     }
     Ok(())
 }
@@ -115,7 +124,11 @@ pub fn drop_bounding_and_ambient_capabilities() -> io::Result<()> {
         )
     } == -1
     {
-        return Err(io::Error::last_os_error());
+        let err = io::Error::last_os_error();
+        // EINVAL: a kernel without ambient capabilities (gVisor's Sentry): none to clear.
+        if err.raw_os_error() != Some(libc::EINVAL) {
+            return Err(err);
+        }
     }
     Ok(())
 }
@@ -396,4 +409,39 @@ pub fn kill_init_on_sigterm(init: libc::pid_t) -> io::Result<()> {
     // SAFETY: the handler only loads an atomic and calls kill(2), both async-signal-safe.
     unsafe { nix::sys::signal::sigaction(Signal::SIGTERM, &action) }.map_err(io::Error::from)?;
     Ok(())
+}
+
+/// Execs `program` with `args`, the fds of `moves` (from, to) at their places and nothing
+/// else inherited (every fd is close-on-exec but those placed). Returns only on failure.
+/// For a child forked from a single-threaded process.
+pub fn exec_with_fds(
+    program: &std::ffi::CStr,
+    args: &[std::ffi::CString],
+    moves: &[(RawFd, RawFd)],
+) -> io::Error {
+    use nix::fcntl::{fcntl, FcntlArg};
+    // Out of the way first, so that no move overwrites the source of a later one.
+    let mut parked = Vec::new();
+    for &(from, to) in moves {
+        match fcntl(
+            // SAFETY: borrowing for the duration of the call; `from` is open (the caller's).
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(from) },
+            FcntlArg::F_DUPFD_CLOEXEC(100),
+        ) {
+            Ok(fd) => parked.push((fd, to)),
+            Err(e) => return e.into(),
+        }
+    }
+    for (fd, to) in parked {
+        // SAFETY: dup2 takes integers; `fd` is open (just duplicated) and `to` is replaced
+        // atomically. The new fd has no close-on-exec flag, so it crosses the exec.
+        if unsafe { libc::dup2(fd, to) } == -1 {
+            return io::Error::last_os_error();
+        }
+    }
+    let env: [&std::ffi::CStr; 0] = [];
+    match nix::unistd::execve(program, args, &env) {
+        Err(e) => e.into(),
+        Ok(never) => match never {},
+    }
 }

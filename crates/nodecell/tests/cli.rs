@@ -218,6 +218,63 @@ const DETACH_THEN_SPIN: &str = "process.getBuiltinModule('child_process').spawn(
     ['-e', '/* detached */ setInterval(() => {}, 1000)'], {detached: true, stdio: 'ignore'}).unref(); \
     while (true) {}";
 
+/// [`a_stopped_run_leaves_nothing_behind`] for a backend whose sandbox is a container: its
+/// processes are no children of the command. Stopped by SIGTERM or SIGINT, the command has the
+/// engine remove the container before it exits; SIGKILLed, the container's first process
+/// sees the attach stream end and ends the container, and the next start removes it.
+fn a_stopped_container_run_leaves_nothing_behind(backend: &str, signal: nix::sys::signal::Signal) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let child = common::spawn_nodecell_fed(
+        &[],
+        &["run", "--backend", backend, "--timeout-ms", "60000", "-"],
+        DETACH_THEN_SPIN,
+    );
+    let cli = child.id();
+    let t0 = std::time::Instant::now();
+    // Running, and the job spinning (a container boots within a second here).
+    while !common::containers_of(cli)
+        .iter()
+        .any(|(_, state)| state == "running")
+    {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "{backend}: no container ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    kill(Pid::from_raw(cli as i32), signal).unwrap();
+    let out = child.wait_with_output().unwrap();
+    if signal == Signal::SIGKILL {
+        let t0 = std::time::Instant::now();
+        while common::containers_of(cli)
+            .iter()
+            .any(|(_, state)| state == "running")
+        {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(10),
+                "{backend}: the container of a SIGKILLed command still runs"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // The next start sweeps what a dead nodecell left stopped.
+        nodecell(&["run", "--backend", backend, "-"], "return 1");
+    } else {
+        assert_eq!(
+            out.status.code(),
+            Some(128 + signal as i32),
+            "{backend} {signal}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let left = common::containers_of(cli);
+    assert!(
+        left.is_empty(),
+        "{backend} {signal}: containers left: {left:?}"
+    );
+}
+
 /// SIGTERM or SIGINT to `nodecell run` kills its sandbox and removes its cgroups before the
 /// command exits, on every backend (with nsjail, Node kept running with no time limit, and
 /// the cgroups stayed, when the command was stopped). After a SIGKILL, nothing of the
@@ -228,6 +285,10 @@ fn a_stopped_run_leaves_nothing_behind() {
     use nix::unistd::Pid;
     for &backend in common::BACKENDS {
         for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGKILL] {
+            if common::is_container_backend(backend) {
+                a_stopped_container_run_leaves_nothing_behind(backend, signal);
+                continue;
+            }
             let child = common::spawn_nodecell_fed(
                 &[],
                 &["run", "--backend", backend, "--timeout-ms", "60000", "-"],

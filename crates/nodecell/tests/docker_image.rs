@@ -81,6 +81,7 @@ async fn the_sandbox_image_is_built_locally_by_content_and_runs_node() {
     let Some(client) = client().await else { return };
     let engine = common::engine();
     let layout = engine.layout();
+    let launcher = &engine.config().launcher_path;
 
     // An older nodecell image (of another root filesystem) is there first.
     let dir = std::env::temp_dir().join(format!("nodecell-old-image-{}", std::process::id()));
@@ -95,16 +96,19 @@ async fn the_sandbox_image_is_built_locally_by_content_and_runs_node() {
         }],
         ..layout.clone()
     };
-    let old = image::ensure(&client, &old_layout).await.unwrap();
+    let old = image::ensure(&client, &old_layout, launcher).await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(image::present(&client, &old.reference).await.unwrap());
 
-    let made = image::ensure(&client, layout).await.unwrap();
-    assert_eq!(made.reference, image::reference_of(layout).await.unwrap());
+    let made = image::ensure(&client, layout, launcher).await.unwrap();
+    assert_eq!(
+        made.reference,
+        image::reference_of(layout, launcher).await.unwrap()
+    );
     assert!(made.removed.contains(&old.reference), "{made:?}");
     assert!(!image::present(&client, &old.reference).await.unwrap());
     // The same files: the same image, not built again.
-    let again = image::ensure(&client, layout).await.unwrap();
+    let again = image::ensure(&client, layout, launcher).await.unwrap();
     assert_eq!(
         (again.reference.as_str(), again.built),
         (made.reference.as_str(), false)

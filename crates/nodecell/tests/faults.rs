@@ -58,6 +58,10 @@ fn message(v: &serde_json::Value) -> &str {
 fn a_sigkilled_server_leaves_nothing_and_the_next_start_sweeps() {
     let Some(_serial) = serial() else { return };
     for &backend in common::BACKENDS {
+        if common::is_container_backend(backend) {
+            a_sigkilled_server_leaves_no_container(backend);
+            continue;
+        }
         // Its own temp directory: the landlock backend's scratch parent lands there.
         let tmp = TempDir::new(&std::env::temp_dir(), &format!("kill-{backend}"));
         let top = format!("backend = \"{backend}\"");
@@ -135,6 +139,62 @@ fn a_sigkilled_server_leaves_nothing_and_the_next_start_sweeps() {
         rest.retain(|e| !e.ends_with(".toml"));
         assert!(rest.is_empty(), "{backend}: left in TMPDIR: {rest:?}");
     }
+}
+
+/// [`a_sigkilled_server_leaves_nothing_and_the_next_start_sweeps`] for a backend whose
+/// sandboxes are containers: the attach streams of a dead server end, so its containers'
+/// first processes end them (the run's and the warm ones), and the next server removes them.
+fn a_sigkilled_server_leaves_no_container(backend: &str) {
+    let tmp = TempDir::new(&std::env::temp_dir(), &format!("kill-{backend}"));
+    let top = format!("backend = \"{backend}\"");
+    let (config, port) = write_config(&tmp.0, "first", &top, "", None);
+    let mut server = Serve::start(&[], &config, port, &[]);
+    server.wait_ready();
+    let pid = server.pid() as u32;
+    let body = json!({"code": "while (true) {}", "limits": {"timeout_ms": 60000}});
+    let client =
+        std::thread::spawn(move || request(port, "POST", "/v1/execute", &body.to_string()));
+    let t0 = Instant::now();
+    while common::containers_of(pid).is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{backend}: no container"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The job runs (a warm container takes it at once).
+    std::thread::sleep(Duration::from_millis(1500));
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    server.child.wait().unwrap();
+    let t0 = Instant::now();
+    while common::containers_of(pid)
+        .iter()
+        .any(|(_, state)| state == "running")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "{backend}: a container survived the server: {:?}",
+            common::containers_of(pid)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let answer = client.join().unwrap();
+    assert!(
+        !matches!(answer, Ok((200, _))),
+        "{backend}: answered after a SIGKILL: {answer:?}"
+    );
+    let (config, port) = write_config(&tmp.0, "next", &top, "", None);
+    let next = Serve::start(&[], &config, port, &[]);
+    next.wait_ready();
+    let left = common::containers_of(pid);
+    assert!(left.is_empty(), "{backend}: containers not swept: {left:?}");
+    let next_pid = next.pid() as u32;
+    next.stop();
+    let left = common::containers_of(next_pid);
+    assert!(
+        left.is_empty(),
+        "{backend}: the stopped server left {left:?}"
+    );
 }
 
 /// A node path that does not exist: a clear error when the service or a run starts; Node

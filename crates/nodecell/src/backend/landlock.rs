@@ -162,5 +162,6 @@ fn launch_spec(cx: &PlanContext<'_>, scratch_dir: &Path, run_as: Option<u32>) ->
         cwd: scratch_dir.to_path_buf(),
         hostname: String::new(),
         run_as,
+        in_container: false,
     }
 }

@@ -6,6 +6,7 @@
 //! a line in [`REGISTRY`], a section in `crate::config::BackendsConfig` if it has settings,
 //! and its name in the tests' backend list (`crates/nodecell/tests/common/mod.rs`).
 
+pub(crate) mod docker;
 pub(crate) mod landlock;
 pub(crate) mod launcher;
 pub(crate) mod native;
@@ -25,8 +26,13 @@ use crate::sandbox::plan::SandboxPlan;
 use crate::sandbox::Prelaunch;
 
 /// Every backend, the default first.
-pub(crate) static REGISTRY: &[&dyn Backend] =
-    &[&native::Native, &nsjail::Nsjail, &landlock::Landlock];
+pub(crate) static REGISTRY: &[&dyn Backend] = &[
+    &native::Native,
+    &nsjail::Nsjail,
+    &landlock::Landlock,
+    &docker::Docker,
+    &docker::Gvisor,
+];
 
 /// An isolation backend.
 pub(crate) trait Backend: Send + Sync {

@@ -100,5 +100,6 @@ fn launch_spec(cx: &PlanContext<'_>) -> LaunchSpec {
         cwd: "/tmp".into(),
         hostname: "nodecell".into(),
         run_as: None,
+        in_container: false,
     }
 }

@@ -64,6 +64,8 @@ pub enum Layout {
 pub struct CgroupDriver {
     /// The instance's directory in each hierarchy.
     layout: Layout,
+    /// The hierarchies' top directories.
+    top: Layout,
     instance: Arc<Instance>,
 }
 
@@ -191,6 +193,7 @@ impl CgroupDriver {
             })?;
         let driver = CgroupDriver {
             layout: top.join(instance.name()),
+            top,
             instance,
         };
         match proof {
@@ -226,8 +229,52 @@ impl CgroupDriver {
         };
         CgroupDriver {
             layout,
+            top: self.top.clone(),
             instance: self.instance.clone(),
         }
+    }
+
+    /// The group a container engine made for its container whose first process is `pid`
+    /// (host pid) and whose id is `container`: read, limited and killed through like a run's
+    /// own, never removed by nodecell (the engine removes it with the container). None where
+    /// the process is not in a group named after the container (an engine on another
+    /// machine or VM, whose pids are not this host's), or its groups differ by hierarchy.
+    pub fn group_of_container(&self, pid: u32, container: &str) -> Option<RunCgroup> {
+        let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        let path_of = |controller: &str| {
+            text.lines().find_map(|line| {
+                let mut parts = line.splitn(3, ':');
+                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+                let wanted = match controller {
+                    "" => controllers.is_empty(),
+                    c => controllers.split(',').any(|x| x == c),
+                };
+                wanted.then(|| path.to_string())
+            })
+        };
+        let path = match &self.top {
+            Layout::V2 { .. } => path_of("")?,
+            Layout::V1 { .. } => {
+                let memory = path_of("memory")?;
+                (path_of("pids")? == memory).then_some(memory)?
+            }
+        };
+        let path = Path::new(path.trim_start_matches('/'));
+        let name = path.file_name()?.to_str()?;
+        if !name.contains(container) {
+            return None;
+        }
+        let parent = path.parent()?.to_str()?;
+        Some(RunCgroup {
+            parent: if parent.is_empty() {
+                self.top.clone()
+            } else {
+                self.top.join(parent)
+            },
+            name: name.to_string(),
+            removed: true,
+            instance: self.instance.clone(),
+        })
     }
 
     /// Whether a CPU bandwidth limit can be set (the cpu controller is there).

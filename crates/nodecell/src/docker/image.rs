@@ -1,7 +1,8 @@
 //! The sandbox image, built locally: nothing is ever pulled. Its root filesystem is exactly
 //! what the other backends bind into their sandboxes (the [`NodeLayout`]: Node, its ELF
 //! interpreter and libraries, the files it reads at start, the runner with its modules and
-//! caches) plus an empty `/tmp`, written as a deterministic tar (sorted, owner root, fixed
+//! caches) plus an empty `/tmp` and the launcher at [`LAUNCHER_IN_IMAGE`] (the container's
+//! first process, `crate::launch::in_container`; it needs only libraries Node needs too), written as a deterministic tar (sorted, owner root, fixed
 //! times) and imported with the Engine API's image import. Its tag is the tar's SHA-256, so
 //! a changed Node or runner gives a new image; older nodecell images are removed when a new
 //! one is made.
@@ -16,6 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio_stream::StreamExt;
 
 use super::{DockerClient, DockerError};
+use crate::launch::in_container::LAUNCHER_IN_IMAGE;
 use crate::launch::spec::RootEntry;
 use crate::layout::NodeLayout;
 
@@ -24,9 +26,9 @@ pub const IMAGE_REPO: &str = "nodecell-sandbox";
 /// The label every nodecell image carries (how old ones are found).
 pub const IMAGE_LABEL: &str = "org.nodecell.sandbox";
 
-/// Writes the sandbox's root filesystem as a tar to `out`; returns the SHA-256 (hex) of
-/// what was written. The same layout and files give the same bytes.
-pub fn write_rootfs(layout: &NodeLayout, out: impl Write) -> io::Result<String> {
+/// Writes the sandbox's root filesystem (`layout` and the `launcher` binary) as a tar to
+/// `out`; returns the SHA-256 (hex) of what was written. The same files give the same bytes.
+pub fn write_rootfs(layout: &NodeLayout, launcher: &Path, out: impl Write) -> io::Result<String> {
     let mut tar = tar::Builder::new(Hashing {
         inner: out,
         hash: Sha256::new(),
@@ -39,6 +41,18 @@ pub fn write_rootfs(layout: &NodeLayout, out: impl Write) -> io::Result<String> 
     dir.set_size(0);
     dir.set_mtime(0);
     tar.append_data(&mut dir, "tmp", io::empty())?;
+    let in_image = relative(Path::new(LAUNCHER_IN_IMAGE));
+    let mut dir = tar::Header::new_gnu();
+    dir.set_entry_type(tar::EntryType::Directory);
+    dir.set_mode(0o755);
+    dir.set_size(0);
+    dir.set_mtime(0);
+    tar.append_data(
+        &mut dir,
+        in_image.parent().expect("a directory"),
+        io::empty(),
+    )?;
+    tar.append_path_with_name(launcher, &in_image)?;
     for entry in &layout.entries {
         match entry {
             RootEntry::Symlink { path, target } => {
@@ -49,7 +63,12 @@ pub fn write_rootfs(layout: &NodeLayout, out: impl Write) -> io::Result<String> 
                 h.set_mtime(0);
                 tar.append_link(&mut h, relative(path), target)?;
             }
-            RootEntry::Bind { source, path, .. } => append_tree(&mut tar, source, &relative(path))?,
+            RootEntry::Bind { source, path, .. } => {
+                // Startup snapshots are built later, on the host, for the other backends:
+                // the image would change with each (its sandboxes boot from the files).
+                let skip = layout.runner_dir.join(crate::snapshot::DIR);
+                append_tree(&mut tar, source, &relative(path), &skip)?
+            }
         }
     }
     let hashing = tar.into_inner()?;
@@ -62,12 +81,21 @@ fn relative(path: &Path) -> PathBuf {
 }
 
 /// Appends `source` (a file, a symlink or a directory with everything below it, in name
-/// order) as `name`.
-fn append_tree<W: Write>(tar: &mut tar::Builder<W>, source: &Path, name: &Path) -> io::Result<()> {
+/// order, but `skip`) as `name`.
+fn append_tree<W: Write>(
+    tar: &mut tar::Builder<W>,
+    source: &Path,
+    name: &Path,
+    skip: &Path,
+) -> io::Result<()> {
     let mut stack = vec![(source.to_path_buf(), name.to_path_buf())];
     while let Some((source, name)) = stack.pop() {
-        let meta = std::fs::symlink_metadata(&source)?;
-        tar.append_path_with_name(&source, &name)?;
+        if source == skip {
+            continue;
+        }
+        let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", source.display()));
+        let meta = std::fs::symlink_metadata(&source).map_err(named)?;
+        tar.append_path_with_name(&source, &name).map_err(named)?;
         if meta.is_dir() {
             let mut children: Vec<_> = std::fs::read_dir(&source)?
                 .map(|e| e.map(|e| e.file_name()))
@@ -127,7 +155,7 @@ struct RootfsFile {
 }
 
 impl RootfsFile {
-    fn write(layout: &NodeLayout) -> io::Result<RootfsFile> {
+    fn write(layout: &NodeLayout, launcher: &Path) -> io::Result<RootfsFile> {
         let path = std::env::temp_dir().join(format!(
             "nodecell-rootfs-{}.tar",
             crate::protocol::new_nonce()
@@ -140,7 +168,7 @@ impl RootfsFile {
             path,
             sha256: String::new(),
         };
-        rootfs.sha256 = write_rootfs(layout, io::BufWriter::new(file))?;
+        rootfs.sha256 = write_rootfs(layout, launcher, io::BufWriter::new(file))?;
         Ok(rootfs)
     }
 }
@@ -162,27 +190,29 @@ pub async fn present(client: &DockerClient, reference: &str) -> Result<bool, Doc
     }
 }
 
-/// The reference the sandbox image of `layout` has (whether or not the engine has it).
-pub async fn reference_of(layout: &NodeLayout) -> Result<String, DockerError> {
-    let layout = layout.clone();
-    let sha = tokio::task::spawn_blocking(move || write_rootfs(&layout, io::sink()))
+/// The reference the sandbox image of `layout` and `launcher` has (whether or not the engine
+/// has it).
+pub async fn reference_of(layout: &NodeLayout, launcher: &Path) -> Result<String, DockerError> {
+    let (layout, launcher) = (layout.clone(), launcher.to_path_buf());
+    let sha = tokio::task::spawn_blocking(move || write_rootfs(&layout, &launcher, io::sink()))
         .await
         .map_err(io::Error::other)??;
     Ok(reference(&sha))
 }
 
-/// Makes sure the engine has the sandbox image of `layout`: imports it when missing, then
-/// removes every other nodecell image that no container uses.
+/// Makes sure the engine has the sandbox image of `layout` and `launcher`: imports it when
+/// missing, then removes every other nodecell image that no container uses.
 pub async fn ensure(
     client: &DockerClient,
     layout: &NodeLayout,
+    launcher: &Path,
 ) -> Result<SandboxImage, DockerError> {
     // Hashed first without writing anything: the image is usually there already.
-    let reference = reference_of(layout).await?;
+    let reference = reference_of(layout, launcher).await?;
     let built = !present(client, &reference).await?;
     if built {
-        let owned = layout.clone();
-        let rootfs = tokio::task::spawn_blocking(move || RootfsFile::write(&owned))
+        let (owned, launcher) = (layout.clone(), launcher.to_path_buf());
+        let rootfs = tokio::task::spawn_blocking(move || RootfsFile::write(&owned, &launcher))
             .await
             .map_err(io::Error::other)??;
         if self::reference(&rootfs.sha256) != reference {
@@ -291,10 +321,11 @@ mod tests {
             std::fs::write(dir.join("bin").join(name), name).unwrap();
         }
         let layout = layout_of(&dir);
+        let launcher = dir.join("bin/a");
         let mut first = Vec::new();
-        let a = write_rootfs(&layout, &mut first).unwrap();
+        let a = write_rootfs(&layout, &launcher, &mut first).unwrap();
         let mut second = Vec::new();
-        let b = write_rootfs(&layout, &mut second).unwrap();
+        let b = write_rootfs(&layout, &launcher, &mut second).unwrap();
         assert_eq!(a, b);
         assert_eq!(first, second);
         assert_eq!(a, hex(&Sha256::digest(&first)));
@@ -307,6 +338,8 @@ mod tests {
             names,
             [
                 "tmp",
+                "nodecell",
+                "nodecell/launcher",
                 "usr/bin",
                 "usr/bin/a",
                 "usr/bin/b",
@@ -317,9 +350,26 @@ mod tests {
             ]
         );
         std::fs::write(dir.join("bin/sub/c"), "changed").unwrap();
-        let c = write_rootfs(&layout, io::sink()).unwrap();
+        let c = write_rootfs(&layout, &launcher, io::sink()).unwrap();
         assert_ne!(a, c);
         assert!(reference(&c).starts_with("nodecell-sandbox:"));
+        // A file of the layout gone: the error names it.
+        std::fs::remove_file(dir.join("bin/sub/c")).unwrap();
+        std::fs::remove_dir(dir.join("bin/sub")).unwrap();
+        std::fs::remove_file(dir.join("bin/b")).unwrap();
+        let gone = dir.join("bin/node");
+        std::fs::remove_file(&gone).unwrap();
+        let layout = NodeLayout {
+            entries: vec![RootEntry::Bind {
+                source: gone.clone(),
+                path: "/usr/bin/node".into(),
+                dir: false,
+                exec: true,
+            }],
+            ..layout
+        };
+        let err = write_rootfs(&layout, &launcher, io::sink()).unwrap_err();
+        assert!(err.to_string().contains(gone.to_str().unwrap()), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -2,7 +2,9 @@
 //! API), through its API socket with bollard, never the `docker` CLI: the connection and the
 //! sandbox image. The docker and gvisor backends stand on it.
 
+pub mod container;
 pub mod image;
+pub mod seccomp;
 
 use std::path::Path;
 use std::time::Duration;
@@ -84,5 +86,77 @@ impl DockerClient {
             what,
             source,
         }
+    }
+}
+
+/// What the engine says about itself, for the enforcement reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EngineFacts {
+    /// Where it answered.
+    pub at: String,
+    /// The daemon remaps container users into a user namespace (`userns-remap`).
+    pub userns_remap: bool,
+    /// Its rootless mode (Podman's or Docker's).
+    pub rootless: bool,
+    /// The OCI runtimes it knows, with their extra arguments.
+    pub runtimes: Vec<(String, Vec<String>)>,
+    /// "cgroupfs" or "systemd".
+    pub cgroup_driver: String,
+}
+
+impl EngineFacts {
+    /// Asks the engine at `socket` (see [`DockerClient::connect`]); waits at most 3 s. Runs
+    /// its own short-lived runtime on a thread of its own, so that it can be called anywhere.
+    pub fn probe(socket: Option<&Path>) -> Result<EngineFacts, String> {
+        let socket = socket.map(Path::to_path_buf);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let probe = async {
+                    let client = DockerClient::connect(socket.as_deref())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let info = client
+                        .api()
+                        .info()
+                        .await
+                        .map_err(|e| client.error("reading its facts")(e).to_string())?;
+                    let options = info.security_options.unwrap_or_default();
+                    let mut runtimes: Vec<(String, Vec<String>)> = info
+                        .runtimes
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(name, r)| (name, r.runtime_args.unwrap_or_default()))
+                        .collect();
+                    runtimes.sort();
+                    Ok(EngineFacts {
+                        at: client.at().to_string(),
+                        userns_remap: options.iter().any(|o| o.contains("name=userns")),
+                        rootless: options.iter().any(|o| o.contains("name=rootless")),
+                        runtimes,
+                        cgroup_driver: info
+                            .cgroup_driver
+                            .map(|d| d.to_string())
+                            .unwrap_or_default(),
+                    })
+                };
+                tokio::time::timeout(Duration::from_secs(3), probe)
+                    .await
+                    .map_err(|_| "the Docker Engine did not answer within 3 s".to_string())?
+            })
+        })
+        .join()
+        .map_err(|_| "probing the Docker Engine panicked".to_string())?
+    }
+
+    /// The extra arguments of runtime `name`, if the engine has it.
+    pub fn runtime(&self, name: &str) -> Option<&[String]> {
+        self.runtimes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, args)| args.as_slice())
     }
 }

@@ -21,6 +21,7 @@
 //! before `execve(node)`, so every thread Node ever starts inherits all of it.
 //! Each step's name appears in the error the host gets when that step fails.
 
+pub mod in_container;
 pub mod landlock;
 pub mod rootfs;
 pub mod seccomp;
@@ -93,10 +94,11 @@ fn fail(e: StepError) -> ! {
 }
 
 /// Entry point of `nodecell-launcher --namespaces|--no-namespaces <host pid>`, the spec on
-/// fd 6.
+/// fd 6 (or `--in-container SPEC`, see [`in_container`]).
 pub fn main() -> ! {
     let mut args = std::env::args().skip(1);
     let namespaces = match args.next().as_deref() {
+        Some(in_container::IN_CONTAINER) => in_container::main(&args.next().unwrap_or_default()),
         Some(WITH_NAMESPACES) => true,
         Some(WITHOUT_NAMESPACES) => false,
         other => fail(StepError {
@@ -176,7 +178,9 @@ fn launcher(namespaces: bool, host: Pid) -> Result<i32, StepError> {
 /// When Node exits (or SIGTERM has it killed), the launcher kills and reaps that subtree
 /// before it exits itself: once the host has reaped the launcher, nothing of the run is left.
 fn supervise(spec: &LaunchSpec, root: bool) -> Result<i32, StepError> {
-    prctl::set_child_subreaper(true).step(LaunchStep::ChildSubreaper)?;
+    if !spec.in_container {
+        prctl::set_child_subreaper(true).step(LaunchStep::ChildSubreaper)?;
+    }
     sys::block_sigterm(true).step(LaunchStep::BlockSigterm)?;
     match sys::fork_single_threaded().step(LaunchStep::ForkNode)? {
         Forked::Child => {

@@ -50,6 +50,12 @@ pub struct LaunchSpec {
     /// host; the launcher must be root to take it). None: the launcher's own, which must
     /// then not be root. With namespaces Node is always [`SANDBOX_ID`] inside.
     pub run_as: Option<u32>,
+    /// Without namespaces, in a container whose first process is the launcher's
+    /// multiplexer (the launcher's in-container mode): that pid 1 reaps what Node leaves, and the
+    /// container's pid namespace ends with it, so the launcher is no subreaper (gVisor does
+    /// not offer it).
+    #[serde(default)]
+    pub in_container: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

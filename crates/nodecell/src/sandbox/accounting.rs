@@ -7,6 +7,8 @@ use crate::limits::Limits;
 use crate::outcome::Usage;
 use crate::procfs;
 
+use super::plan::PidsAllowance;
+
 /// [`super::plan::AccountingPlan`] once the sandbox's processes exist: every group made.
 pub(crate) enum Accounting {
     /// nodecell's own group: Node's boot stayed charged to the parent.
@@ -14,6 +16,11 @@ pub(crate) enum Accounting {
     /// Usage and OOM kills from `outer`, job limits on `inner` (the program's group for
     /// Node, which it creates and removes).
     NestedCgroup { outer: RunCgroup, inner: RunCgroup },
+    /// The group a container engine made for the container (and removes with it), where
+    /// everything of the sandbox ran from the start: the job's memory limit is set above
+    /// what the ready sandbox uses (which its usage does not count), its pids limit with
+    /// the allowance of what runs the sandbox.
+    EngineCgroup { cg: RunCgroup, pids: PidsAllowance },
     /// /proc figures and the host's watchdog.
     Watchdog,
     /// Nothing of the host to count or limit.
@@ -24,7 +31,9 @@ impl Accounting {
     /// The group usage is read from and everything is killed through, if any.
     pub(crate) fn cgroup(&self) -> Option<&RunCgroup> {
         match self {
-            Accounting::OwnCgroup(cg) | Accounting::NestedCgroup { outer: cg, .. } => Some(cg),
+            Accounting::OwnCgroup(cg)
+            | Accounting::NestedCgroup { outer: cg, .. }
+            | Accounting::EngineCgroup { cg, .. } => Some(cg),
             Accounting::Watchdog | Accounting::Unmetered => None,
         }
     }
@@ -32,7 +41,9 @@ impl Accounting {
     /// Takes the group out, for removal; nothing is counted afterwards.
     pub(crate) fn take_cgroup(&mut self) -> Option<RunCgroup> {
         match std::mem::replace(self, Accounting::Unmetered) {
-            Accounting::OwnCgroup(cg) | Accounting::NestedCgroup { outer: cg, .. } => Some(cg),
+            Accounting::OwnCgroup(cg)
+            | Accounting::NestedCgroup { outer: cg, .. }
+            | Accounting::EngineCgroup { cg, .. } => Some(cg),
             Accounting::Watchdog | Accounting::Unmetered => None,
         }
     }
@@ -72,6 +83,16 @@ impl Accounting {
                 outer.reset_memory_peak();
                 Ok(used)
             }
+            Accounting::EngineCgroup { cg, pids } => {
+                let used = cg
+                    .memory_usage_bytes()
+                    .ok_or("cannot read the sandbox's memory usage")?;
+                cg.set_memory_limit(used + memory)
+                    .and_then(|_| cg.set_pids_limit(pids.limit(limits.max_processes)))
+                    .map_err(|e| e.to_string())?;
+                cg.reset_memory_peak();
+                Ok(used)
+            }
             // The watchdog holds resident memory to the limit above what is resident now,
             // and Node's private memory may grow by the limit (RLIMIT_DATA). Changing another
             // user's rlimit takes CAP_SYS_RESOURCE (which a root service in a container may
@@ -108,7 +129,7 @@ impl Accounting {
     /// reached the job's limit (v1 charges never pass it).
     pub(crate) fn oom_killed(&self, usage: &Usage, limits: &Limits) -> bool {
         match self {
-            Accounting::OwnCgroup(cg) => cg.oom_killed(),
+            Accounting::OwnCgroup(cg) | Accounting::EngineCgroup { cg, .. } => cg.oom_killed(),
             Accounting::NestedCgroup { outer, .. } => {
                 outer.oom_killed() || usage.memory_peak_bytes + (1 << 20) >= limits.memory_bytes()
             }

@@ -1,10 +1,13 @@
 //! What a backend hands the sandbox core: how to start the sandbox, who confirms what is in
 //! force, and where its usage is counted and limited.
 
+use std::future::Future;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::pin::Pin;
 
 use crate::cgroup::{CgroupPlan, RunCgroup};
+use crate::error::StartError;
 use crate::launch::spec::LaunchReport;
 use crate::scratch::ScratchDir;
 
@@ -31,11 +34,18 @@ pub(crate) enum Program {
         /// [`crate::sys::own_run_dir`]), for a program that leaves files in `/run` or `/tmp`.
         own_run_dir: bool,
     },
-    /// A sandbox the backend has already started, with its runner channel.
-    // Built by the fake backend today (and by backends whose sandbox is no spawned program).
+    /// A sandbox the backend has already started, with its runner channel (the fake
+    /// backend).
     #[cfg_attr(not(feature = "fake"), allow(dead_code))]
     Started(Started),
+    /// A sandbox its backend starts asynchronously (a container, through its engine's API),
+    /// with the cgroup its engine made for it where that is on this host.
+    Starting(StartingSandbox),
 }
+
+/// What [`Program::Starting`] awaits.
+pub(crate) type StartingSandbox =
+    Pin<Box<dyn Future<Output = Result<(Started, Option<RunCgroup>), StartError>> + Send>>;
 
 /// What a spawned program reads on fd 6.
 pub(crate) enum ProgramInput {
@@ -60,6 +70,10 @@ pub(crate) enum Confirmation {
     /// Nothing to check: the runner is not a process of the host (the fake backend).
     #[cfg_attr(not(feature = "fake"), allow(dead_code))]
     Declared(LaunchReport),
+    /// nodecell-launcher in a container reports what it applied (as with
+    /// [`Confirmation::LauncherReport`]); Node is no process the host looks up, and the
+    /// namespaces and read-only root are the engine's, as configured.
+    ContainerLauncher { namespaces: Vec<String> },
 }
 
 /// Where the run's memory, processes and CPU time are counted and limited.
@@ -79,4 +93,22 @@ pub(crate) enum AccountingPlan {
     /// Nothing of the host to count or limit (the fake backend's runner is a task).
     #[cfg_attr(not(feature = "fake"), allow(dead_code))]
     Unmetered,
+    /// The group [`Program::Starting`] gives (its engine made it, and removes it), with job
+    /// limits set there above what the ready sandbox uses, and pids with the allowance;
+    /// without one, nothing of the host to count.
+    FromStart(PidsAllowance),
+}
+
+/// How a container's pids limit follows the run's `max_processes`: what runs the sandbox
+/// (the launcher, gVisor's Sentry and its stubs) has host processes and threads of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PidsAllowance {
+    pub per_process: u64,
+    pub extra: u64,
+}
+
+impl PidsAllowance {
+    pub(crate) fn limit(self, max_processes: u64) -> u64 {
+        self.per_process * max_processes + self.extra
+    }
 }

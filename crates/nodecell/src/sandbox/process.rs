@@ -31,6 +31,11 @@ pub(crate) trait SandboxProcess: Send {
     fn kill(&mut self);
     /// Waits for the end; the exit code, when there is one.
     fn wait(&mut self) -> Pin<Box<dyn Future<Output = std::io::Result<Option<i32>>> + Send + '_>>;
+    /// Whether what runs the sandbox says it was OOM-killed (a container engine, for a
+    /// container that ended with its cgroup).
+    fn oom_killed(&self) -> bool {
+        false
+    }
 }
 
 /// A program the host spawned (the launcher, nsjail): SIGTERM asks it to stop the sandbox

@@ -28,6 +28,7 @@ impl Sandbox {
             accounting,
             scratch,
         } = plan;
+        let mut from_start = None;
         let Started {
             mut process,
             channel,
@@ -51,6 +52,11 @@ impl Sandbox {
                 launched.hand_spec(spec.as_deref()).await
             }
             Program::Started(started) => started,
+            Program::Starting(starting) => {
+                let (started, cgroup) = starting.await?;
+                from_start = cgroup;
+                started
+            }
         };
         let (mut events, mut stderr) = (channel.events, channel.stderr);
         let root_pid = process.pid().map_or(0, |p| p as i32);
@@ -67,11 +73,15 @@ impl Sandbox {
             AccountingPlan::NestedCgroup { outer, inner } => Made::Nested(outer, inner),
             AccountingPlan::Watchdog => Made::Plain(Accounting::Watchdog),
             AccountingPlan::Unmetered => Made::Plain(Accounting::Unmetered),
+            AccountingPlan::FromStart(pids) => Made::Plain(match from_start {
+                Some(cg) => Accounting::EngineCgroup { cg, pids },
+                None => Accounting::Unmetered,
+            }),
         };
         let startup = async {
             // How many generations below the program Node runs (None: not a process here).
-            let (report, node_depth) = match &confirmation {
-                Confirmation::LauncherReport { node_depth } => {
+            let launched = match &confirmation {
+                Confirmation::LauncherReport { .. } | Confirmation::ContainerLauncher { .. } => {
                     let status = status.as_mut().ok_or_else(|| {
                         StartError::NotReady("the launcher has no status channel".into())
                     })?;
@@ -80,7 +90,17 @@ impl Sandbox {
                         elapsed_ms = t0.elapsed().as_secs_f64() * 1e3,
                         "node exec'd in the sandbox"
                     );
-                    (Some(report), Some(*node_depth))
+                    Some(report)
+                }
+                _ => None,
+            };
+            let (report, node_depth) = match &confirmation {
+                Confirmation::LauncherReport { node_depth } => (launched, Some(*node_depth)),
+                Confirmation::ContainerLauncher { namespaces } => {
+                    let mut report = launched.expect("read above");
+                    report.namespaces = namespaces.clone();
+                    report.rootfs = true;
+                    (Some(report), None)
                 }
                 Confirmation::Inspect { .. } => (None, Some(1)),
                 Confirmation::Declared(r) => (Some(r.clone()), None),

@@ -104,12 +104,14 @@ impl Sandbox {
             // The result and all output are in hand (the pipes reached EOF): answer now; the
             // launcher's exit and the cgroup's removal complete in the background, tracked so
             // that whoever owns the pool can wait until nothing is left.
-            let oom = self.accounting.oom_killed(&usage, limits);
+            let oom = self.accounting.oom_killed(&usage, limits) || self.process.oom_killed();
             let outcome = end.into_outcome(out, limits, usage, oom, None, self.backend);
             let cleanups = self.cleanups.take().expect("checked above");
             cleanups.spawn(self.discard());
             return outcome;
         }
+        // Read before the wait: a container's cgroup goes with the container.
+        let oom = self.accounting.oom_killed(&usage, limits) || self.process.oom_killed();
         let exit = match tokio::time::timeout(Duration::from_secs(5), self.process.wait()).await {
             Ok(Ok(code)) => code,
             _ => {
@@ -123,7 +125,6 @@ impl Sandbox {
             }
         };
         let reaped = t0.elapsed();
-        let oom = self.accounting.oom_killed(&usage, limits);
         if let Some(cg) = self.accounting.take_cgroup() {
             cg.remove();
         }

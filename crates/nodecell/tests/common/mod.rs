@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use nodecell::{Engine, EngineConfig};
 
 /// The tests' one list of backends: `backends!(m, args)` expands to
-/// `m! { args; native, nsjail, landlock }`. A new backend is added here (and a test checks
+/// `m! { args; native, nsjail, landlock, docker, gvisor }`. A new backend is added here (and a test checks
 /// that this list is the registry's).
 #[allow(unused_macros)]
 macro_rules! backends {
     ($m:ident $(, $arg:tt)*) => {
-        $m! { $($arg)*; native, nsjail, landlock }
+        $m! { $($arg)*; native, nsjail, landlock, docker, gvisor }
     };
 }
 
@@ -284,4 +284,49 @@ pub fn runs_as_sandbox_user(pid: i32) -> bool {
     nodecell::procfs::status_field(pid, "Uid")
         .and_then(|u| u.split_whitespace().next()?.parse::<u32>().ok())
         .is_some_and(|uid| uid == 65534 || range.contains(uid))
+}
+
+/// Whether `backend` runs its sandboxes as containers of a Docker Engine.
+pub fn is_container_backend(backend: &str) -> bool {
+    matches!(backend, "docker" | "gvisor")
+}
+
+/// The sandbox containers (id, state) of the engine at `DOCKER_HOST` whose owner is the
+/// nodecell process `pid`.
+pub fn containers_of(pid: u32) -> Vec<(String, String)> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let client = nodecell::docker::DockerClient::connect(None).await.unwrap();
+            let label = nodecell::docker::container::CONTAINER_LABEL;
+            let filters = std::collections::HashMap::from([("label", vec![label])]);
+            let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build();
+            client
+                .api()
+                .list_containers(Some(options))
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|c| {
+                    c.labels
+                        .as_ref()
+                        .and_then(|l| l.get(label))
+                        .and_then(|owner| owner.split(':').nth(1))
+                        == Some(pid.to_string().as_str())
+                })
+                .map(|c| {
+                    let state = c.state.map(|s| s.to_string()).unwrap_or_default();
+                    (c.id.unwrap_or_default(), state)
+                })
+                .collect()
+        })
+    })
+    .join()
+    .unwrap()
 }

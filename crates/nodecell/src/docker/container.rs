@@ -1,0 +1,546 @@
+//! One sandbox as one container: created hardened, attached, started; its streams taken
+//! apart again on the host; ended by closing its stdin, and removed by the engine.
+//!
+//! The container's first process is the launcher in its `--in-container` mode
+//! (`crate::launch::in_container`), which multiplexes the runner's streams on its stdout.
+//! Here the demultiplexer writes each stream into a unix socket pair whose other end the
+//! sandbox core reads, as it reads the pipes of a sandbox the host spawned.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bollard::container::{AttachContainerResults, LogOutput};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, ResourcesUlimits};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
+};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::sync::oneshot;
+use tokio_stream::{Stream, StreamExt};
+
+use super::DockerClient;
+use crate::cgroup::{CgroupDriver, RunCgroup};
+use crate::error::StartError;
+use crate::launch::in_container::{
+    MuxStream, IN_CONTAINER, LAUNCHER_IN_IMAGE, MUX_CHUNK, MUX_HEADER,
+};
+use crate::launch::spec::SANDBOX_ID;
+use crate::sandbox::channel::RunnerChannel;
+use crate::sandbox::process::{SandboxProcess, Started};
+
+/// The label on every sandbox container; its value names the nodecell process that owns it
+/// (see [`owner`]).
+pub const CONTAINER_LABEL: &str = "org.nodecell.sandbox";
+
+/// This process as sandbox containers' label names it: `<boot id>:<pid>:<start time>`, so
+/// that a container whose owner is gone (killed before it could remove it) is known as such,
+/// by a nodecell on the same host only.
+fn owner() -> String {
+    static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OWNER
+        .get_or_init(|| {
+            let pid = std::process::id() as i32;
+            format!("{}:{pid}:{}", boot_id(), start_time(pid).unwrap_or(0))
+        })
+        .clone()
+}
+
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// When process `pid` started (clock ticks since boot), if it runs.
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's closing parenthesis: state is field 3, starttime field 22.
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
+/// Whether the owner named by a container's label is gone (a process of this boot that no
+/// longer runs); a container of another host's nodecell is never stale here.
+fn stale(owner: &str) -> bool {
+    let mut parts = owner.splitn(3, ':');
+    let (Some(boot), Some(pid), Some(started)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let (Ok(pid), Ok(started)) = (pid.parse::<i32>(), started.parse::<u64>()) else {
+        return false;
+    };
+    boot == boot_id() && start_time(pid) != Some(started)
+}
+
+/// Removes the sandbox containers whose nodecell is gone (killed before it could remove
+/// them: its host death tie stopped them, but a stopped container is not removed). Returns
+/// how many.
+pub(crate) async fn sweep(client: &DockerClient) -> usize {
+    let filters = HashMap::from([("label", vec![CONTAINER_LABEL])]);
+    let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let Ok(containers) = client.api().list_containers(Some(options)).await else {
+        return 0;
+    };
+    let mut removed = 0;
+    for c in containers {
+        let owner = c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(CONTAINER_LABEL))
+            .cloned()
+            .unwrap_or_default();
+        let Some(id) = c.id.filter(|_| stale(&owner)) else {
+            continue;
+        };
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        if client
+            .api()
+            .remove_container(&id, Some(options))
+            .await
+            .is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// What one sandbox container gets.
+#[derive(Clone, Debug)]
+pub struct ContainerSpec {
+    /// The sandbox image's reference.
+    pub image: String,
+    /// The OCI runtime (None: the engine's default).
+    pub runtime: Option<String>,
+    /// The launcher's spec (JSON), its argument.
+    pub launch_spec: String,
+    /// The OCI seccomp profile (JSON).
+    pub seccomp: String,
+    pub memory_bytes: u64,
+    /// Processes and threads of the whole container (the launcher's two included).
+    pub pids_limit: u64,
+    /// CPU time per second of wall time, where limited.
+    pub cpu_ms_per_sec: Option<u64>,
+    pub tmp_size_bytes: u64,
+    pub max_open_files: u64,
+    /// Host files bound read-only into the container (host path, container path): the
+    /// runner's startup snapshot.
+    pub read_only_files: Vec<(std::path::PathBuf, String)>,
+}
+
+/// Processes of the launcher in every container, on top of the run's own.
+pub const LAUNCHER_PROCESSES: u64 = 2;
+
+impl ContainerSpec {
+    /// The engine's create request.
+    pub fn body(&self) -> ContainerCreateBody {
+        let ulimit = |name: &str, v: u64| ResourcesUlimits {
+            name: Some(name.into()),
+            soft: Some(v as i64),
+            hard: Some(v as i64),
+        };
+        let host_config = HostConfig {
+            network_mode: Some("none".into()),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".to_string(),
+                format!(
+                    "rw,noexec,nosuid,nodev,size={},mode=1777",
+                    self.tmp_size_bytes
+                ),
+            )])),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec![
+                "no-new-privileges".into(),
+                format!("seccomp={}", self.seccomp),
+            ]),
+            memory: Some(self.memory_bytes as i64),
+            memory_swap: Some(self.memory_bytes as i64),
+            pids_limit: Some(self.pids_limit as i64),
+            nano_cpus: self.cpu_ms_per_sec.map(|ms| ms as i64 * 1_000_000),
+            ulimits: Some(vec![
+                ulimit("nofile", self.max_open_files),
+                ulimit("core", 0),
+                ulimit("fsize", self.tmp_size_bytes),
+            ]),
+            ipc_mode: Some("none".into()),
+            // Removed by the host once it knows how the container ended (an OOM kill of
+            // gVisor's Sentry ends the whole container); its first process ends when the host
+            // closes stdin or dies, and a stopped container of a dead host is swept.
+            auto_remove: Some(false),
+            // Output goes to the attached host only, never to a log on the engine's disk.
+            log_config: Some(bollard::models::HostConfigLogConfig {
+                typ: Some("none".into()),
+                config: None,
+            }),
+            runtime: self.runtime.clone(),
+            mounts: Some(
+                self.read_only_files
+                    .iter()
+                    .map(|(source, target)| Mount {
+                        typ: Some(MountType::BIND),
+                        source: Some(source.to_string_lossy().into_owned()),
+                        target: Some(target.clone()),
+                        read_only: Some(true),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        ContainerCreateBody {
+            image: Some(self.image.clone()),
+            entrypoint: Some(vec![LAUNCHER_IN_IMAGE.into()]),
+            cmd: Some(vec![IN_CONTAINER.into(), self.launch_spec.clone()]),
+            user: Some(format!("{SANDBOX_ID}:{SANDBOX_ID}")),
+            env: Some(vec![]),
+            working_dir: Some("/tmp".into()),
+            hostname: Some("nodecell".into()),
+            labels: Some(HashMap::from([(CONTAINER_LABEL.to_string(), owner())])),
+            network_disabled: Some(true),
+            tty: Some(false),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            open_stdin: Some(true),
+            stdin_once: Some(true),
+            host_config: Some(host_config),
+            ..Default::default()
+        }
+    }
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// Creates, attaches and starts the container of `spec`; with `cgroups` (the engine runs on
+/// this host) also finds the container's cgroup.
+pub(crate) async fn start(
+    client: DockerClient,
+    spec: ContainerSpec,
+    cgroups: Option<CgroupDriver>,
+) -> Result<(Started, Option<RunCgroup>), StartError> {
+    let t0 = Instant::now();
+    let unavailable = |what: &str, e: bollard::errors::Error| {
+        StartError::NotReady(format!("Docker Engine at {}: {what}: {e}", client.at()))
+    };
+    let docker = client.api();
+    let name = format!(
+        "nodecell-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let options = CreateContainerOptionsBuilder::default().name(&name).build();
+    let id = docker
+        .create_container(Some(options), spec.body())
+        .await
+        .map_err(|e| unavailable("creating the sandbox container", e))?
+        .id;
+    // From here on the container is removed if anything fails (the process does it).
+    let mut process = ContainerProcess {
+        client: client.clone(),
+        id: id.clone(),
+        close_stdin: None,
+        exit: Arc::new(Mutex::new(Exit::default())),
+        removed: false,
+    };
+    let attach = AttachContainerOptionsBuilder::default()
+        .stream(true)
+        .stdin(true)
+        .stdout(true)
+        .stderr(true)
+        .logs(false)
+        .build();
+    let AttachContainerResults { output, input } = docker
+        .attach_container(&id, Some(attach))
+        .await
+        .map_err(|e| unavailable("attaching to the sandbox container", e))?;
+    let pair = || UnixStream::pair().map_err(StartError::Spawn);
+    let (job, job_runner) = pair()?;
+    let (events, events_runner) = pair()?;
+    let (stdout, stdout_runner) = pair()?;
+    let (stderr, stderr_runner) = pair()?;
+    let (status, status_runner) = pair()?;
+    let (close_tx, close_rx) = oneshot::channel();
+    process.close_stdin = Some(close_tx);
+    tokio::spawn(feed(job_runner, input, close_rx));
+    let ends = [
+        Some(stdout_runner),
+        Some(stderr_runner),
+        Some(events_runner),
+        Some(status_runner),
+    ];
+    let exit = process.exit.clone();
+    let (engine, container) = (client.clone(), id.clone());
+    tokio::spawn(async move {
+        let ends = demux(output, ends, &exit).await;
+        // Without the launcher's exit frame the container itself ended: the engine says
+        // how (gVisor's Sentry OOM-killed) before the streams end for the host.
+        if exit.lock().expect("exit lock").code.is_none() {
+            if let Ok(c) = engine.api().inspect_container(&container, None).await {
+                let state = c.state.unwrap_or_default();
+                let mut exit = exit.lock().expect("exit lock");
+                exit.oom_killed = state.oom_killed.unwrap_or(false);
+                exit.code = state.exit_code.map(|c| c as i32);
+            }
+        }
+        drop(ends);
+    });
+    docker
+        .start_container(&id, None)
+        .await
+        .map_err(|e| unavailable("starting the sandbox container", e))?;
+    let cgroup = match cgroups {
+        Some(driver) => {
+            let pid = docker
+                .inspect_container(&id, None)
+                .await
+                .map_err(|e| unavailable("inspecting the sandbox container", e))?
+                .state
+                .and_then(|s| s.pid)
+                .filter(|&p| p > 0);
+            let found = pid.and_then(|p| driver.group_of_container(p as u32, &id));
+            if found.is_none() {
+                tracing::warn!(?pid, cgroup = ?pid.map(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup"))), "no cgroup for the sandbox container");
+            }
+            found
+        }
+        None => None,
+    };
+    tracing::debug!(
+        elapsed_ms = t0.elapsed().as_secs_f64() * 1e3,
+        container = %name,
+        "sandbox container started"
+    );
+    Ok((
+        Started {
+            process: Box::new(process),
+            channel: RunnerChannel {
+                job: Box::new(job),
+                events: Box::new(events),
+                stdout: Box::new(stdout),
+                stderr: Box::new(stderr),
+            },
+            status: Some(Box::new(status)),
+            started: t0,
+        },
+        cgroup,
+    ))
+}
+
+/// Carries the job into the container's stdin, and keeps stdin open until `close` (or its
+/// sender's drop): closing it ends the container.
+async fn feed(
+    mut job: UnixStream,
+    mut input: Pin<Box<dyn AsyncWrite + Send>>,
+    mut close: oneshot::Receiver<()>,
+) {
+    let copied = tokio::select! {
+        _ = tokio::io::copy(&mut job, &mut input) => true,
+        _ = &mut close => false,
+    };
+    if copied {
+        let _ = close.await;
+    }
+    let _ = input.shutdown().await;
+}
+
+/// Takes the launcher's frames apart into the streams' sockets (stdout, stderr, events,
+/// status), and records the exit code. Whatever the launcher itself writes on its stderr
+/// (before the sandbox exists) goes to the sandbox's stderr.
+async fn demux(
+    mut output: Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>,
+    mut ends: [Option<UnixStream>; 4],
+    exit: &Mutex<Exit>,
+) -> [Option<UnixStream>; 4] {
+    let index = |s: MuxStream| match s {
+        MuxStream::Stdout => Some(0),
+        MuxStream::Stderr => Some(1),
+        MuxStream::Events => Some(2),
+        MuxStream::Status => Some(3),
+        MuxStream::Exit => None,
+    };
+    let mut buf: Vec<u8> = Vec::new();
+    'read: while let Some(item) = output.next().await {
+        let bytes = match item {
+            Ok(LogOutput::StdOut { message }) => message,
+            Ok(LogOutput::StdErr { message }) => {
+                if let Some(end) = ends[1].as_mut() {
+                    let _ = end.write_all(&message).await;
+                }
+                continue;
+            }
+            Ok(_) => continue,
+            Err(_) => break,
+        };
+        buf.extend_from_slice(&bytes);
+        let mut at = 0;
+        while buf.len() - at >= MUX_HEADER {
+            let len = u32::from_be_bytes(buf[at + 1..at + 5].try_into().expect("4 bytes")) as usize;
+            let Some(stream) = MuxStream::from_tag(buf[at]).filter(|_| len <= MUX_CHUNK) else {
+                tracing::warn!("the sandbox container's frames are broken");
+                break 'read;
+            };
+            if buf.len() - at < MUX_HEADER + len {
+                break;
+            }
+            let payload = &buf[at + MUX_HEADER..at + MUX_HEADER + len];
+            match index(stream) {
+                None => {
+                    if let Ok(b) = <[u8; 4]>::try_from(payload) {
+                        exit.lock().expect("exit lock").code = Some(i32::from_be_bytes(b));
+                    }
+                }
+                Some(i) if len == 0 => ends[i] = None,
+                Some(i) => {
+                    if let Some(end) = ends[i].as_mut() {
+                        if end.write_all(payload).await.is_err() {
+                            // Nobody reads this stream any more.
+                            ends[i] = None;
+                        }
+                    }
+                }
+            }
+            at += MUX_HEADER + len;
+        }
+        buf.drain(..at);
+    }
+    ends
+}
+
+/// How a container ended, as far as the host knows.
+#[derive(Debug, Default)]
+struct Exit {
+    /// The launcher's exit code (its exit frame), else the container's.
+    code: Option<i32>,
+    /// The engine says the container was OOM-killed.
+    oom_killed: bool,
+}
+
+/// The host's handle on a sandbox container.
+struct ContainerProcess {
+    client: DockerClient,
+    id: String,
+    /// Dropped to close the container's stdin, which ends it.
+    close_stdin: Option<oneshot::Sender<()>>,
+    exit: Arc<Mutex<Exit>>,
+    removed: bool,
+}
+
+/// Removals asked for in the background (a sandbox dropped): a process that exits waits for
+/// them with [`settle`].
+static REMOVING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static REMOVED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Waits (at most `limit`) until every sandbox container dropped by this process has been
+/// removed by its engine: before the process exits, or its containers outlive it (stopped,
+/// until the next nodecell's sweep).
+pub async fn settle(limit: std::time::Duration) {
+    let _ = tokio::time::timeout(limit, async {
+        loop {
+            let removed = REMOVED.notified();
+            if REMOVING.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            removed.await;
+        }
+    })
+    .await;
+}
+
+impl ContainerProcess {
+    /// Has the engine remove the container now, whatever runs in it.
+    fn force_remove(&self) {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (client, id) = (self.client.clone(), self.id.clone());
+            REMOVING.fetch_add(1, Ordering::AcqRel);
+            rt.spawn(async move {
+                let options = RemoveContainerOptionsBuilder::default()
+                    .force(true)
+                    .v(true)
+                    .build();
+                let _ = client.api().remove_container(&id, Some(options)).await;
+                REMOVING.fetch_sub(1, Ordering::AcqRel);
+                REMOVED.notify_waiters();
+            });
+        }
+    }
+}
+
+impl SandboxProcess for ContainerProcess {
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+
+    fn stop(&mut self) {
+        self.close_stdin.take();
+    }
+
+    fn oom_killed(&self) -> bool {
+        self.exit.lock().expect("exit lock").oom_killed
+    }
+
+    fn kill(&mut self) {
+        self.close_stdin.take();
+        if !self.removed {
+            self.force_remove();
+        }
+    }
+
+    fn wait(&mut self) -> Pin<Box<dyn Future<Output = std::io::Result<Option<i32>>> + Send + '_>> {
+        Box::pin(async move {
+            // The run is over whenever the host waits: its end is asked for first.
+            self.close_stdin.take();
+            let api = self.client.api();
+            let options = WaitContainerOptionsBuilder::default()
+                .condition("not-running")
+                .build();
+            let code = match api.wait_container(&self.id, Some(options)).next().await {
+                Some(Ok(r)) => Some(r.status_code as i32),
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+                    Some(code as i32)
+                }
+                // Already removed.
+                Some(Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404,
+                    ..
+                }))
+                | None => None,
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+            };
+            let options = RemoveContainerOptionsBuilder::default().v(true).build();
+            match api.remove_container(&self.id, Some(options)).await {
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => self.removed = true,
+                Err(e) => return Err(std::io::Error::other(e)),
+            }
+            Ok(self.exit.lock().expect("exit lock").code.or(code))
+        })
+    }
+}
+
+impl Drop for ContainerProcess {
+    fn drop(&mut self) {
+        if !self.removed {
+            self.close_stdin.take();
+            self.force_remove();
+        }
+    }
+}
