@@ -7,6 +7,9 @@ from the kernel's child rusage) and the ratio of medians to bare Node:
 
 - bare node                     env -i /usr/bin/node -e 0
 - nodecell run (per backend)    `nodecell run --backend B bench/return1.js`: one fresh sandbox
+                                (docker and gvisor where DOCKER_HOST names an engine)
+- docker run per request        the design note's Docker approach: `docker run --rm` of the
+                                sandbox image per request, hardened alike, no pool
 - nsjail per request            the design note's approach: a fresh `nsjail ... -- node
                                 runner.js` per request, no pool, no nodecell (a job written to
                                 fd 3, the result read from fd 4), with an equivalent nsjail
@@ -42,11 +45,12 @@ def children_cpu_ms():
     return (r.ru_utime + r.ru_stime) * 1000
 
 
-def timed(cmd, stdin=None, pass_fds=()):
-    """Wall and CPU (ms) of one run of cmd; exits on failure."""
+def timed(cmd, stdin=None, pass_fds=(), env=None):
+    """Wall and CPU (ms) of one run of cmd, in an empty environment but `env`; exits on
+    failure."""
     c0, t = children_cpu_ms(), time.perf_counter()
     r = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env={}, pass_fds=pass_fds)
+                       env=env or {}, pass_fds=pass_fds)
     dt = (time.perf_counter() - t) * 1000
     if r.returncode != 0:
         sys.exit(f"{cmd} failed ({r.returncode}): {r.stderr.decode()[:500]}")
@@ -108,6 +112,17 @@ def nsjail_config():
     ]) + "\n"
 
 
+def docker_image():
+    """The sandbox image's reference, built if missing (None without an engine)."""
+    if not os.environ.get("DOCKER_HOST") or subprocess.run(
+            ["docker", "version"], capture_output=True).returncode != 0:
+        return None
+    out = subprocess.run([NODECELL, "image", "build"], capture_output=True, text=True)
+    if out.returncode != 0:
+        return None
+    return json.loads(out.stdout)["reference"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=30)
@@ -123,10 +138,29 @@ def main():
         if not os.path.exists(base):
             sys.exit(f"baseline not built: {base} missing")
         builds.append((" baseline", base))
-    for b in ["native", "nsjail", "landlock"]:
+    backends = ["native", "nsjail", "landlock"]
+    # Where the docker and gvisor backends (and the reference's docker CLI) find the engine.
+    engine_env = {"DOCKER_HOST": os.environ["DOCKER_HOST"]} if "DOCKER_HOST" in os.environ else {}
+    image = docker_image()
+    if image:
+        backends += ["docker", "gvisor"]
+    else:
+        print("no Docker Engine (DOCKER_HOST) or no sandbox image: docker, gvisor skipped",
+              file=sys.stderr)
+    for b in backends:
         for label, exe in builds:
             commands.append((f"nodecell run ({b}){label}",
-                             lambda b=b, exe=exe: timed([exe, "run", "--backend", b, ret1])))
+                             lambda b=b, exe=exe: timed([exe, "run", "--backend", b, ret1],
+                                                        env=engine_env)))
+    if image:
+        # The design note's Docker approach: a fresh `docker run --rm` per request, no pool
+        # (hardened alike; Node only prints a result, without the runner: a lower bound).
+        run = ["docker", "run", "--rm", "-i", "--network", "none", "--read-only",
+               "--user", "65534:65534", "--cap-drop", "ALL", "--security-opt",
+               "no-new-privileges", "--log-driver", "none", "--entrypoint", "/usr/bin/node",
+               image, "-e", "console.log(JSON.stringify({status: 'ok', result: 1}))"]
+        commands.append(("docker run --rm per request (reference)",
+                         lambda: timed(run, env=engine_env)))
     cfg = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
     # nsjail run directly (the reference) keeps two work directories in /tmp; nodecell gives
     # nsjail a /run of its own instead. Those this script makes are removed at the end.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Soak: many mixed runs through `nodecell serve` on one backend, then leak checks.
 
-    python3 bench/soak.py --backend native|nsjail|landlock [--runs 10000] [--concurrency 4]
+    python3 bench/soak.py --backend native|nsjail|landlock|docker|gvisor [--runs 10000] [--concurrency 4]
 
 Starts target/release/nodecell serve on free loopback ports (HTTP and gRPC) with a private
 TMPDIR (so the landlock backend's scratch directories land where only this soak looks) and a
@@ -55,6 +55,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NODECELL = os.path.join(ROOT, "target/release/nodecell")
@@ -478,8 +479,13 @@ def soak(args):
             problems.append(f"idle server has {procs} descendant processes, baseline {procs_base}")
         if fds > fds_base:
             problems.append(f"idle server has {fds} fds, baseline {fds_base}")
-        if strays:
+        if strays and args.backend not in ("docker", "gvisor"):
             problems.append(f"processes of runs outside the server's tree: {describe(strays)}")
+        # A container backend's sandboxes are the engine's processes: the warm ones only.
+        containers = containers_of(pid)
+        figures["idle"]["containers"] = len(containers)
+        if len(containers) > args.pool_size:
+            problems.append(f"{len(containers)} sandbox containers for a pool of {args.pool_size}")
         if args.backend == "landlock" and scratch is not None and scratch > args.pool_size:
             problems.append(f"{scratch} scratch directories for a pool of {args.pool_size}")
         ours |= cgroups_of(tagged(tag))
@@ -541,8 +547,41 @@ def leftovers(work, tag, pid, ours, mounts_before, cgroups_before, problems):
                     or any(g.startswith(o.lstrip("/") + "/") for o in ours))
     if groups:
         problems.append(f"cgroups left: {groups[:10]}")
+    containers = containers_of(pid)
+    if containers:
+        problems.append(f"sandbox containers left: {containers[:10]}")
     return {"tagged_processes": len(left), "new_mounts": len(new_mounts),
-            "scratch_entries": len(files), "cgroups": len(groups)}
+            "scratch_entries": len(files), "cgroups": len(groups),
+            "containers": len(containers)}
+
+
+def containers_of(pid):
+    """Sandbox containers of the Docker Engine at DOCKER_HOST (unix sockets) whose owner is
+    the nodecell process `pid` (label org.nodecell.sandbox = <boot id>:<pid>:<start>)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://") or not os.path.exists(host[len("unix://"):]):
+        return []
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(10)
+    try:
+        sock.connect(host[len("unix://"):])
+        query = urllib.parse.quote(json.dumps({"label": ["org.nodecell.sandbox"]}))
+        sock.sendall(f"GET /containers/json?all=1&filters={query} HTTP/1.0\r\nHost: docker\r\n\r\n"
+                     .encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    except OSError:
+        return []
+    finally:
+        sock.close()
+    body = data.split(b"\r\n\r\n", 1)[-1]
+    try:
+        listed = json.loads(body)
+    except ValueError:
+        return []
+    return [c["Id"][:12] for c in listed
+            if (c.get("Labels") or {}).get("org.nodecell.sandbox", "").split(":")[1:2] == [str(pid)]]
 
 
 def report(f, problems):

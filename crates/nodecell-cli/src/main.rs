@@ -196,6 +196,46 @@ fn probed_engine() -> Result<nodecell::Engine, ExitCode> {
     )
 }
 
+/// What `check` says of the Docker Engine of the docker and gvisor backends: where it
+/// answers, its runtimes, and whether the sandbox image is there.
+async fn docker_engine_line(engine: &nodecell::Engine) -> String {
+    let socket = engine.config().backends.docker.socket.as_deref();
+    let client = match nodecell::docker::DockerClient::connect(socket).await {
+        Ok(c) => c,
+        Err(e) => return format!("docker engine: {e}\n"),
+    };
+    let runtimes = nodecell::docker::EngineFacts::probe(socket)
+        .map(|f| {
+            f.runtimes
+                .iter()
+                .map(|(name, args)| {
+                    [name.clone()]
+                        .into_iter()
+                        .chain(args.clone())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    let launcher = &engine.config().launcher_path;
+    let image = match nodecell::docker::image::reference_of(engine.layout(), launcher).await {
+        Ok(reference) => match nodecell::docker::image::present(&client, &reference).await {
+            Ok(true) => format!("{reference} present"),
+            Ok(false) => format!(
+                "{reference} missing (the first start builds it, or `nodecell image build`)"
+            ),
+            Err(e) => format!("{reference}: {e}"),
+        },
+        Err(e) => format!("cannot be made: {e}"),
+    };
+    format!(
+        "docker engine at {}: runtimes {runtimes}; sandbox image {image}\n",
+        client.at()
+    )
+}
+
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Cmd::Serve { .. } => unreachable!("serve runs on its own runtime"),
@@ -219,6 +259,7 @@ async fn run(cli: Cli) -> ExitCode {
                 for r in &reports {
                     text.push_str(&r.to_string());
                 }
+                text.push_str(&docker_engine_line(&engine).await);
                 print_line(text.trim_end());
             }
             if reports.iter().all(|r| r.available) {

@@ -57,8 +57,22 @@ impl Pool {
     }
 
     /// Sandboxes ready for a job now.
+    /// Discards the warm sandboxes that can no longer run a job.
+    fn discard_dead(&self) {
+        let dead: Vec<Sandbox> = {
+            let mut warm = self.warm.lock().expect("pool lock");
+            let (alive, dead) = warm.drain(..).partition(Sandbox::alive);
+            *warm = alive;
+            dead.into()
+        };
+        for s in dead {
+            self.cleanups.spawn(s.discard());
+        }
+    }
+
     pub fn warm_count(&self) -> usize {
-        self.warm.lock().expect("pool lock").len()
+        let warm = self.warm.lock().expect("pool lock");
+        warm.iter().filter(|s| s.alive()).count()
     }
 
     /// Why sandboxes cannot be started, if the last attempt failed.
@@ -72,8 +86,11 @@ impl Pool {
         let mut backoff = Duration::from_millis(50);
         while !pool.closed.load(Ordering::Acquire) {
             let starting = pool.starting.load(Ordering::Acquire);
+            pool.discard_dead();
             if pool.warm_count() + starting >= pool.target || starting >= pool.parallel_starts {
-                pool.wake.notified().await;
+                // Woken by a run or a start; a warm sandbox can also die on its own (its
+                // container engine went away): looked at again after a while.
+                let _ = tokio::time::timeout(DEAD_CHECK, pool.wake.notified()).await;
                 continue;
             }
             if pool.failing.load(Ordering::Acquire) {
@@ -155,7 +172,10 @@ impl Pool {
             // bounded (nsjail ends them by itself past `sandbox_life_limit`).
             let max_age = Duration::from_millis(self.engine.config().warm_max_age_ms);
             let mut stale = Vec::new();
-            while warm.front().is_some_and(|s| s.age() > max_age) {
+            while warm
+                .front()
+                .is_some_and(|s| s.age() > max_age || !s.alive())
+            {
                 stale.extend(warm.pop_front());
             }
             let fitting = match warm.front() {
@@ -202,6 +222,9 @@ impl Pool {
         crate::docker::container::settle(Duration::from_secs(5)).await;
     }
 }
+
+/// How often a full pool looks for warm sandboxes that died on their own.
+const DEAD_CHECK: Duration = Duration::from_secs(1);
 
 /// Wakes the refill task when dropped.
 struct RefillOnDrop<'a>(&'a Notify);

@@ -292,6 +292,10 @@ async fn contract_corpus(backend: &str) {
     );
     let left = common::leftovers(&[]);
     assert!(left.is_empty(), "left behind: {left:?}");
+    if common::is_container_backend(backend.as_str()) {
+        let left = common::containers_of(std::process::id());
+        assert!(left.is_empty(), "containers left behind: {left:?}");
+    }
 }
 
 per_backend!(contract_corpus);
@@ -452,6 +456,12 @@ async fn hostile_corpus(backend: &str) {
         let text = serde_json::to_string(&outcome).unwrap();
         let mut fails = check_expectations(case, &serde_json::to_value(&outcome).unwrap(), backend);
         fails.extend(fx.breaches(&text));
+        if common::is_container_backend(backend.as_str()) {
+            let left = common::containers_of(std::process::id());
+            if !left.is_empty() {
+                fails.push(format!("the run left containers: {left:?}"));
+            }
+        }
         if !fails.is_empty() {
             failures.push(format!(
                 "{}: {}\n    outcome: {}",

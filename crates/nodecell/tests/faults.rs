@@ -463,3 +463,123 @@ fn a_damaged_runner_snapshot_is_built_again() {
         server.stop();
     }
 }
+
+/// A unix-socket proxy to the Docker Engine, which the test stops (every connection cut,
+/// the socket gone: the engine as nodecell sees it has died) and starts again.
+struct EngineProxy {
+    at: PathBuf,
+    rt: tokio::runtime::Runtime,
+    tasks: Option<tokio::task::JoinSet<()>>,
+}
+
+impl EngineProxy {
+    fn new(at: PathBuf) -> EngineProxy {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut proxy = EngineProxy {
+            at,
+            rt,
+            tasks: None,
+        };
+        proxy.start();
+        proxy
+    }
+
+    fn start(&mut self) {
+        let engine = std::env::var("DOCKER_HOST")
+            .unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+            .trim_start_matches("unix://")
+            .to_string();
+        let _ = std::fs::remove_file(&self.at);
+        let _guard = self.rt.enter();
+        let listener = tokio::net::UnixListener::bind(&self.at).unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let engine = engine.clone();
+                conns.spawn(async move {
+                    if let Ok(mut up) = tokio::net::UnixStream::connect(&engine).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut up).await;
+                    }
+                });
+            }
+        });
+        self.tasks = Some(tasks);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut tasks) = self.tasks.take() {
+            // Aborting the accept task drops its connection set: every connection is cut.
+            tasks.abort_all();
+            self.rt
+                .block_on(async { while tasks.join_next().await.is_some() {} });
+        }
+        let _ = std::fs::remove_file(&self.at);
+    }
+}
+
+/// The engine of the docker backend goes away under a running service: each request gets a
+/// 503 that says why and /readyz is not ready, never a hang; when the engine is back, the
+/// pool recovers by itself. What the lost engine kept (stopped containers) the next start
+/// of a nodecell removes once their owner is gone.
+#[test]
+fn a_container_engine_that_goes_away_is_a_clear_503_and_the_pool_recovers() {
+    let Some(_serial) = serial() else { return };
+    if let Err(e) = nodecell::docker::EngineFacts::probe(None) {
+        if std::env::var_os("NODECELL_TEST_SKIP_UNAVAILABLE").is_some() {
+            eprintln!("skipped: {e}");
+            return;
+        }
+        panic!("no Docker Engine here (scripts/dockerd.sh start): {e}");
+    }
+    let tmp = TempDir::new(target_tmp(), "engine-away");
+    let socket = tmp.0.join("docker.sock");
+    let mut proxy = EngineProxy::new(socket.clone());
+    let engine = format!("[engine.backends.docker]\nsocket = {socket:?}");
+    let (config, port) = write_config(&tmp.0, "away", "backend = \"docker\"", &engine, None);
+    let server = Serve::start(&[], &config, port, &[]);
+    server.wait_ready();
+    let pid = server.pid() as u32;
+    let v = server.execute_until_ok(&json!({"code": "return 1"}));
+    assert_eq!(v["result"], 1, "{v}");
+
+    proxy.stop();
+    let t0 = Instant::now();
+    let v = loop {
+        let (s, v) = server.execute(&json!({"code": "return 2"}));
+        if s == 503 {
+            break v;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "still answers {s}: {v}"
+        );
+    };
+    assert_eq!(v["error"]["code"], "sandbox_unavailable", "{v}");
+    assert!(message(&v).contains(socket.to_str().unwrap()), "{v}");
+    let t0 = Instant::now();
+    while server.get("/readyz").0 != 503 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "still ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    proxy.start();
+    let v = server.execute_until_ok(&json!({"code": "return 3"}));
+    assert_eq!(v["result"], 3, "{v}");
+    let t0 = Instant::now();
+    while server.get("/readyz").0 != 200 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "never ready again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.stop();
+    proxy.stop();
+    // A run of another nodecell sweeps what the gone one could not remove.
+    let o = nodecell(&[], &["run", "--backend", "docker", "-"], &[], "return 1");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let left = common::containers_of(pid);
+    assert!(left.is_empty(), "containers left: {left:?}");
+}

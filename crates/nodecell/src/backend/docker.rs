@@ -148,7 +148,10 @@ fn offers(runtime: Option<&str>, host: &HostSupport, config: &EngineConfig) -> V
         } else {
             "the engine's memory cgroup (swap = memory); usage not readable here (the engine's cgroups are not this host's)"
         }),
-        Offer::applies(P::CgroupPids, true, "the engine's pids limit (processes + threads, the launcher's two included)"),
+        Offer::applies(P::CgroupPids, true, match runtime {
+            None => "the engine's pids limit: processes + threads, the launcher's two included".to_string(),
+            Some(_) => format!("the Sentry's RLIMIT_NPROC holds the run's processes; the engine's pids limit (2 × max_processes + {GVISOR_PIDS_ALLOWANCE}, for the Sentry's threads and stubs) is the host's backstop"),
+        }),
         Offer::applies(P::CgroupCpu, config.cpu_ms_per_sec > 0, if config.cpu_ms_per_sec > 0 {
             format!("the engine's CPU limit: at most {} ms of CPU per second", config.cpu_ms_per_sec)
         } else {

@@ -235,6 +235,28 @@ pub(crate) async fn start(
     spec: ContainerSpec,
     cgroups: Option<CgroupDriver>,
 ) -> Result<(Started, Option<RunCgroup>), StartError> {
+    // A task of its own, counted until it ends: a caller that gives up (a client gone, a
+    // deadline) must not leave a container the engine created but nobody knows of. What the
+    // task started after its caller went is dropped there, which removes it.
+    STARTING.fetch_add(1, Ordering::AcqRel);
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let started = start_now(client, spec, cgroups).await;
+        // Nobody waits any more: dropped here, which has the container removed (counted),
+        // before this start stops counting.
+        drop(tx.send(started));
+        STARTING.fetch_sub(1, Ordering::AcqRel);
+        REMOVED.notify_waiters();
+    });
+    rx.await
+        .map_err(|_| StartError::NotReady("the sandbox container's start was cancelled".into()))?
+}
+
+async fn start_now(
+    client: DockerClient,
+    spec: ContainerSpec,
+    cgroups: Option<CgroupDriver>,
+) -> Result<(Started, Option<RunCgroup>), StartError> {
     let t0 = Instant::now();
     let unavailable = |what: &str, e: bollard::errors::Error| {
         StartError::NotReady(format!("Docker Engine at {}: {what}: {e}", client.at()))
@@ -257,6 +279,7 @@ pub(crate) async fn start(
         id: id.clone(),
         close_stdin: None,
         exit: Arc::new(Mutex::new(Exit::default())),
+        attached: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         removed: false,
     };
     let attach = AttachContainerOptionsBuilder::default()
@@ -287,8 +310,10 @@ pub(crate) async fn start(
     ];
     let exit = process.exit.clone();
     let (engine, container) = (client.clone(), id.clone());
+    let attached = process.attached.clone();
     tokio::spawn(async move {
         let ends = demux(output, ends, &exit).await;
+        attached.store(false, Ordering::Release);
         // Without the launcher's exit frame the container itself ended: the engine says
         // how (gVisor's Sentry OOM-killed) before the streams end for the host.
         if exit.lock().expect("exit lock").code.is_none() {
@@ -439,22 +464,25 @@ struct ContainerProcess {
     /// Dropped to close the container's stdin, which ends it.
     close_stdin: Option<oneshot::Sender<()>>,
     exit: Arc<Mutex<Exit>>,
+    /// Cleared when the attach stream ends (the container, or its engine, went away).
+    attached: Arc<std::sync::atomic::AtomicBool>,
     removed: bool,
 }
 
-/// Removals asked for in the background (a sandbox dropped): a process that exits waits for
-/// them with [`settle`].
+/// Removals asked for in the background (a sandbox dropped), and starts under way: a process
+/// that exits waits for them with [`settle`].
 static REMOVING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static STARTING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 static REMOVED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
-/// Waits (at most `limit`) until every sandbox container dropped by this process has been
-/// removed by its engine: before the process exits, or its containers outlive it (stopped,
-/// until the next nodecell's sweep).
+/// Waits (at most `limit`) until every container start of this process has ended and every
+/// sandbox container it dropped has been removed by its engine: before the process exits,
+/// or its containers outlive it (stopped, until the next nodecell's sweep).
 pub async fn settle(limit: std::time::Duration) {
     let _ = tokio::time::timeout(limit, async {
         loop {
             let removed = REMOVED.notified();
-            if REMOVING.load(Ordering::Acquire) == 0 {
+            if REMOVING.load(Ordering::Acquire) == 0 && STARTING.load(Ordering::Acquire) == 0 {
                 return;
             }
             removed.await;
@@ -493,6 +521,10 @@ impl SandboxProcess for ContainerProcess {
 
     fn oom_killed(&self) -> bool {
         self.exit.lock().expect("exit lock").oom_killed
+    }
+
+    fn alive(&self) -> bool {
+        self.attached.load(Ordering::Acquire)
     }
 
     fn kill(&mut self) {

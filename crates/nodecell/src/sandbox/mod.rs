@@ -118,6 +118,11 @@ impl Sandbox {
             .map_or(true, |mib| mib == limits.memory_mib)
     }
 
+    /// Whether it may still run a job (see [`SandboxProcess::alive`]).
+    pub fn alive(&self) -> bool {
+        self.process.alive()
+    }
+
     /// Host pid of the sandbox's root process, 0 once it is gone.
     fn root_pid(&self) -> i32 {
         self.process.pid().map_or(0, |p| p as i32)

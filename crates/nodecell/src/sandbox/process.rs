@@ -36,6 +36,11 @@ pub(crate) trait SandboxProcess: Send {
     fn oom_killed(&self) -> bool {
         false
     }
+    /// Whether the sandbox may still run a job: false once its channel to the host is known
+    /// to be gone (a container whose engine went away).
+    fn alive(&self) -> bool {
+        true
+    }
 }
 
 /// A program the host spawned (the launcher, nsjail): SIGTERM asks it to stop the sandbox
