@@ -77,6 +77,18 @@ impl Backend for Gvisor {
     }
 }
 
+/// gVisor's platform (how the Sentry traps Node's syscalls), from the runtime's arguments.
+fn gvisor_platform(args: &[String]) -> String {
+    args.iter()
+        .enumerate()
+        .find_map(|(i, a)| match a.strip_prefix("--platform") {
+            Some(rest) if rest.starts_with('=') => Some(rest[1..].to_string()),
+            Some("") => args.get(i + 1).cloned(),
+            _ => None,
+        })
+        .unwrap_or_else(|| "ptrace, runsc's default".into())
+}
+
 fn guarantees() -> Vec<Guarantee> {
     let mut g = Guarantee::CONFINED.to_vec();
     // The container's pid namespace ends with its first process.
@@ -101,9 +113,10 @@ fn offers(runtime: Option<&str>, host: &HostSupport, config: &EngineConfig) -> V
             Some(args) => (
                 true,
                 format!(
-                    "gVisor's Sentry (runtime {r}{}{}), a user-space kernel between Node and the host's",
+                    "gVisor's Sentry (runtime {r}{}{}; platform {}), a user-space kernel between Node and the host's",
                     if args.is_empty() { "" } else { " " },
-                    args.join(" ")
+                    args.join(" "),
+                    gvisor_platform(args)
                 ),
             ),
             None => (
@@ -344,4 +357,23 @@ fn plan(
         accounting: AccountingPlan::FromStart(pids),
         scratch: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gvisor_platform_is_read_from_the_runtime_arguments() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(gvisor_platform(&args(&["--platform=kvm"])), "kvm");
+        assert_eq!(
+            gvisor_platform(&args(&["--network=none", "--platform", "systrap"])),
+            "systrap"
+        );
+        assert_eq!(
+            gvisor_platform(&args(&["--oci-seccomp"])),
+            "ptrace, runsc's default"
+        );
+    }
 }
