@@ -25,6 +25,16 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --release --locked --no-fail-fast
 fi
+# The docker backend against Podman's Docker-compatible API (Debian's podman, nodecell's own
+# service on its own socket and storage, stopped after): both corpora.
+if [ "$(id -u)" = 0 ] && [ "${NODECELL_TEST_PODMAN:-1}" != 0 ]; then
+  podman_host=$(scripts/podman.sh start)
+  trap 'scripts/podman.sh stop; scripts/dockerd.sh stop' EXIT
+  DOCKER_HOST=$podman_host cargo test --release --locked -p nodecell --test corpus -- \
+    contract_corpus::docker hostile_corpus::docker
+  scripts/podman.sh stop
+  trap 'scripts/dockerd.sh stop' EXIT
+fi
 # A short soak through the service on every backend this host has (bench/soak.py; about
 # 20-30 s each): no RSS growth, no leaked processes, fds, mounts, scratch directories or cgroups.
 if [ "$(id -u)" = 0 ]; then

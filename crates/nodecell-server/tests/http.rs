@@ -1,5 +1,7 @@
 //! The HTTP API through a real server on an ephemeral port, with a real HTTP client.
 
+#[path = "http/containers.rs"]
+mod containers;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -463,6 +465,10 @@ async fn a_client_that_disconnects_leaves_nothing_its_run_started() {
                     .await
             }
         });
+        if backend == "gvisor" {
+            containers::gvisor_run_leaves_no_container(request).await; // no host processes
+            continue;
+        }
         let t = Instant::now();
         while marked(&marker).is_empty() {
             assert!(
@@ -478,8 +484,7 @@ async fn a_client_that_disconnects_leaves_nothing_its_run_started() {
         }
         let left = marked(&marker);
         for &p in &left {
-            // Leave nothing behind, even failing.
-            let _ = std::process::Command::new("kill")
+            let _ = std::process::Command::new("kill") // leave nothing behind, even failing
                 .args(["-KILL", &p.to_string()])
                 .status();
         }

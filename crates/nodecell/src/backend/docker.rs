@@ -327,6 +327,7 @@ fn plan(
         tmp_size_bytes: limits.tmp_size_bytes(),
         max_open_files: limits.max_open_files,
         read_only_files,
+        nproc: None,
     };
     let cgroups = cx.host.cgroups.as_ref().ok().cloned();
     let socket = config.backends.docker.socket.clone();

@@ -34,92 +34,9 @@ use crate::launch::spec::SANDBOX_ID;
 use crate::sandbox::channel::RunnerChannel;
 use crate::sandbox::process::{SandboxProcess, Started};
 
-/// The label on every sandbox container; its value names the nodecell process that owns it
-/// (see [`owner`]).
-pub const CONTAINER_LABEL: &str = "org.nodecell.sandbox";
-
-/// This process as sandbox containers' label names it: `<boot id>:<pid>:<start time>`, so
-/// that a container whose owner is gone (killed before it could remove it) is known as such,
-/// by a nodecell on the same host only.
-fn owner() -> String {
-    static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    OWNER
-        .get_or_init(|| {
-            let pid = std::process::id() as i32;
-            format!("{}:{pid}:{}", boot_id(), start_time(pid).unwrap_or(0))
-        })
-        .clone()
-}
-
-fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
-/// When process `pid` started (clock ticks since boot), if it runs.
-fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command's closing parenthesis: state is field 3, starttime field 22.
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()
-}
-
-/// Whether the owner named by a container's label is gone (a process of this boot that no
-/// longer runs); a container of another host's nodecell is never stale here.
-fn stale(owner: &str) -> bool {
-    let mut parts = owner.splitn(3, ':');
-    let (Some(boot), Some(pid), Some(started)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    let (Ok(pid), Ok(started)) = (pid.parse::<i32>(), started.parse::<u64>()) else {
-        return false;
-    };
-    boot == boot_id() && start_time(pid) != Some(started)
-}
-
-/// Removes the sandbox containers whose nodecell is gone (killed before it could remove
-/// them: its host death tie stopped them, but a stopped container is not removed). Returns
-/// how many.
-pub(crate) async fn sweep(client: &DockerClient) -> usize {
-    let filters = HashMap::from([("label", vec![CONTAINER_LABEL])]);
-    let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
-        .all(true)
-        .filters(&filters)
-        .build();
-    let Ok(containers) = client.api().list_containers(Some(options)).await else {
-        return 0;
-    };
-    let mut removed = 0;
-    for c in containers {
-        let owner = c
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(CONTAINER_LABEL))
-            .cloned()
-            .unwrap_or_default();
-        let Some(id) = c.id.filter(|_| stale(&owner)) else {
-            continue;
-        };
-        let options = RemoveContainerOptionsBuilder::default()
-            .force(true)
-            .v(true)
-            .build();
-        if client
-            .api()
-            .remove_container(&id, Some(options))
-            .await
-            .is_ok()
-        {
-            removed += 1;
-        }
-    }
-    removed
-}
+use super::owner::owner;
+pub(crate) use super::owner::sweep;
+pub use super::owner::{owned_by, CONTAINER_LABEL};
 
 /// What one sandbox container gets.
 #[derive(Clone, Debug)]
@@ -130,7 +47,8 @@ pub struct ContainerSpec {
     pub runtime: Option<String>,
     /// The launcher's spec (JSON), its argument.
     pub launch_spec: String,
-    /// The OCI seccomp profile (JSON).
+    /// The OCI seccomp profile: its JSON, or (for Podman, whose Docker API reads the
+    /// option as a path on its side) a file holding it.
     pub seccomp: String,
     pub memory_bytes: u64,
     /// Processes and threads of the whole container (the launcher's two included).
@@ -142,7 +60,15 @@ pub struct ContainerSpec {
     /// Host files bound read-only into the container (host path, container path): the
     /// runner's startup snapshot.
     pub read_only_files: Vec<(std::path::PathBuf, String)>,
+    /// For Podman, which otherwise asks for an RLIMIT_NPROC above the hard limit it may set:
+    /// this one (a per-uid backstop; the pids limit holds the run).
+    pub nproc: Option<u64>,
 }
+
+/// RLIMIT_NPROC of a Podman container (at most the Podman service's own hard limit, which
+/// its runtime may not raise): counted per host uid over every process and thread of
+/// nobody, so it bounds all sandboxes together (about 300 at a dozen threads each).
+const PODMAN_NPROC: u64 = 4096;
 
 /// Processes of the launcher in every container, on top of the run's own.
 pub const LAUNCHER_PROCESSES: u64 = 2;
@@ -174,11 +100,17 @@ impl ContainerSpec {
             memory_swap: Some(self.memory_bytes as i64),
             pids_limit: Some(self.pids_limit as i64),
             nano_cpus: self.cpu_ms_per_sec.map(|ms| ms as i64 * 1_000_000),
-            ulimits: Some(vec![
-                ulimit("nofile", self.max_open_files),
-                ulimit("core", 0),
-                ulimit("fsize", self.tmp_size_bytes),
-            ]),
+            ulimits: Some(
+                [
+                    Some(ulimit("nofile", self.max_open_files)),
+                    Some(ulimit("core", 0)),
+                    Some(ulimit("fsize", self.tmp_size_bytes)),
+                    self.nproc.map(|n| ulimit("nproc", n)),
+                ]
+                .into_iter()
+                .flatten()
+                .collect(),
+            ),
             ipc_mode: Some("none".into()),
             // Removed by the host once it knows how the container ended (an OOM kill of
             // gVisor's Sentry ends the whole container); its first process ends when the host
@@ -254,10 +186,21 @@ pub(crate) async fn start(
 
 async fn start_now(
     client: DockerClient,
-    spec: ContainerSpec,
+    mut spec: ContainerSpec,
     cgroups: Option<CgroupDriver>,
 ) -> Result<(Started, Option<RunCgroup>), StartError> {
     let t0 = Instant::now();
+    // Podman reads the profile from the file when it creates the container: removed after.
+    let mut profile = None;
+    if client.is_podman() {
+        spec.nproc = Some(PODMAN_NPROC);
+        let file = ProfileFile::write(&spec.seccomp).map_err(|source| StartError::Prepare {
+            what: "seccomp profile file",
+            source,
+        })?;
+        spec.seccomp = file.0.to_string_lossy().into_owned();
+        profile = Some(file);
+    }
     let unavailable = |what: &str, e: bollard::errors::Error| {
         StartError::NotReady(format!("Docker Engine at {}: {what}: {e}", client.at()))
     };
@@ -273,6 +216,7 @@ async fn start_now(
         .await
         .map_err(|e| unavailable("creating the sandbox container", e))?
         .id;
+    drop(profile);
     // From here on the container is removed if anything fails (the process does it).
     let mut process = ContainerProcess {
         client: client.clone(),
@@ -366,6 +310,27 @@ async fn start_now(
         },
         cgroup,
     ))
+}
+
+/// The seccomp profile in a file of its own, for an engine that reads the option as a path
+/// (Podman, on this host); removed on drop.
+struct ProfileFile(std::path::PathBuf);
+
+impl ProfileFile {
+    fn write(json: &str) -> std::io::Result<ProfileFile> {
+        let path = std::env::temp_dir().join(format!(
+            "nodecell-seccomp-{}.json",
+            crate::protocol::new_nonce()
+        ));
+        std::fs::write(&path, json)?;
+        Ok(ProfileFile(path))
+    }
+}
+
+impl Drop for ProfileFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Carries the job into the container's stdin, and keeps stdin open until `close` (or its

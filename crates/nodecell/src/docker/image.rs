@@ -232,11 +232,11 @@ pub async fn ensure(
 
 /// Imports the tar at `path` as the image `reference`, labelled as nodecell's.
 async fn import(client: &DockerClient, path: &Path, reference: &str) -> Result<(), DockerError> {
-    let (repo, tag) = reference.split_once(':').expect("a reference has a tag");
+    // The whole reference as `repo` (which "may include a tag"): Podman's Docker API ignores
+    // the `tag` parameter of an import.
     let options = CreateImageOptionsBuilder::default()
         .from_src("-")
-        .repo(repo)
-        .tag(tag)
+        .repo(reference)
         .changes(vec![format!("LABEL {IMAGE_LABEL}=1")])
         .build();
     let file = tokio::fs::File::open(path).await?;
@@ -266,7 +266,12 @@ async fn remove_others(client: &DockerClient, keep: &str) -> Result<Vec<String>,
         .map_err(client.error("listing nodecell images"))?;
     let mut removed = Vec::new();
     for image in images {
-        if image.repo_tags.iter().any(|t| t == keep) {
+        // Podman lists short names fully qualified (docker.io/library/…, localhost/…).
+        if image
+            .repo_tags
+            .iter()
+            .any(|t| t == keep || t.ends_with(&format!("/{keep}")))
+        {
             continue;
         }
         let name = image.repo_tags.first().cloned().unwrap_or(image.id.clone());

@@ -4,6 +4,7 @@
 
 pub mod container;
 pub mod image;
+mod owner;
 pub mod seccomp;
 
 use std::path::Path;
@@ -38,6 +39,8 @@ pub struct DockerClient {
     docker: Docker,
     /// Where it answers, for messages.
     at: String,
+    /// The engine is Podman's Docker-compatible service (which differs in places).
+    podman: bool,
 }
 
 impl DockerClient {
@@ -64,7 +67,20 @@ impl DockerClient {
         .map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         docker.ping().await.map_err(unreachable)?;
-        Ok(DockerClient { docker, at })
+        let podman = docker
+            .version()
+            .await
+            .map_err(unreachable)?
+            .components
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.name.contains("Podman"));
+        Ok(DockerClient { docker, at, podman })
+    }
+
+    /// Whether the engine is Podman's Docker-compatible service.
+    pub fn is_podman(&self) -> bool {
+        self.podman
     }
 
     /// Where the engine answers.

@@ -313,30 +313,9 @@ pub fn containers_of(pid: u32) -> Vec<(String, String)> {
             .unwrap();
         rt.block_on(async {
             let client = nodecell::docker::DockerClient::connect(None).await.unwrap();
-            let label = nodecell::docker::container::CONTAINER_LABEL;
-            let filters = std::collections::HashMap::from([("label", vec![label])]);
-            let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filters)
-                .build();
-            client
-                .api()
-                .list_containers(Some(options))
+            nodecell::docker::container::owned_by(&client, pid)
                 .await
                 .unwrap()
-                .into_iter()
-                .filter(|c| {
-                    c.labels
-                        .as_ref()
-                        .and_then(|l| l.get(label))
-                        .and_then(|owner| owner.split(':').nth(1))
-                        == Some(pid.to_string().as_str())
-                })
-                .map(|c| {
-                    let state = c.state.map(|s| s.to_string()).unwrap_or_default();
-                    (c.id.unwrap_or_default(), state)
-                })
-                .collect()
         })
     })
     .join()
