@@ -20,23 +20,8 @@ DATA_ROOT=/var/lib/nodecell-docker
 LOG=/run/nodecell-docker/dockerd.log
 CONFIG=/run/nodecell-docker/daemon.json
 
-# Whether a Docker Engine answers on the unix socket $1.
-answers() {
-  python3 - "$1" <<'EOF' 2>/dev/null
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(3)
-s.connect(sys.argv[1])
-s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-data = b""
-while True:
-    chunk = s.recv(4096)
-    if not chunk:
-        break
-    data += chunk
-sys.exit(0 if data.startswith(b"HTTP/1.") and data.rstrip().endswith(b"OK") else 1)
-EOF
-}
+# shellcheck source=engine-answers.sh
+. "$(dirname "$0")/engine-answers.sh"
 
 start() {
   local found="${DOCKER_HOST:-unix:///var/run/docker.sock}"
