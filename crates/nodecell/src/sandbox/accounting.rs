@@ -19,12 +19,26 @@ pub(crate) enum Accounting {
     /// The group a container engine made for the container (and removes with it), where
     /// everything of the sandbox ran from the start: the job's memory limit is set above
     /// what the ready sandbox uses (which its usage does not count), its pids limit with
-    /// the allowance of what runs the sandbox.
-    EngineCgroup { cg: RunCgroup, pids: PidsAllowance },
+    /// the allowance of what runs the sandbox. The engine removes the group as soon as
+    /// the container ends (gVisor's whole sandbox is OOM-killed, for one), often before the
+    /// end is read: what the host sampled during the run stands in for it (`seen`).
+    EngineCgroup {
+        cg: RunCgroup,
+        pids: PidsAllowance,
+        seen: Seen,
+    },
     /// /proc figures and the host's watchdog.
     Watchdog,
     /// Nothing of the host to count or limit.
     Unmetered,
+}
+
+/// An engine group's figures as sampled while the run went on.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    peak: u64,
+    cpu_ns: Option<u64>,
+    oom: bool,
 }
 
 impl Accounting {
@@ -51,6 +65,22 @@ impl Accounting {
     /// The host samples the run's memory and processes itself.
     pub(crate) fn is_watchdog(&self) -> bool {
         matches!(self, Accounting::Watchdog)
+    }
+
+    /// The host samples a group another program removes (see [`Seen`]).
+    pub(crate) fn is_sampled_group(&self) -> bool {
+        matches!(self, Accounting::EngineCgroup { .. })
+    }
+
+    /// Records the engine group's peak, CPU time and OOM kills while it still exists.
+    pub(crate) fn sample_group(&mut self) {
+        if let Accounting::EngineCgroup { cg, seen, .. } = self {
+            if let Some(peak) = cg.memory_peak_bytes() {
+                seen.peak = seen.peak.max(peak);
+            }
+            seen.cpu_ns = cg.cpu_usage_ns().or(seen.cpu_ns);
+            seen.oom = seen.oom || cg.oom_killed();
+        }
     }
 
     /// Sets the job's memory and process limits; returns the memory the ready sandbox
@@ -83,7 +113,7 @@ impl Accounting {
                 outer.reset_memory_peak();
                 Ok(used)
             }
-            Accounting::EngineCgroup { cg, pids } => {
+            Accounting::EngineCgroup { cg, pids, .. } => {
                 let used = cg
                     .memory_usage_bytes()
                     .ok_or("cannot read the sandbox's memory usage")?;
@@ -127,9 +157,16 @@ impl Accounting {
     /// removes Node's group as soon as Node is dead (nsjail) leaves no counter on cgroup v1
     /// (which does not count OOM kills up the tree), so there the sign is that usage
     /// reached the job's limit (v1 charges never pass it).
+    /// An engine's group may be gone by the end: then the kill or a peak at the limit seen
+    /// while it ran says so.
     pub(crate) fn oom_killed(&self, usage: &Usage, limits: &Limits) -> bool {
         match self {
-            Accounting::OwnCgroup(cg) | Accounting::EngineCgroup { cg, .. } => cg.oom_killed(),
+            Accounting::OwnCgroup(cg) => cg.oom_killed(),
+            Accounting::EngineCgroup { cg, seen, .. } => {
+                cg.oom_killed()
+                    || seen.oom
+                    || usage.memory_peak_bytes + (1 << 20) >= limits.memory_bytes()
+            }
             Accounting::NestedCgroup { outer, .. } => {
                 outer.oom_killed() || usage.memory_peak_bytes + (1 << 20) >= limits.memory_bytes()
             }
@@ -151,11 +188,18 @@ impl Accounting {
             wall_ms: wall.as_secs_f64() * 1e3,
             ..Default::default()
         };
-        if let (Some(a), Some(b)) = (cpu0, self.cpu_ns(node)) {
+        let cpu = match self {
+            Accounting::EngineCgroup { cg, seen, .. } => cg.cpu_usage_ns().or(seen.cpu_ns),
+            _ => self.cpu_ns(node),
+        };
+        if let (Some(a), Some(b)) = (cpu0, cpu) {
             usage.cpu_ms = b.saturating_sub(a) as f64 / 1e6;
         }
         let peak = match self {
             Accounting::Unmetered => 0,
+            Accounting::EngineCgroup { cg, seen, .. } => {
+                cg.memory_peak_bytes().unwrap_or(0).max(seen.peak)
+            }
             _ => match self.cgroup() {
                 Some(cg) => cg.memory_peak_bytes().unwrap_or(0),
                 None => peak_seen.max(tree_usage(root).0),

@@ -18,7 +18,7 @@ use super::end::End;
 use super::output::Output;
 use super::{LiveEvent, Sandbox};
 
-/// How often the watchdog samples a sandbox that has no cgroup.
+/// How often the watchdog samples a sandbox that has no cgroup (or an engine's group).
 const WATCHDOG_PERIOD: Duration = Duration::from_millis(10);
 
 impl Sandbox {
@@ -118,7 +118,11 @@ impl Sandbox {
                         Ok(n) if n > 0 => if !out.stderr(&ebuf[..n]) { break End::OutputLimit },
                         _ => stderr_open = false,
                     },
-                    _ = watch.tick(), if self.accounting.is_watchdog() => {
+                    _ = watch.tick(), if self.accounting.is_watchdog() || self.accounting.is_sampled_group() => {
+                        if self.accounting.is_sampled_group() {
+                            self.accounting.sample_group();
+                            continue;
+                        }
                         let (rss, tasks) = tree_usage(self.root_pid());
                         peak_seen = peak_seen.max(rss);
                         if rss > baseline + limits.memory_bytes() {

@@ -74,7 +74,11 @@ impl Sandbox {
             AccountingPlan::Watchdog => Made::Plain(Accounting::Watchdog),
             AccountingPlan::Unmetered => Made::Plain(Accounting::Unmetered),
             AccountingPlan::FromStart(pids) => Made::Plain(match from_start {
-                Some(cg) => Accounting::EngineCgroup { cg, pids },
+                Some(cg) => Accounting::EngineCgroup {
+                    cg,
+                    pids,
+                    seen: Default::default(),
+                },
                 None => Accounting::Unmetered,
             }),
         };
