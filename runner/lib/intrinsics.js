@@ -67,6 +67,8 @@ module.exports = Object.freeze({
   ReflectApply: Reflect.apply,
   ReflectOwnKeys: Reflect.ownKeys,
   ArrayIsArray: Array.isArray,
+  ArrayPrototypePush: uncurryThis(Array.prototype.push),
+  DateNow: Date.now,
   String: String,
   StringPrototypeCharCodeAt: uncurryThis(String.prototype.charCodeAt),
   StringPrototypeSlice: uncurryThis(String.prototype.slice),

@@ -8,7 +8,10 @@ const I = require('./intrinsics');
 const protocol = require('./protocol');
 const { quote, writeFrame } = protocol;
 const { serialize, isInternalError, tooLarge } = require('./serialize');
-const { transform, mapColumn, lineStarts, loadAcorn, FILENAME } = require('./transform');
+const { transform, transformExpression, transformFilter, mapColumn, lineStarts, loadAcorn, FILENAME } = require('./transform');
+const { runItems } = require('./batch');
+const avs = require('./avs');
+const template = require('./template');
 const vm = require('vm');
 const path = require('path');
 const { Console } = require('console');
@@ -58,8 +61,26 @@ for (const name of ALLOWLIST) {
   if (isBuiltin(name)) I.MapPrototypeSet(modules, 'node:' + name, exports);
 }
 
+// Under the avs profile, the versions EigenLayer-AVS pins (package.json's npm aliases
+// lodash-avs, dayjs-avs, uuid-avs), loaded on first use.
+const AVS_LOAD_FROM = {
+  lodash: path.join(NODE_MODULES, 'lodash-avs', 'lodash.min.js'),
+  dayjs: path.join(NODE_MODULES, 'dayjs-avs', 'dayjs.min.js'),
+  uuid: path.join(NODE_MODULES, 'uuid-avs', 'dist', 'index.js'),
+};
+let avsModules = false; // set for a job under the avs profile
+const avsLoaded = new I.Map();
+
 // The exports of an allowed module, loading it now if it was deferred.
 function loadAllowed(name) {
+  if (avsModules && I.ObjectPrototypeHasOwnProperty(AVS_LOAD_FROM, name)) {
+    let exports = I.MapPrototypeGet(avsLoaded, name);
+    if (exports === undefined) {
+      exports = require(AVS_LOAD_FROM[name]);
+      I.MapPrototypeSet(avsLoaded, name, exports);
+    }
+    return exports;
+  }
   let exports = I.MapPrototypeGet(modules, name);
   if (exports === NOT_LOADED) {
     const bare = I.StringPrototypeIndexOf(name, 'node:') === 0 ? I.StringPrototypeSlice(name, 5) : name;
@@ -395,17 +416,28 @@ function finishWithError(err) {
   exitNow(0);
 }
 
+// Under avs, Dates in a result as AVS's Go side writes them.
+let resultDates = null;
+
 function finishWithValue(value) {
   if (finished) return;
   let json;
   try {
-    json = serialize(value, maxResultBytes);
+    json = serialize(value, maxResultBytes, resultDates);
     if (I.BufferByteLength(json, 'utf8') > maxResultBytes) throw tooLarge(maxResultBytes);
   } catch (e) {
     finishWithError(e);
     return;
   }
   if (finished) return; // a getter called process.exit() meanwhile
+  finished = true;
+  send('{"type":"result","status":"ok","nonce":' + quote(nonce()) + ',"result":' + json + '}');
+  exitNow(0);
+}
+
+// A result already in JSON text (a batch's array of item results).
+function finishWithJson(json) {
+  if (finished) return;
   finished = true;
   send('{"type":"result","status":"ok","nonce":' + quote(nonce()) + ',"result":' + json + '}');
   exitNow(0);
@@ -425,10 +457,35 @@ let logLevel = null; // level forced by the console method being called
 
 let silent = false; // warm-up only
 
+// Under isolation "batch", the current item's console lines (see batch.js), held to the
+// output budget of one item.
+let itemLogs = null;
+let itemBudget = 0;
+let itemOverflow = null;
+
+function collectLogs(array) {
+  itemLogs = array;
+  if (array === null) return null;
+  itemBudget = maxOutputBytes;
+  itemOverflow = { exceeded: false };
+  return itemOverflow;
+}
+
 function emitLog(level, text) {
   if (finished || silent) return;
   const limit = maxOutputBytes + 1;
   const message = text.length > limit ? I.StringPrototypeSlice(text, 0, limit) : text;
+  if (itemLogs !== null) {
+    const n = I.BufferByteLength(message, 'utf8');
+    if (n > itemBudget) {
+      itemOverflow.exceeded = true;
+      itemBudget = 0;
+      return;
+    }
+    itemBudget -= n;
+    I.ArrayPrototypePush(itemLogs, { level, message });
+    return;
+  }
   send('{"type":"log","level":"' + level + '","message":' + quote(message) + '}');
 }
 
@@ -657,9 +714,28 @@ async function run() {
   maxOutputBytes = positiveInt(job.max_output_bytes);
   const inputs = job.inputs !== null && typeof job.inputs === 'object' && !Array.isArray(job.inputs)
     ? job.inputs : {};
+  const profile = job.profile === 'avs' ? 'avs' : 'node';
+  job.profile = profile;
+  avsModules = profile === 'avs';
   const code = job.code;
 
-  const t = transform(code);
+  const mode = job.mode === 'expression' || job.mode === 'template' || job.mode === 'filter' ? job.mode : 'code';
+  job.mode = mode;
+  if (profile === 'avs') resultDates = avs.rfc3339Nano;
+  if (mode === 'template') {
+    runTemplate(code, inputs, profile);
+    return;
+  }
+  const branchRule = mode === 'expression' && profile === 'avs';
+  const t = mode === 'expression' ? transformExpression(code)
+    : mode === 'filter' ? transformFilter(code, profile)
+    : transform(code);
+  if (t.error && branchRule) {
+    // A condition that does not compile is false, as upstream's.
+    emitLog('info', 'false (evaluation error)\n  Error: SyntaxError: ' + t.error.message);
+    finishWithValue(false);
+    return;
+  }
   if (t.error) {
     const e = t.error;
     sendErrorInfo({ ...e, stack: syntaxStack(code, e.name, e.message, e.line, e.column) });
@@ -702,6 +778,11 @@ async function run() {
     }
   }
 
+  if (I.ArrayIsArray(job.items)) {
+    await runBatch(t, inputs, importValues);
+    return;
+  }
+
   let outer;
   try {
     const script = t.script || new VmScript(t.source, { filename: FILENAME, lineOffset: t.lineOffset });
@@ -727,6 +808,12 @@ async function run() {
   };
   makeStdioBlocking();
 
+  if (profile === 'avs') avs.install(globalThis);
+  if (mode === 'filter') {
+    finishWithValue(await runFilter(outer, importValues, inputs));
+    return;
+  }
+
   let value;
   try {
     const promise = main();
@@ -736,10 +823,111 @@ async function run() {
     I.ObjectDefineProperty(promise, 'constructor', { __proto__: null, value: I.Promise });
     value = await promise;
   } catch (e) {
+    if (branchRule) {
+      emitLog('info', 'false (evaluation error)\n  Error: ' + reason(e));
+      finishWithValue(false);
+      return;
+    }
     finishWithError(e);
     return;
   }
+  if (branchRule) {
+    const b = avs.branchOutcome(value, null);
+    if (b.reason !== null) emitLog('info', b.reason);
+    finishWithValue(b.value);
+    return;
+  }
   finishWithValue(value);
+}
+
+// `mode: "filter"` (vm_runner_filter.go): the predicate runs for every element of
+// `inputs.items` with `value` and `index`; an element is kept when the result is truthy;
+// an element whose predicate throws is skipped (with a log line, as upstream logs it).
+async function runFilter(outer, importValues, inputs) {
+  const items = inputs.items;
+  if (!I.ArrayIsArray(items)) {
+    finishWithError(new I.Error("mode \"filter\" needs inputs.items, an array (the elements to filter)"));
+    return null;
+  }
+  const kept = [];
+  for (let i = 0; i < items.length; i++) {
+    let last;
+    const main = outer(userRequire, importValues, (v) => { last = v; }, () => last);
+    I.ObjectDefineProperty(globalThis, 'value', { __proto__: null, value: items[i], writable: true, configurable: true, enumerable: true });
+    I.ObjectDefineProperty(globalThis, 'index', { __proto__: null, value: i, writable: true, configurable: true, enumerable: true });
+    let holds;
+    try {
+      holds = await main();
+    } catch (e) {
+      emitLog('info', `Error evaluating filter expression for item ${i}: ${reason(e)}. Skipping item.`);
+      continue;
+    }
+    if (holds) I.ArrayPrototypePush(kept, items[i]);
+  }
+  return kept;
+}
+
+// `mode: "template"`: `{{ }}` substitution over the inputs (template.js), every expression
+// evaluated in a fresh context holding the inputs with their case aliases.
+function runTemplate(text, inputs, profile) {
+  installInputs(inputs);
+  I.ObjectDefineProperty(globalThis, 'console', {
+    __proto__: null, value: userConsole, writable: true, configurable: true, enumerable: false,
+  });
+  processRef.reallyExit = function reallyExit(code) {
+    finishWithExit(code === undefined ? 0 : code);
+  };
+  let out;
+  try {
+    const context = vm.createContext(template.withAliases(inputs));
+    if (profile === 'avs') avs.install(vm.runInContext('globalThis', context));
+    out = template.render(text, (script) => vm.runInContext(script, context, { filename: 'template' }), avs.rfc3339Nano);
+  } catch (e) {
+    finishWithError(e);
+    return;
+  }
+  finishWithValue(out);
+}
+
+// isolation "batch": every item in a fresh context, one after another (batch.js).
+async function runBatch(t, inputs, importValues) {
+  I.ObjectDefineProperty(globalThis, 'console', {
+    __proto__: null, value: userConsole, writable: true, configurable: true, enumerable: false,
+  });
+  processRef.reallyExit = function reallyExit(code) {
+    finishWithExit(code === undefined ? 0 : code);
+  };
+  makeStdioBlocking();
+  const timeout = positiveInt(job.item_timeout_ms);
+  let json;
+  try {
+    json = await runItems({
+      source: t.source,
+      filename: FILENAME,
+      lineOffset: t.lineOffset,
+      items: job.items,
+      itemTimeoutMs: timeout > 0 ? timeout : 1,
+      inputs,
+      profile: job.profile,
+      userRequire,
+      importValues,
+      console: userConsole,
+      installProfile: job.profile === 'avs' ? avs.install : null,
+      serialize: (v) => {
+        const text = serialize(v, maxResultBytes);
+        if (I.BufferByteLength(text, 'utf8') > maxResultBytes) throw tooLarge(maxResultBytes);
+        return text;
+      },
+      describeError,
+      collectLogs,
+      quote,
+      now: () => I.DateNow(),
+    });
+  } catch (e) {
+    finishWithError(e);
+    return;
+  }
+  finishWithJson(json);
 }
 
 // --- startup ---------------------------------------------------------------

@@ -50,7 +50,7 @@ function tooLarge(limit) {
 }
 
 // Serialize `value`; returns the JSON text. `maxBytes` is the UTF-8 size cap.
-function serialize(value, maxBytes) {
+function serialize(value, maxBytes, dateText = null) {
   let out = '';
   const ancestors = new I.Set();
 
@@ -112,7 +112,7 @@ function serialize(value, maxBytes) {
     // these look at the real object, a Proxy is just an object here).
     if (I.isDate(v)) {
       const time = I.DatePrototypeGetTime(v);
-      emit(time !== time ? 'null' : quote(I.DatePrototypeToISOString(v)));
+      emit(time !== time ? 'null' : quote(dateText !== null ? dateText(time) : I.DatePrototypeToISOString(v)));
       return;
     }
     if (I.isNumberObject(v)) { emit(number(I.NumberPrototypeValueOf(v))); return; }

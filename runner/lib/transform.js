@@ -269,25 +269,16 @@ function transform(code) {
   // prototypes) and only reads own properties.
   const insertions = Object.create(null);
   let captured = false;
-
-  if (!hasReturn) {
-    let last = null;
-    for (const node of body) if (node.type === 'ExpressionStatement') last = node;
-    if (last !== null) {
-      captured = true;
-      const expr = last.expression;
-      edits.push({ start: expr.start, end: expr.start, text: CAPTURE_OPEN });
-      edits.push({ start: expr.end, end: expr.end, text: CAPTURE_CLOSE });
-      const ps = position(starts, expr.start);
-      const pe = position(starts, expr.end);
-      const add = (line, column, length) => {
-        if (insertions[line] === undefined) insertions[line] = [];
-        insertions[line].push({ column, length });
-      };
-      add(ps.line, ps.column, CAPTURE_OPEN.length);
-      add(pe.line, pe.column, CAPTURE_CLOSE.length);
-    }
+  if (!hasReturn) captured = instrumentCompletion(body, edits);
+  for (const e of edits) {
+    if (e.start !== e.end) continue; // a replacement (import, hashbang), not an insertion
+    const p = position(starts, e.start);
+    if (insertions[p.line] === undefined) insertions[p.line] = [];
+    const list = insertions[p.line];
+    const same = list.find((x) => x.column === p.column);
+    if (same) same.length += e.text.length; else list.push({ column: p.column, length: e.text.length });
   }
+  for (const line of Object.keys(insertions)) insertions[line].sort((a, b) => a.column - b.column);
 
   let prologue = strict ? ' "use strict";' : '';
   let index = 0;
@@ -297,7 +288,9 @@ function transform(code) {
     }
   }
 
-  edits.sort((a, b) => a.start - b.start || a.end - b.end);
+  // At one offset: replacements, then closing insertions (innermost first), then opening
+  // ones (outermost first).
+  edits.sort((a, b) => a.start - b.start || a.end - b.end || rank(a) - rank(b));
   let user = '';
   let at = 0;
   for (const e of edits) {
@@ -319,6 +312,88 @@ function transform(code) {
   };
 }
 
+const RESET = ';__nodecell_capture__(void 0);';
+
+// Sort key of edits at one offset (see transform()).
+function rank(e) {
+  if (e.start !== e.end) return -Infinity;
+  return e.close ? -1e6 - (e.depth || 0) : (e.depth || 0);
+}
+
+// The program's completion value, as eval() would give it, for code without a top-level
+// return: every expression statement outside functions records its value, and every
+// statement whose completion the language turns from empty into undefined (if, loops,
+// switch, try, with: UpdateEmpty(..., undefined)) records undefined as it starts, so
+// the last value recorded when the code ends is the completion value. A catch block
+// starts from undefined; a finally block that completes normally restores the value it
+// found (its own normal completion does not count). Statements in a single-statement
+// position (an if's branch, a loop's body) get braces around the inserted reset.
+// Returns whether anything was instrumented.
+function instrumentCompletion(body, edits) {
+  let any = false;
+  let saved = 0;
+  const insert = (at, text, depth, close) => edits.push({ start: at, end: at, text, depth, close });
+  function list(stmts, depth) {
+    for (const s of stmts) visit(s, false, depth, s.start);
+  }
+  function reset(s, slot, depth, from) {
+    any = true;
+    if (slot) {
+      insert(from, '{' + RESET, depth, false);
+      insert(s.end, '}', depth, true);
+    } else {
+      insert(from, RESET, depth, false);
+    }
+  }
+  function visit(s, slot, depth, from) {
+    if (s === null || s === undefined) return;
+    switch (s.type) {
+      case 'ExpressionStatement':
+        any = true;
+        insert(s.expression.start, CAPTURE_OPEN, depth + 1, false);
+        insert(s.expression.end, CAPTURE_CLOSE, depth + 1, true);
+        break;
+      case 'BlockStatement':
+        list(s.body, depth + 1);
+        break;
+      case 'LabeledStatement':
+        visit(s.body, slot, depth, from);
+        break;
+      case 'IfStatement':
+        reset(s, slot, depth, from);
+        visit(s.consequent, true, depth + 1, s.consequent.start);
+        if (s.alternate) visit(s.alternate, true, depth + 1, s.alternate.start);
+        break;
+      case 'ForStatement': case 'ForInStatement': case 'ForOfStatement':
+      case 'WhileStatement': case 'DoWhileStatement': case 'WithStatement':
+        reset(s, slot, depth, from);
+        visit(s.body, true, depth + 1, s.body.start);
+        break;
+      case 'SwitchStatement':
+        reset(s, slot, depth, from);
+        for (const c of s.cases) list(c.consequent, depth + 1);
+        break;
+      case 'TryStatement':
+        reset(s, slot, depth, from);
+        list(s.block.body, depth + 1);
+        if (s.handler) {
+          insert(s.handler.body.start + 1, RESET, depth + 1, false);
+          list(s.handler.body.body, depth + 1);
+        }
+        if (s.finalizer) {
+          const name = `__nodecell_saved_${saved++}__`;
+          insert(s.finalizer.start + 1, `let ${name} = __nodecell_last__();`, depth + 1, false);
+          list(s.finalizer.body, depth + 1);
+          insert(s.finalizer.end - 1, `;__nodecell_capture__(${name});`, depth + 1, true);
+        }
+        break;
+      default: break; // declarations, empty statements, break/continue/throw, debugger
+    }
+  }
+  list(body, 0);
+  return any;
+}
+
 // Map a 0-based column reported by V8 on user line `line` back to the user's
 // column (0-based). A position inside inserted text maps to its insertion point.
 function mapColumn(insertions, line, genColumn) {
@@ -336,4 +411,53 @@ function mapColumn(insertions, line, genColumn) {
   return genColumn - shift;
 }
 
-module.exports = { transform, mapColumn, lineStarts, position, loadAcorn, FILENAME, LINE_OFFSET };
+const EXPRESSION_OPEN = 'return (';
+
+// `mode: "expression"`: `code` must be exactly one expression (comments and white space
+// around it allowed); it becomes `return (<code>\n);` with the user's text at its own
+// lines and columns (the prefix is recorded as an insertion on line 1).
+function transformExpression(code) {
+  if (typeof code !== 'string') code = String(code);
+  if (code.trim() === '') return { error: syntaxError('the expression is empty', 1, 0) };
+  const a = loadAcorn();
+  let node;
+  try {
+    node = a.parseExpressionAt(code, 0, { ecmaVersion: 'latest', allowAwaitOutsideFunction: true });
+  } catch (e) {
+    if (e instanceof SyntaxError) return { error: fromAcornError(e) };
+    throw e;
+  }
+  // Only comments and white space may follow the expression.
+  try {
+    const rest = a.tokenizer(code.slice(node.end), { ecmaVersion: 'latest' });
+    const tok = rest.getToken();
+    if (tok.type !== a.tokTypes.eof) {
+      const p = position(lineStarts(code), node.end + tok.start);
+      return { error: syntaxError('the code must be one expression (mode "expression"); this is more', p.line, p.column) };
+    }
+  } catch (e) {
+    if (e instanceof SyntaxError) return { error: fromAcornError(e) };
+    throw e;
+  }
+  const t = transform(EXPRESSION_OPEN + code + '\n);');
+  if (t.error) return t;
+  const insertions = Object.create(null);
+  insertions[1] = [{ column: 0, length: EXPRESSION_OPEN.length }];
+  return { ...t, insertions };
+}
+
+// `mode: "filter"`: upstream's rule (vm_runner_filter.go) decides the form: a predicate
+// whose text contains "if" or "return" is a function body, anything else an expression.
+// Under the node profile a body is whatever has a top-level return or is not one
+// expression.
+function transformFilter(code, profile) {
+  if (typeof code !== 'string') code = String(code);
+  const body = profile === 'avs'
+    ? code.includes('if') || code.includes('return')
+    : transformExpression(code).error !== undefined;
+  if (!body) return transformExpression(code);
+  // Upstream's body is a plain function body: only its return gives a value.
+  return profile === 'avs' ? transform(code + '\n;return undefined;') : transform(code);
+}
+
+module.exports = { transform, transformExpression, transformFilter, mapColumn, lineStarts, position, loadAcorn, FILENAME, LINE_OFFSET };

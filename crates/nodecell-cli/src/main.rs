@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use nodecell::{
-    Discovery, Engine, EngineConfig, ExecRequest, JsonError, JsonObject, LimitOverrides, Prelaunch,
-    Status,
+    Discovery, Engine, EngineConfig, ExecRequest, JsonError, JsonObject, LimitOverrides, Mode,
+    Prelaunch, Profile, Status,
 };
 
 #[derive(Parser)]
@@ -44,6 +44,12 @@ enum Cmd {
         memory_mib: Option<u64>,
         #[arg(long)]
         backend: Option<String>,
+        /// `node` (the default) or `avs` (EigenLayer-AVS's exact semantics; docs/avs.md).
+        #[arg(long, value_parser = parse_profile)]
+        profile: Option<Profile>,
+        /// What FILE holds: `code` (a program, the default), `expression`, `template` or `filter`.
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<Mode>,
     },
     /// Serve HTTP and gRPC over a warm pool until SIGTERM/SIGINT (exit 64 on bad configuration).
     Serve {
@@ -62,6 +68,9 @@ enum Cmd {
         max_queue: Option<usize>,
         #[arg(long)]
         backend: Option<String>,
+        /// The profile of requests that name none: `node` or `avs`.
+        #[arg(long)]
+        profile: Option<String>,
         /// The most of the run slots and queue one client may hold, in percent.
         #[arg(long)]
         client_share_percent: Option<u8>,
@@ -309,6 +318,8 @@ async fn run(cli: Cli) -> ExitCode {
             timeout_ms,
             memory_mib,
             backend,
+            profile,
+            mode,
         } => {
             // The backend's launcher starts first, before anything else here, and creates
             // the sandbox's namespaces while the request is read and the engine discovers
@@ -337,6 +348,8 @@ async fn run(cli: Cli) -> ExitCode {
                     ..Default::default()
                 },
                 backend,
+                profile,
+                mode,
             };
             let mut run = Box::pin(engine.run_prelaunched(&req, prelaunch));
             let ended = tokio::select! {
@@ -430,6 +443,14 @@ fn init_tracing() {
         .init();
 }
 
+fn parse_profile(s: &str) -> Result<Profile, String> {
+    Profile::parse(s)?.ok_or_else(|| "empty profile (known: node, avs)".into())
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    Mode::parse(s)?.ok_or_else(|| "empty mode (known: code, expression, template, filter)".into())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Cmd::Serve {
@@ -440,6 +461,7 @@ fn main() -> ExitCode {
         max_concurrent,
         max_queue,
         backend,
+        profile,
         client_share_percent,
         max_connections,
         max_connections_per_peer,
@@ -455,6 +477,7 @@ fn main() -> ExitCode {
             max_concurrent,
             max_queue,
             backend,
+            profile,
             client_share_percent,
             max_connections,
             max_connections_per_peer,

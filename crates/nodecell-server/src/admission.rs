@@ -2,7 +2,7 @@
 //! place: the bearer token, the size cap of a request, and turning the request (JSON over HTTP,
 //! protobuf over gRPC) into the library's [`ExecRequest`] under the same rules.
 
-use nodecell::{ExecRequest, LimitOverrides, Limits};
+use nodecell::{BatchRequest, ExecRequest, LimitOverrides, Limits};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::grpc::pb;
@@ -52,6 +52,13 @@ pub fn max_request_bytes(limits: &Limits) -> usize {
         .unwrap_or(usize::MAX)
 }
 
+/// The largest batch body read: a request's, with room for items as large as the inputs
+/// again (each item's run is held to `max_inputs_bytes` with the shared inputs).
+pub fn max_batch_request_bytes(limits: &Limits) -> usize {
+    max_request_bytes(limits)
+        .saturating_add(usize::try_from(2 * limits.max_inputs_bytes).unwrap_or(usize::MAX))
+}
+
 /// A request body over [`max_request_bytes`].
 pub fn request_too_large(cap: usize) -> ApiError {
     ApiError::new(
@@ -77,6 +84,47 @@ pub fn request_from_json(body: &[u8]) -> Result<ExecRequest, ApiError> {
     Ok(admit(req))
 }
 
+/// An HTTP batch body (JSON) as a batch.
+pub fn batch_from_json(body: &[u8]) -> Result<BatchRequest, ApiError> {
+    let mut batch: BatchRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("invalid request body: {e}")))?;
+    if batch.backend.as_deref() == Some("") {
+        batch.backend = None;
+    }
+    Ok(batch)
+}
+
+/// A gRPC batch as a batch; `inputs` and every item must be representable as JSON.
+pub fn batch_from_proto(req: pb::ExecuteBatchRequest) -> Result<BatchRequest, ApiError> {
+    let base = request_from_proto(req.request.unwrap_or_default())?;
+    let items = req
+        .items
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.to_json()
+                .map(|j| nodecell::JsonText::from_value(&j))
+                .map_err(|e| {
+                    let why = format!("items[{i}]: {e}");
+                    ApiError::invalid(why.clone()).with_field("items", why)
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let isolation = nodecell::Isolation::parse(&req.isolation)
+        .map_err(|e| ApiError::invalid(e.clone()).with_field("isolation", e))?;
+    Ok(BatchRequest {
+        code: base.code,
+        inputs: base.inputs,
+        items,
+        limits: base.limits,
+        backend: base.backend,
+        profile: base.profile,
+        mode: base.mode,
+        parallelism: req.parallelism,
+        isolation,
+    })
+}
+
 /// A gRPC request as a request; `inputs` must be representable as JSON.
 pub fn request_from_proto(req: pb::ExecuteRequest) -> Result<ExecRequest, ApiError> {
     let inputs = match req.inputs {
@@ -92,6 +140,10 @@ pub fn request_from_proto(req: pb::ExecuteRequest) -> Result<ExecRequest, ApiErr
         max_result_bytes,
         max_processes,
     } = req.limits.unwrap_or_default();
+    let profile = nodecell::Profile::parse(&req.profile)
+        .map_err(|e| ApiError::invalid(e.clone()).with_field("profile", e))?;
+    let mode = nodecell::Mode::parse(&req.mode)
+        .map_err(|e| ApiError::invalid(e.clone()).with_field("mode", e))?;
     Ok(admit(ExecRequest {
         code: req.code,
         inputs,
@@ -103,6 +155,8 @@ pub fn request_from_proto(req: pb::ExecuteRequest) -> Result<ExecRequest, ApiErr
             max_processes,
         },
         backend: Some(req.backend),
+        profile,
+        mode,
     }))
 }
 
@@ -245,6 +299,8 @@ mod tests {
                 max_processes: Some(1),
             },
             backend: Some("native".into()),
+            profile: Some(nodecell::Profile::Avs),
+            mode: Some(nodecell::Mode::Expression),
         };
         let json = serde_json::to_value(&full).unwrap();
         let keys = |v: &serde_json::Value| -> BTreeSet<String> {

@@ -85,6 +85,7 @@ pub struct Overrides {
     pub max_concurrent: Option<usize>,
     pub max_queue: Option<usize>,
     pub backend: Option<String>,
+    pub profile: Option<String>,
     pub client_share_percent: Option<u8>,
     pub max_connections: Option<usize>,
     pub max_connections_per_peer: Option<usize>,
@@ -96,6 +97,17 @@ pub struct Overrides {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
+
+/// The server's default profile, from `source` (an environment variable or a flag).
+fn profile(source: &str, value: &str) -> Result<nodecell::Profile, ConfigError> {
+    match nodecell::Profile::parse(value) {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(ConfigError(format!(
+            "{source}: empty profile (known: node, avs)"
+        ))),
+        Err(e) => Err(ConfigError(format!("{source}: {e}"))),
+    }
+}
 
 fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, ConfigError>
 where
@@ -166,6 +178,9 @@ impl ServerConfig {
         if let Some(v) = env("NODECELL_BACKEND") {
             c.backend = v;
         }
+        if let Some(v) = env("NODECELL_PROFILE") {
+            c.engine.default_profile = profile("NODECELL_PROFILE", &v)?;
+        }
         if let Some(v) = env("NODECELL_AUTH_TOKENS") {
             c.auth_tokens = v
                 .split(',')
@@ -209,6 +224,9 @@ impl ServerConfig {
         }
         if let Some(v) = &flags.backend {
             c.backend = v.clone();
+        }
+        if let Some(v) = &flags.profile {
+            c.engine.default_profile = profile("--profile", v)?;
         }
         macro_rules! from_flags {
             ($($field:ident),* $(,)?) => {$(

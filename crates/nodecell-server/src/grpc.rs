@@ -215,6 +215,29 @@ impl Sandbox for SandboxService {
         Ok(Response::new(to_response(outcome)))
     }
 
+    async fn execute_batch(
+        &self,
+        request: Request<pb::ExecuteBatchRequest>,
+    ) -> Result<Response<pb::ExecuteBatchResponse>, Status> {
+        let client = self.client(&request);
+        let batch = admission::batch_from_proto(request.into_inner()).map_err(to_status)?;
+        let outcome = self
+            .state
+            .execute_batch(client, batch)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::ExecuteBatchResponse {
+            outcomes: outcome.outcomes.into_iter().map(to_response).collect(),
+            usage: Some(pb::Usage {
+                wall_ms: outcome.usage.wall_ms,
+                cpu_ms: outcome.usage.cpu_ms,
+                memory_peak_bytes: outcome.usage.memory_peak_bytes,
+            }),
+            stdout: outcome.stdout,
+            stderr: outcome.stderr,
+        }))
+    }
+
     type ExecuteStreamStream = EventStream;
 
     async fn execute_stream(

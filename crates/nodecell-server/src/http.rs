@@ -131,6 +131,7 @@ impl IntoResponse for ApiError {
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/v1/execute", post(execute))
+        .route("/v1/execute/batch", post(execute_batch))
         .route("/v1/info", get(info))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -184,6 +185,40 @@ async fn execute(State(state): State<Arc<AppState>>, req: Request) -> Result<Res
         Some(ConnectInfo(watch)) => tokio::select! {
             outcome = run => outcome?,
             // The client is gone: dropping the run kills its sandbox.
+            () = watch.closed() => return Err(ApiError::new(ErrorCode::ClientClosed, "the client went away")),
+        },
+        None => run.await?,
+    };
+    Ok(Json(outcome).into_response())
+}
+
+async fn execute_batch(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let watch = req
+        .extensions()
+        .get::<ConnectInfo<ConnectionWatch>>()
+        .cloned();
+    let peer = req.extensions().get::<ConnInfo>().map(|c| c.peer.ip());
+    let authorization = req.headers().get(header::AUTHORIZATION);
+    let client = Client::of(
+        &state.config.auth_tokens,
+        authorization.map(|v| v.as_bytes()),
+        peer,
+    );
+    let cap = admission::max_batch_request_bytes(&state.engine.config().default_limits);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(state.config.body_timeout_ms);
+    let bytes = read_capped(req.into_body(), cap, deadline)
+        .await?
+        .ok_or_else(|| admission::body_timed_out(state.config.body_timeout_ms))?;
+    let batch = admission::batch_from_json(&bytes)?;
+    let run = state.execute_batch(client, batch);
+    let outcome = match watch {
+        Some(ConnectInfo(watch)) => tokio::select! {
+            outcome = run => outcome?,
+            // The client is gone: dropping the batch kills its sandboxes.
             () = watch.closed() => return Err(ApiError::new(ErrorCode::ClientClosed, "the client went away")),
         },
         None => run.await?,

@@ -3,7 +3,8 @@
 //! and error responses of each path from the table in [`crate::error`].
 
 use nodecell::{
-    ErrorInfo, ExecRequest, LimitOverrides, LogEntry, LogLevel, Outcome, Status, Usage,
+    BatchOutcome, BatchRequest, ErrorInfo, ExecRequest, Isolation, LimitOverrides, LogEntry,
+    LogLevel, Mode, Outcome, Profile, Status, Usage,
 };
 use serde::Serialize;
 use utoipa::openapi::path::{Operation, PathItem};
@@ -62,6 +63,19 @@ fn error_code_schema() -> Schema {
 #[allow(dead_code)]
 fn execute() {}
 
+/// Runs one code over many items (AVS's loop), the outcomes in item order.
+#[utoipa::path(
+    post,
+    path = "/v1/execute/batch",
+    request_body = BatchRequest,
+    responses(
+        (status = StatusCode::OK, description = "The batch ran; each item's status is in its outcome", body = BatchOutcome),
+    ),
+    security(("bearer" = []))
+)]
+#[allow(dead_code)]
+fn execute_batch() {}
+
 /// Alive.
 #[utoipa::path(get, path = "/healthz", responses((status = StatusCode::OK, description = "The process is alive")))]
 #[allow(dead_code)]
@@ -85,8 +99,8 @@ fn info() {}
 #[derive(OpenApi)]
 #[openapi(
     info(title = "nodecell", description = "Runs untrusted JavaScript in sandboxed Node.js"),
-    paths(execute, healthz, readyz, metrics, info),
-    components(schemas(ExecRequest, LimitOverrides, Outcome, Status, ErrorInfo, LogEntry, LogLevel, Usage, ErrorResponse, ErrorDetail)),
+    paths(execute, execute_batch, healthz, readyz, metrics, info),
+    components(schemas(ExecRequest, BatchRequest, BatchOutcome, Isolation, Profile, Mode, LimitOverrides, Outcome, Status, ErrorInfo, LogEntry, LogLevel, Usage, ErrorResponse, ErrorDetail)),
     modifiers(&BearerAuth, &ErrorResponses)
 )]
 pub struct ApiDoc;
@@ -95,6 +109,7 @@ pub struct ApiDoc;
 /// [`RaisedBy::Authenticated`], which every operation with a security requirement raises.
 const RAISED_BY: &[(&str, RaisedBy)] = &[
     ("execute", RaisedBy::Execute),
+    ("execute_batch", RaisedBy::Execute),
     ("readyz", RaisedBy::Readiness),
 ];
 

@@ -4,7 +4,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nodecell::{BackendId, Engine, ExecRequest, LiveEvent, Outcome, Pool, Protection};
+use futures_util::StreamExt;
+use nodecell::{
+    BackendId, BatchOutcome, BatchRequest, Engine, ExecRequest, Isolation, LiveEvent, Outcome,
+    Pool, Protection,
+};
 use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
@@ -126,9 +130,92 @@ impl AppState {
         }
         // Checked once, before admission: a bad request never waits in the queue.
         let checked = self.engine.check_request(&req).map_err(ApiError::from)?;
+        let own_pool = self.pool_for(checked.backend)?;
+        let _admitted = self.admit(client).await?;
+        metrics::histogram!("nodecell_queue_wait_seconds").record(t0.elapsed().as_secs_f64());
+        // Counted while running, also when the caller gives up and the run is dropped.
+        let running = Counted::new(&self.in_flight);
+        let result = own_pool.run_checked(&req, &checked, live).await;
+        drop(running);
+        let outcome = result.map_err(ApiError::from)?;
+        record_outcome(&outcome, t0);
+        Ok(outcome)
+    }
+
+    /// A batch: one code over many items, the outcomes in item order. Under item isolation
+    /// every item is admitted as a single run is (its share, a run slot in the queue's
+    /// order), at most `parallelism` at a time: a batch never holds more slots than that,
+    /// and single runs queued meanwhile take their turn between its items. Under batch
+    /// isolation the whole batch is one run. An item that cannot be admitted fails the
+    /// batch with that error (nothing of it is half-reported).
+    pub async fn execute_batch(
+        &self,
+        client: Client,
+        batch: BatchRequest,
+    ) -> Result<BatchOutcome, ApiError> {
+        let t0 = Instant::now();
+        if self.draining.load(Ordering::Acquire) {
+            return Err(ApiError::new(
+                ErrorCode::Draining,
+                "the service is shutting down",
+            ));
+        }
+        let mut batch = batch;
+        if batch.backend.is_none() {
+            batch.backend = Some(self.backend.as_str().to_string());
+        }
+        batch.check_shape().map_err(ApiError::from)?;
+        let checked = self
+            .engine
+            .check_request(&batch.shared_request())
+            .map_err(ApiError::from)?;
+        match batch.isolation() {
+            Isolation::Item => {
+                // Every item's request is checked before any runs (an item that makes the
+                // inputs too large fails the batch up front).
+                let requests = (0..batch.items.len())
+                    .map(|i| {
+                        let req = batch.item_request(i, checked.profile);
+                        self.engine.check_request(&req).map_err(ApiError::from)?;
+                        Ok(req)
+                    })
+                    .collect::<Result<Vec<_>, ApiError>>()?;
+                let outcomes: Vec<Result<Outcome, ApiError>> = futures_util::stream::iter(requests)
+                    .map(|req| self.execute(client, req, None))
+                    .buffered(batch.parallelism())
+                    .collect()
+                    .await;
+                let outcomes = outcomes.into_iter().collect::<Result<Vec<_>, _>>()?;
+                let usage =
+                    nodecell::batch::total_usage(&outcomes, t0.elapsed().as_secs_f64() * 1e3);
+                Ok(BatchOutcome {
+                    outcomes,
+                    usage,
+                    stdout: String::new(),
+                    stderr: String::new(),
+                })
+            }
+            Isolation::Batch => {
+                let pool = self.pool_for(checked.backend)?;
+                let _admitted = self.admit(client).await?;
+                let running = Counted::new(&self.in_flight);
+                let result = pool.run_batch_checked(&batch, &checked).await;
+                drop(running);
+                let outcome = result.map_err(ApiError::from)?;
+                for o in &outcome.outcomes {
+                    record_outcome(o, t0);
+                }
+                Ok(outcome)
+            }
+        }
+    }
+
+    /// The pool that runs `backend` (the default's when the backend has none); a pool whose
+    /// sandboxes cannot start answers for the request at once.
+    fn pool_for(&self, backend: BackendId) -> Result<&Arc<Pool>, ApiError> {
         // The pool of the request's backend, if it has one; sandboxes of the others starting
         // or not says nothing about this request.
-        let own_pool = self.pools().find(|p| p.backend() == checked.backend);
+        let own_pool = self.pools().find(|p| p.backend() == backend);
         if let Some(pool) = own_pool.filter(|p| p.warm_count() == 0) {
             if let Some(e) = pool.last_error() {
                 return Err(ApiError::new(
@@ -137,13 +224,20 @@ impl AppState {
                 ));
             }
         }
-        // Held while the request waits and runs, given back however it ends (the guard drops
-        // with this future: completion, a client that went away, a deadline).
-        let _share = self
+        Ok(own_pool.unwrap_or(&self.pool))
+    }
+
+    /// Admission of one run for `client`: its share, then a run slot (queued up to
+    /// `max_queue_wait_ms`). Held for as long as the returned guards live.
+    async fn admit(
+        &self,
+        client: Client,
+    ) -> Result<(crate::shares::ShareGuard, tokio::sync::SemaphorePermit<'_>), ApiError> {
+        let share = self
             .shares
             .take(client)
             .ok_or_else(|| share_exceeded(self.shares.limit()))?;
-        let _permit = match self.slots.try_acquire() {
+        let permit = match self.slots.try_acquire() {
             Ok(p) => p,
             Err(_) => {
                 // Counted while waiting, also when the caller gives up (the guard drops).
@@ -173,28 +267,7 @@ impl AppState {
                 }
             }
         };
-        metrics::histogram!("nodecell_queue_wait_seconds").record(t0.elapsed().as_secs_f64());
-        // Counted while running, also when the caller gives up and the run is dropped.
-        let running = Counted::new(&self.in_flight);
-        let result = own_pool
-            .unwrap_or(&self.pool)
-            .run_checked(&req, &checked, live)
-            .await;
-        drop(running);
-        let outcome = result.map_err(ApiError::from)?;
-        let status = outcome.status.as_str();
-        metrics::counter!("nodecell_runs_total", "status" => status, "backend" => outcome.backend.clone()).increment(1);
-        if matches!(
-            outcome.status,
-            nodecell::Status::Timeout
-                | nodecell::Status::MemoryLimit
-                | nodecell::Status::OutputLimit
-        ) {
-            metrics::counter!("nodecell_sandboxes_killed_total", "reason" => status).increment(1);
-        }
-        metrics::histogram!("nodecell_run_seconds").record(outcome.usage.wall_ms / 1e3);
-        metrics::histogram!("nodecell_request_seconds").record(t0.elapsed().as_secs_f64());
-        Ok(outcome)
+        Ok((share, permit))
     }
 
     /// Version, Node, backends with their enforcement reports, limits, modules.
@@ -212,6 +285,20 @@ impl AppState {
                 .map(|p| p.as_str()).collect::<Vec<_>>(),
         })
     }
+}
+
+/// A run's outcome in the metrics.
+fn record_outcome(outcome: &Outcome, t0: Instant) {
+    let status = outcome.status.as_str();
+    metrics::counter!("nodecell_runs_total", "status" => status, "backend" => outcome.backend.clone()).increment(1);
+    if matches!(
+        outcome.status,
+        nodecell::Status::Timeout | nodecell::Status::MemoryLimit | nodecell::Status::OutputLimit
+    ) {
+        metrics::counter!("nodecell_sandboxes_killed_total", "reason" => status).increment(1);
+    }
+    metrics::histogram!("nodecell_run_seconds").record(outcome.usage.wall_ms / 1e3);
+    metrics::histogram!("nodecell_request_seconds").record(t0.elapsed().as_secs_f64());
 }
 
 /// Adds one to a counter for as long as it lives.

@@ -57,6 +57,9 @@ pub struct EngineConfig {
     /// timeout a job may ask for: past that, backends with a time limit of their own
     /// (nsjail's `time_limit`) end the sandbox whatever the host does.
     pub warm_max_age_ms: u64,
+    /// The profile of a run that names none: `node`, or `avs` for EigenLayer-AVS's exact
+    /// semantics (docs/avs.md).
+    pub default_profile: crate::request::Profile,
 }
 
 impl EngineConfig {
@@ -181,6 +184,7 @@ impl Default for EngineConfig {
             startup_timeout_ms: 10_000,
             runner_snapshot: true,
             warm_max_age_ms: 600_000,
+            default_profile: crate::request::Profile::Node,
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::layout::NodeLayout;
 use crate::limits::{Limits, MAX_LIMITS, MIN_LIMITS};
 use crate::node_command::{node_flags, ModuleLoading, RunnerStart};
 use crate::outcome::Outcome;
-use crate::request::ExecRequest;
+use crate::request::{ExecRequest, Mode, Profile, Work};
 use crate::sandbox::{LiveEvent, Prelaunch, Sandbox};
 use crate::snapshot::RunnerSnapshots;
 
@@ -35,6 +35,21 @@ impl std::fmt::Display for BackendId {
 pub struct CheckedRequest {
     pub backend: BackendId,
     pub limits: Limits,
+    pub profile: Profile,
+    pub mode: Mode,
+}
+
+impl CheckedRequest {
+    /// What the sandbox is given to run for `req`.
+    pub fn work<'a>(&self, req: &'a ExecRequest) -> Work<'a> {
+        Work {
+            code: &req.code,
+            inputs: &req.inputs,
+            profile: self.profile,
+            mode: self.mode,
+            items: None,
+        }
+    }
 }
 
 /// One backend with what it enforces on this host.
@@ -217,7 +232,12 @@ impl Engine {
                 reason: report.problems.join("; "),
             });
         }
-        Ok(CheckedRequest { backend, limits })
+        Ok(CheckedRequest {
+            backend,
+            limits,
+            profile: req.profile.unwrap_or(self.config.default_profile),
+            mode: req.mode.unwrap_or_default(),
+        })
     }
 
     /// Starts a sandbox whose limits are `limits` (memory and processes may still be changed
@@ -332,7 +352,7 @@ impl Engine {
             )
             .await?;
         Ok(sandbox
-            .execute(&req.code, &req.inputs, &checked.limits, live)
+            .execute(&checked.work(req), &checked.limits, live)
             .await)
     }
 }

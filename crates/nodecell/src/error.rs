@@ -31,6 +31,11 @@ pub enum RequestError {
     UnknownBackend { name: String, known: String },
     #[error("backend {backend} is unavailable on this host: {reason}")]
     BackendUnavailable { backend: String, reason: String },
+    #[error("{field}: {message}")]
+    Batch {
+        field: &'static str,
+        message: String,
+    },
 }
 
 /// Starting one sandbox.
@@ -80,6 +85,7 @@ impl RunError {
             RunError::Request(RequestError::Limit(_)) => "invalid_limits",
             RunError::Request(RequestError::UnknownBackend { .. }) => "unknown_backend",
             RunError::Request(RequestError::BackendUnavailable { .. }) => "backend_unavailable",
+            RunError::Request(RequestError::Batch { .. }) => "invalid_request",
             RunError::Start(_) => "sandbox_unavailable",
         }
     }

@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 pub mod backend;
+pub mod batch;
 mod cgroup;
 pub mod config;
 mod dir_lock;
@@ -42,6 +43,7 @@ mod snapshot;
 mod sys;
 mod trust;
 
+pub use batch::{BatchOutcome, BatchRequest, Isolation};
 pub use cgroup::instance::{current as cgroup_instance, made as cgroup_instances_made};
 pub use config::{BackendsConfig, EngineConfig, LandlockConfig, NsjailConfig};
 pub use enforcement::{EnforcementReport, Guarantee, Protection, ProtectionState};
@@ -55,6 +57,6 @@ pub use limits::{LimitOverrides, Limits};
 pub use node_command::ModuleLoading;
 pub use outcome::{ErrorInfo, LogEntry, LogLevel, Outcome, Status, Usage};
 pub use pool::Pool;
-pub use request::ExecRequest;
+pub use request::{BatchItems, ExecRequest, Mode, Profile, Work};
 pub use run_uid::UidRange;
 pub use sandbox::{Cleanups, LiveEvent, Prelaunch, Sandbox};

@@ -156,6 +156,48 @@ impl Pool {
         checked: &CheckedRequest,
         live: Option<tokio::sync::mpsc::Sender<LiveEvent>>,
     ) -> Result<Outcome, RunError> {
+        let (mut sandbox, _refill) = self.take_sandbox(checked).await?;
+        // The outcome is returned as soon as it is complete; the teardown finishes in the
+        // background, and shutdown waits for it.
+        sandbox.set_cleanups(self.cleanups.clone());
+        Ok(sandbox
+            .execute(&checked.work(req), &checked.limits, live)
+            .await)
+    }
+
+    /// Runs every item of `batch` in one sandbox, one after another, each in a fresh V8
+    /// context (`isolation: "batch"`), against `checked`: the batch's shared request as
+    /// [`Engine::check_request`] found it. The sandbox's time, output and result limits are
+    /// the per-item ones times the number of items; memory and processes are shared.
+    pub async fn run_batch_checked(
+        &self,
+        batch: &crate::batch::BatchRequest,
+        checked: &CheckedRequest,
+    ) -> Result<crate::batch::BatchOutcome, RunError> {
+        let mut whole = checked.clone();
+        let n = batch.items.len().max(1) as u64;
+        whole.limits.timeout_ms = checked.limits.timeout_ms.saturating_mul(n);
+        whole.limits.max_output_bytes = checked.limits.max_output_bytes.saturating_mul(n);
+        whole.limits.max_result_bytes = checked.limits.max_result_bytes.saturating_mul(n);
+        let (mut sandbox, _refill) = self.take_sandbox(&whole).await?;
+        sandbox.set_cleanups(self.cleanups.clone());
+        let shared = batch.shared_request();
+        let mut work = whole.work(&shared);
+        work.items = Some(crate::request::BatchItems {
+            items: &batch.items,
+            timeout_ms: checked.limits.timeout_ms,
+        });
+        let outcome = sandbox.execute(&work, &whole.limits, None).await;
+        Ok(crate::batch::split_outcome(outcome, batch.items.len()))
+    }
+
+    /// A sandbox for `checked`: a warm one that fits, else one started for it. The guard
+    /// starts the replacement when it drops (after the run, also when the caller gives up on
+    /// it), so that its boot does not compete with the run for CPU.
+    async fn take_sandbox(
+        &self,
+        checked: &CheckedRequest,
+    ) -> Result<(Sandbox, RefillOnDrop<'_>), RunError> {
         if checked.backend != self.backend {
             return Err(RunError::Request(
                 crate::error::RequestError::BackendUnavailable {
@@ -187,10 +229,8 @@ impl Pool {
         for s in stale {
             self.cleanups.spawn(s.discard());
         }
-        // The replacement starts after the run (also when the caller gives up on it), so
-        // that its boot does not compete with the run for CPU.
-        let _refill = RefillOnDrop(&self.wake);
-        let mut sandbox = match warm {
+        let refill = RefillOnDrop(&self.wake);
+        let sandbox = match warm {
             Some(s) => s,
             None => {
                 self.engine
@@ -198,12 +238,7 @@ impl Pool {
                     .await?
             }
         };
-        // The outcome is returned as soon as it is complete; the teardown finishes in the
-        // background, and shutdown waits for it.
-        sandbox.set_cleanups(self.cleanups.clone());
-        Ok(sandbox
-            .execute(&req.code, &req.inputs, &checked.limits, live)
-            .await)
+        Ok((sandbox, refill))
     }
 
     /// Stops refilling, destroys every warm sandbox and waits for every teardown still in

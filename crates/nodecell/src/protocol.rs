@@ -20,6 +20,12 @@ pub struct Job<'a> {
     pub nonce: &'a str,
     pub code: &'a str,
     pub inputs: &'a JsonObject,
+    pub profile: &'static str,
+    pub mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<&'a [JsonText]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item_timeout_ms: Option<u64>,
     pub max_result_bytes: u64,
     pub max_output_bytes: u64,
 }

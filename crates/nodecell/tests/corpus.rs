@@ -20,6 +20,9 @@ use serde_json::{json, Value};
 
 const KNOWN_KEYS: &[&str] = &[
     "about",
+    "upstream",
+    "profile",
+    "mode",
     "inputs",
     "limits",
     "expect-status",
@@ -235,25 +238,30 @@ fn request(
     let limits: LimitOverrides = json_header(case, "limits")
         .map(|v| serde_json::from_value(v).unwrap_or_else(|e| panic!("{}: limits: {e}", case.name)))
         .unwrap_or_default();
+    let word = |key: &str| case.header.get(key).map(|v| format!("\"{v}\""));
     ExecRequest {
         code: case.code.clone(),
         inputs: inputs.into(),
         limits,
         backend: backend.map(|b| b.as_str().to_string()),
+        profile: word("profile").map(|v| serde_json::from_str(&v).expect("profile: node or avs")),
+        mode: word("mode")
+            .map(|v| serde_json::from_str(&v).expect("mode: code, expression or template")),
     }
 }
 
-/// The contract corpus on one backend.
+/// The contract corpus and the AVS compatibility corpus (tests/avs) on one backend.
 async fn contract_corpus(backend: &str) {
     let _serial = SERIAL.lock().await;
     let engine = std::sync::Arc::new(common::engine());
     let Some(backend) = common::backend_or_skip(&engine, backend) else {
         return;
     };
-    let cases = cases("tests/contract");
+    let mut all = cases("tests/contract");
+    all.extend(cases("tests/avs")); // named avs-*.js
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(4));
     let mut tasks = Vec::new();
-    for case in cases {
+    for case in all {
         let (engine, sem) = (engine.clone(), sem.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire().await.unwrap();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use nodecell::{
     EngineConfig, ExecRequest, LimitOverrides, Limits, ModuleLoading, Prelaunch, Protection,
-    RequestError, RunError, Status,
+    RequestError, RunError, Status, Work,
 };
 
 /// Tests that start sandboxes run one at a time: some check that no cgroup of this process is
@@ -128,7 +128,11 @@ async fn every_node_thread_is_confined() {
     }
     assert!(threads >= 5, "found only {threads} Node threads");
     let outcome = sandbox
-        .execute("return 1", &Default::default(), &Limits::default(), None)
+        .execute(
+            &Work::code("return 1", &Default::default()),
+            &Limits::default(),
+            None,
+        )
         .await;
     assert_eq!(outcome.status, Status::Ok);
 }
@@ -152,7 +156,7 @@ async fn a_killed_run_leaves_nothing_behind() {
         ..Limits::default()
     };
     let outcome = sandbox
-        .execute(code, &Default::default(), &limits, None)
+        .execute(&Work::code(code, &Default::default()), &limits, None)
         .await;
     assert_eq!(outcome.status, Status::Timeout, "{outcome:?}");
     for pid in std::iter::once(launcher).chain(tree) {

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
-use crate::json_text::JsonObject;
 use crate::limits::Limits;
 use crate::outcome::{ErrorInfo, Outcome, Usage};
 use crate::protocol::{self, Job, RunnerResult};
+use crate::request::Work;
 
 use super::accounting::tree_usage;
 use super::channel::{drain_buffered, read_events, Read};
@@ -26,8 +26,7 @@ impl Sandbox {
     /// becomes an outcome.
     pub async fn execute(
         mut self,
-        code: &str,
-        inputs: &JsonObject,
+        work: &Work<'_>,
         limits: &Limits,
         live: Option<mpsc::Sender<LiveEvent>>,
     ) -> Outcome {
@@ -57,8 +56,12 @@ impl Sandbox {
         let mut ignored = 0u32;
         let job = Job {
             nonce: &nonce,
-            code,
-            inputs,
+            code: work.code,
+            inputs: work.inputs,
+            profile: work.profile.as_str(),
+            mode: work.mode.as_str(),
+            items: work.items.map(|b| b.items),
+            item_timeout_ms: work.items.map(|b| b.timeout_ms),
             max_result_bytes: limits.max_result_bytes,
             max_output_bytes: limits.max_output_bytes,
         };
