@@ -38,14 +38,16 @@ async function runItems(deps) {
   const call = new vm.Script(
     '__nodecell_item_main__().then((v) => __nodecell_item_done__(1, v), (e) => __nodecell_item_done__(2, e))',
     { filename: 'nodecell-item' });
+  // (Scripts are made per job: a vm.Script cannot be in the runner's startup snapshot.)
+  const drain = new vm.Script('undefined', { filename: 'nodecell-item' });
   const parts = [];
   for (let index = 0; index < deps.items.length; index++) {
-    parts.push(await runItem(deps, script, call, index));
+    parts.push(await runItem(deps, script, call, drain, index));
   }
   return '[' + parts.join(',') + ']';
 }
 
-async function runItem(deps, script, call, index) {
+async function runItem(deps, script, call, drain, index) {
   const t0 = deps.now();
   const logs = [];
   const overflow = deps.collectLogs(logs);
@@ -86,7 +88,7 @@ async function runItem(deps, script, call, index) {
       await new Promise((r) => { timer = setTimeout(r, 2); });
       const left = deadline - deps.now();
       if (left <= 0) throw TIMED_OUT;
-      DRAIN.runInContext(context, { timeout: left });
+      drain.runInContext(context, { timeout: left });
     }
     if (state === 2) throw settled;
     text = deps.serialize(settled);
@@ -116,7 +118,6 @@ async function runItem(deps, script, call, index) {
 }
 
 const TIMED_OUT = { timedOut: true };
-const DRAIN = new vm.Script('undefined', { filename: 'nodecell-item' });
 
 // vm's `timeout` ends the evaluation with this error.
 function isTimeoutTermination(e) {

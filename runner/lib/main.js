@@ -55,14 +55,10 @@ const isBuiltin = (name) => !I.ObjectPrototypeHasOwnProperty(LOAD_FROM, name);
 // The parser for code without a top-level return (see transform.js); a lazy
 // start loads it only for such code.
 if (!LAZY) loadAcorn();
-for (const name of ALLOWLIST) {
-  const exports = LAZY ? NOT_LOADED : require(LOAD_FROM[name] || name);
-  I.MapPrototypeSet(modules, name, exports);
-  if (isBuiltin(name)) I.MapPrototypeSet(modules, 'node:' + name, exports);
-}
-
 // Under the avs profile, the versions EigenLayer-AVS pins (package.json's npm aliases
-// lodash-avs, dayjs-avs, uuid-avs), loaded on first use.
+// lodash-avs, dayjs-avs, uuid-avs): loaded at start like the others (so they are in the
+// startup snapshot, whose sandboxes may not see the runner's files), or on first use when
+// lazy.
 const AVS_LOAD_FROM = {
   lodash: path.join(NODE_MODULES, 'lodash-avs', 'lodash.min.js'),
   dayjs: path.join(NODE_MODULES, 'dayjs-avs', 'dayjs.min.js'),
@@ -70,6 +66,16 @@ const AVS_LOAD_FROM = {
 };
 let avsModules = false; // set for a job under the avs profile
 const avsLoaded = new I.Map();
+
+for (const name of ALLOWLIST) {
+  const exports = LAZY ? NOT_LOADED : require(LOAD_FROM[name] || name);
+  I.MapPrototypeSet(modules, name, exports);
+  if (isBuiltin(name)) I.MapPrototypeSet(modules, 'node:' + name, exports);
+}
+
+if (!LAZY) {
+  for (const name of I.ObjectKeys(AVS_LOAD_FROM)) I.MapPrototypeSet(avsLoaded, name, require(AVS_LOAD_FROM[name]));
+}
 
 // The exports of an allowed module, loading it now if it was deferred.
 function loadAllowed(name) {
@@ -731,8 +737,9 @@ async function run() {
     : mode === 'filter' ? transformFilter(code, profile)
     : transform(code);
   if (t.error && branchRule) {
-    // A condition that does not compile is false, as upstream's.
-    emitLog('info', 'false (evaluation error)\n  Error: SyntaxError: ' + t.error.message);
+    // An empty condition, or one that does not compile, is false, as upstream's.
+    emitLog('info', code.trim() === '' ? 'false (empty expression)'
+      : 'false (evaluation error)\n  Error: SyntaxError: ' + t.error.message);
     finishWithValue(false);
     return;
   }

@@ -17,7 +17,7 @@ pub const MAX_BATCH_PARALLELISM: u32 = 16;
 /// How the items of a batch are kept apart.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Isolation {
     /// Each item in a sandbox of its own, exactly as a single run.
     #[default]
@@ -35,6 +35,14 @@ impl Isolation {
             "batch" => Ok(Some(Isolation::Batch)),
             other => Err(format!("unknown isolation {other:?} (known: item, batch)")),
         }
+    }
+}
+
+impl TryFrom<String> for Isolation {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        Isolation::parse(&name)?.ok_or_else(|| "empty isolation (known: item, batch)".into())
     }
 }
 

@@ -34,7 +34,7 @@ pub struct ExecRequest {
 /// Whose semantics a run follows where two differ (docs/avs.md lists every difference).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Profile {
     /// nodecell's own: Node's conversions, the current module versions.
     #[default]
@@ -66,7 +66,7 @@ impl Profile {
 /// What a request's `code` is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Mode {
     /// A program: the body of an async function; its `return`, else its completion value.
     #[default]
@@ -135,5 +135,22 @@ impl<'a> Work<'a> {
             mode: Mode::Code,
             items: None,
         }
+    }
+}
+
+impl TryFrom<String> for Profile {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        Profile::parse(&name)?.ok_or_else(|| "empty profile (known: node, avs)".into())
+    }
+}
+
+impl TryFrom<String> for Mode {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        Mode::parse(&name)?
+            .ok_or_else(|| "empty mode (known: code, expression, template, filter)".into())
     }
 }

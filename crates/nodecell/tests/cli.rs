@@ -76,6 +76,28 @@ fn inputs_file_and_code_file_are_read() {
 }
 
 #[test]
+fn profile_and_mode_flags_reach_the_run() {
+    let o = nodecell(
+        &["run", "--profile", "avs", "--mode", "expression", "-"],
+        "new Date(0).toString().endsWith('UTC') === true",
+    );
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert_eq!(json(&o)["result"], true);
+    let o = nodecell(
+        &[
+            "run",
+            "--mode",
+            "template",
+            "--inputs",
+            r#"{"a": {"b_c": 2}}"#,
+            "-",
+        ],
+        "x={{ a.bC }}",
+    );
+    assert_eq!(json(&o)["result"], "x=2");
+}
+
+#[test]
 fn bad_usage_and_bad_input_exit_2_with_a_message() {
     for (args, needle) in [
         (vec!["run", "--inputs", "[1,2]"], "JSON object"),
@@ -85,6 +107,8 @@ fn bad_usage_and_bad_input_exit_2_with_a_message() {
         (vec!["run", "--memory-mib", "999999"], "memory_mib"),
         (vec!["run", "--timeout-ms", "0"], "timeout_ms"),
         (vec!["run", "--no-such-flag"], "no-such-flag"),
+        (vec!["run", "--profile", "goja"], "unknown profile"),
+        (vec!["run", "--mode", "statement"], "unknown mode"),
     ] {
         let o = nodecell(&args, "return 1");
         let stderr = String::from_utf8_lossy(&o.stderr);
@@ -190,6 +214,7 @@ fn serve_refuses_bad_configuration_with_exit_64_before_binding() {
     let bad = dir.join("bad.toml");
     for (args, needle) in [
         (vec!["serve", "--backend", "qemu"], "unknown backend"),
+        (vec!["serve", "--profile", "goja"], "unknown profile"),
         (
             vec!["serve", "--http-listen", "not-an-address"],
             "--http-listen",
