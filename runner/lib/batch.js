@@ -28,6 +28,7 @@ const SHARED_GLOBALS = [
  *   source, filename, lineOffset: the transformed code's wrapper,
  *   items: array, itemTimeoutMs: number, inputs: object, profile: string,
  *   userRequire, importValues, console, installProfile(global) or null,
+ *   branchRule(value, error) -> {value, reason} or null (mode expression under avs), reason(e),
  *   serialize(value) -> JSON text (throws), describeError(err) -> info,
  *   collectLogs(array|null, budget): routes console lines into the array,
  *   quote(string) -> JSON string, now() -> ms }
@@ -91,9 +92,18 @@ async function runItem(deps, script, call, drain, index) {
       drain.runInContext(context, { timeout: left });
     }
     if (state === 2) throw settled;
+    if (deps.branchRule !== null) {
+      const b = deps.branchRule(settled, null);
+      if (b.reason !== null) logs.push({ level: 'info', message: b.reason });
+      settled = b.value;
+    }
     text = deps.serialize(settled);
   } catch (e) {
-    if (e === TIMED_OUT || isTimeoutTermination(e)) {
+    if (deps.branchRule !== null && e !== TIMED_OUT && !isTimeoutTermination(e)) {
+      // AVS's branch rule: a condition that throws is false.
+      logs.push({ level: 'info', message: 'false (evaluation error)\n  Error: ' + deps.reason(e) });
+      text = 'false';
+    } else if (e === TIMED_OUT || isTimeoutTermination(e)) {
       status = 'timeout';
       info = { name: 'TimeoutError', message: `the item exceeded its time limit of ${deps.itemTimeoutMs} ms`, stack: null, line: null, column: null };
     } else {

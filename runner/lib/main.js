@@ -738,8 +738,14 @@ async function run() {
     : transform(code);
   if (t.error && branchRule) {
     // An empty condition, or one that does not compile, is false, as upstream's.
-    emitLog('info', code.trim() === '' ? 'false (empty expression)'
-      : 'false (evaluation error)\n  Error: SyntaxError: ' + t.error.message);
+    const why = code.trim() === '' ? 'false (empty expression)'
+      : 'false (evaluation error)\n  Error: SyntaxError: ' + t.error.message;
+    if (I.ArrayIsArray(job.items)) {
+      const item = '{"status":"ok","result":false,"logs":[{"level":"info","message":' + quote(why) + '}],"wall_ms":0}';
+      finishWithJson('[' + job.items.map(() => item).join(',') + ']');
+      return;
+    }
+    emitLog('info', why);
     finishWithValue(false);
     return;
   }
@@ -920,6 +926,8 @@ async function runBatch(t, inputs, importValues) {
       importValues,
       console: userConsole,
       installProfile: job.profile === 'avs' ? avs.install : null,
+      branchRule: job.profile === 'avs' && job.mode === 'expression' ? avs.branchOutcome : null,
+      reason,
       serialize: (v) => {
         const text = serialize(v, maxResultBytes);
         if (I.BufferByteLength(text, 'utf8') > maxResultBytes) throw tooLarge(maxResultBytes);

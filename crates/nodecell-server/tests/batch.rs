@@ -185,6 +185,22 @@ async fn batch_isolation_gives_each_item_a_fresh_context_and_its_own_time_limit(
         assert_eq!(v["outcomes"][2]["result"], json!("c"));
         assert_eq!(v["outcomes"][1]["error"]["name"], json!("TimeoutError"));
     }
+    // Under avs, expressions in one sandbox keep AVS's branch rule per item.
+    for code in ["value", "value.x.y"] {
+        let (s, v) = post(
+            &base,
+            "/v1/execute/batch",
+            &json!({"code": code, "mode": "expression", "profile": "avs", "items": [true, 1, false], "isolation": "batch"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+        let want = if code == "value" {
+            vec![json!(true), json!(false), json!(false)]
+        } else {
+            vec![json!(false); 3]
+        };
+        assert_eq!(results(&v), want, "{code}: {v}");
+    }
     // An item's error is its own.
     let (_, v) = post(
         &base,
@@ -222,6 +238,7 @@ async fn bad_batches_get_clear_errors() {
     }
     for body in [
         json!({"code": "value"}),
+        json!({"code": "a", "items": [1], "mode": "template", "isolation": "batch"}),
         json!({"code": "value", "items": [1], "isolation": "none"}),
         json!({"code": "value", "items": [1], "profile": "goja"}),
         json!({"code": "value", "items": [1], "extra": true}),

@@ -113,6 +113,14 @@ impl BatchRequest {
                 ),
             });
         }
+        if self.isolation() == Isolation::Batch
+            && matches!(self.mode, Some(Mode::Template | Mode::Filter))
+        {
+            return Err(RequestError::Batch {
+                field: "mode",
+                message: "isolation \"batch\" runs programs and expressions (modes code and expression); template and filter items need isolation \"item\"".into(),
+            });
+        }
         match self.parallelism {
             Some(p) if p == 0 || p > MAX_BATCH_PARALLELISM => Err(RequestError::Batch {
                 field: "parallelism",
