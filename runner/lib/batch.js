@@ -71,7 +71,8 @@ async function runItem(deps, script, call, drain, index) {
   if (deps.installProfile !== null) deps.installProfile(vm.runInContext('globalThis', context));
   let last;
   const outer = script.runInContext(context);
-  context.__nodecell_item_main__ = outer(deps.userRequire, deps.importValues, (v) => { last = v; }, () => last);
+  context.__nodecell_item_main__ = outer(deps.userRequire, deps.importValues, (v) => { last = v; },
+    () => deps.settledOnly(last), deps.settledOnly);
   let state = 0; // 1 resolved, 2 rejected
   let settled;
   context.__nodecell_item_done__ = (s, v) => { state = s; settled = v; };

@@ -109,6 +109,7 @@ module.exports = Object.freeze({
   captureRuntime,
   isNativeError: types.isNativeError,
   isDate: types.isDate,
+  isPromise: types.isPromise,
   isMap: types.isMap,
   isSet: types.isSet,
   isTypedArray: types.isTypedArray,

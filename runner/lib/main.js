@@ -733,9 +733,9 @@ async function run() {
     return;
   }
   const branchRule = mode === 'expression' && profile === 'avs';
-  const t = mode === 'expression' ? transformExpression(code)
+  const t = mode === 'expression' ? transformExpression(code, { markReturns: profile === 'avs' })
     : mode === 'filter' ? transformFilter(code, profile)
-    : transform(code);
+    : transform(code, { markReturns: profile === 'avs' });
   if (t.error && branchRule) {
     // An empty condition, or one that does not compile, is false, as upstream's.
     const why = code.trim() === '' ? 'false (empty expression)'
@@ -807,8 +807,11 @@ async function run() {
 
   let last;
   const capture = (v) => { last = v; };
-  const getLast = () => last;
-  const main = outer(userRequire, importValues, capture, getLast);
+  // Under avs a result that is a promise is null, as AVS's goja export gives it (the
+  // promise is not awaited).
+  const settledOnly = (v) => (profile === 'avs' && I.isPromise(v) ? null : v);
+  const getLast = () => settledOnly(last);
+  const main = outer(userRequire, importValues, capture, getLast, settledOnly);
 
   // Everything user code can observe or break is set up last.
   installInputs(inputs);
@@ -865,7 +868,7 @@ async function runFilter(outer, importValues, inputs) {
   const kept = [];
   for (let i = 0; i < items.length; i++) {
     let last;
-    const main = outer(userRequire, importValues, (v) => { last = v; }, () => last);
+    const main = outer(userRequire, importValues, (v) => { last = v; }, () => last, (v) => v);
     I.ObjectDefineProperty(globalThis, 'value', { __proto__: null, value: items[i], writable: true, configurable: true, enumerable: true });
     I.ObjectDefineProperty(globalThis, 'index', { __proto__: null, value: i, writable: true, configurable: true, enumerable: true });
     let holds;
@@ -926,6 +929,7 @@ async function runBatch(t, inputs, importValues) {
       importValues,
       console: userConsole,
       installProfile: job.profile === 'avs' ? avs.install : null,
+      settledOnly: (v) => (job.profile === 'avs' && I.isPromise(v) ? null : v),
       branchRule: job.profile === 'avs' && job.mode === 'expression' ? avs.branchOutcome : null,
       reason,
       serialize: (v) => {

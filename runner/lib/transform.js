@@ -29,7 +29,7 @@ function loadAcorn() {
 }
 
 const WRAPPER_HEAD =
-  '(function (require, __nodecell_imports__, __nodecell_capture__, __nodecell_last__) ' +
+  '(function (require, __nodecell_imports__, __nodecell_capture__, __nodecell_last__, __nodecell_ret__) ' +
   '{ return async function () {';
 const WRAPPER_TAIL = '\n;return __nodecell_last__();\n}; })';
 const CAPTURE_OPEN = '__nodecell_capture__((';
@@ -218,9 +218,10 @@ function quickTransform(code) {
  *   script: the compiled wrapper (vm.Script), when the quick path made it
  *   strict: null when the quick path did not look (V8 honours the directive)
  */
-function transform(code) {
+function transform(code, options = {}) {
   if (typeof code !== 'string') code = String(code);
-  const quick = quickTransform(code);
+  const markReturns = options.markReturns === true;
+  const quick = markReturns ? null : quickTransform(code);
   if (quick !== null) return quick;
   const parsed = parse(code);
   if (parsed.error) return { error: parsed.error };
@@ -270,6 +271,7 @@ function transform(code) {
   const insertions = Object.create(null);
   let captured = false;
   if (!hasReturn) captured = instrumentCompletion(body, edits);
+  else if (markReturns) markTopLevelReturns(body, edits);
   for (const e of edits) {
     if (e.start !== e.end) continue; // a replacement (import, hashbang), not an insertion
     const p = position(starts, e.start);
@@ -313,6 +315,34 @@ function transform(code) {
 }
 
 const RESET = ';__nodecell_capture__(void 0);';
+const RET_OPEN = '__nodecell_ret__((';
+
+// Every top-level `return x` becomes `return __nodecell_ret__((x))`, so that the runner sees
+// the value before the async wrapper adopts it (the avs profile gives a returned promise as
+// null, as goja's export does).
+function markTopLevelReturns(body, edits) {
+  const stack = body.slice();
+  while (stack.length > 0) {
+    const s = stack.pop();
+    if (s === null || s === undefined) continue;
+    switch (s.type) {
+      case 'ReturnStatement':
+        if (s.argument) {
+          edits.push({ start: s.argument.start, end: s.argument.start, text: RET_OPEN, depth: 0, close: false });
+          edits.push({ start: s.argument.end, end: s.argument.end, text: CAPTURE_CLOSE, depth: 0, close: true });
+        }
+        break;
+      case 'BlockStatement': case 'StaticBlock': for (const x of s.body) stack.push(x); break;
+      case 'IfStatement': stack.push(s.consequent, s.alternate); break;
+      case 'ForStatement': case 'ForInStatement': case 'ForOfStatement':
+      case 'WhileStatement': case 'DoWhileStatement': case 'LabeledStatement': case 'WithStatement':
+        stack.push(s.body); break;
+      case 'TryStatement': stack.push(s.block, s.handler && s.handler.body, s.finalizer); break;
+      case 'SwitchStatement': for (const c of s.cases) for (const x of c.consequent) stack.push(x); break;
+      default: break;
+    }
+  }
+}
 
 // Sort key of edits at one offset (see transform()).
 function rank(e) {
@@ -416,7 +446,7 @@ const EXPRESSION_OPEN = 'return (';
 // `mode: "expression"`: `code` must be exactly one expression (comments and white space
 // around it allowed); it becomes `return (<code>\n);` with the user's text at its own
 // lines and columns (the prefix is recorded as an insertion on line 1).
-function transformExpression(code) {
+function transformExpression(code, options = {}) {
   if (typeof code !== 'string') code = String(code);
   if (code.trim() === '') return { error: syntaxError('the expression is empty', 1, 0) };
   const a = loadAcorn();
@@ -439,7 +469,7 @@ function transformExpression(code) {
     if (e instanceof SyntaxError) return { error: fromAcornError(e) };
     throw e;
   }
-  const t = transform(EXPRESSION_OPEN + code + '\n);');
+  const t = transform(EXPRESSION_OPEN + code + '\n);', options);
   if (t.error) return t;
   const insertions = Object.create(null);
   insertions[1] = [{ column: 0, length: EXPRESSION_OPEN.length }];
