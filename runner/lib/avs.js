@@ -168,6 +168,16 @@ function rfc3339Nano(ms) {
 
 // --- branch and filter -----------------------------------------------------
 
+// vm_security.go's ValidateCodeInjection: a case-sensitive substring blacklist that upstream
+// applies to branch conditions and template paths (it matches inside names and strings
+// too: `data.processed` is refused). Returns the pattern found, or null.
+const DANGEROUS = ['eval', 'Function', 'setTimeout', 'setInterval', 'require', 'import',
+  'export', 'global', 'process', 'constructor', 'prototype', '__proto__'];
+function dangerousPattern(expr) {
+  for (const p of DANGEROUS) if (expr.includes(p)) return p;
+  return null;
+}
+
 // vm_runner_branch.go: a condition holds only when its value is the boolean true; an
 // error or any other value is false, with the reason upstream logs.
 function branchOutcome(value, error) {
@@ -177,6 +187,6 @@ function branchOutcome(value, error) {
 }
 
 module.exports = {
-  globals, install, rfc3339Nano, branchOutcome, parseBig256, parseUnit, toBigInt, bigCmp,
+  dangerousPattern, globals, install, rfc3339Nano, branchOutcome, parseBig256, parseUnit, toBigInt, bigCmp,
   HOST_MACROS,
 };

@@ -736,10 +736,24 @@ async function run() {
   const t = mode === 'expression' ? transformExpression(code, { markReturns: profile === 'avs' })
     : mode === 'filter' ? transformFilter(code, profile)
     : transform(code, { markReturns: profile === 'avs' });
+  const refusedBy = branchRule && !t.error ? avs.dangerousPattern(code) : null;
+  if (refusedBy !== null) {
+    // Upstream's ValidateCodeInjection: the condition is false without being run.
+    const why = 'false (security validation failed)\n  Error: dangerous pattern detected: ' + refusedBy;
+    if (I.ArrayIsArray(job.items)) {
+      const item = '{"status":"ok","result":false,"logs":[{"level":"info","message":' + quote(why) + '}],"wall_ms":0}';
+      finishWithJson('[' + job.items.map(() => item).join(',') + ']');
+      return;
+    }
+    emitLog('info', why);
+    finishWithValue(false);
+    return;
+  }
   if (t.error && branchRule) {
     // An empty condition, or one that does not compile, is false, as upstream's.
-    const why = code.trim() === '' ? 'false (empty expression)'
-      : 'false (evaluation error)\n  Error: SyntaxError: ' + t.error.message;
+    const why = code === '' ? 'false (empty expression)'
+      : code.trim() === '' ? 'false (expression empty after processing)'
+        : 'false (evaluation error)\n  Error: SyntaxError: ' + t.error.message;
     if (I.ArrayIsArray(job.items)) {
       const item = '{"status":"ok","result":false,"logs":[{"level":"info","message":' + quote(why) + '}],"wall_ms":0}';
       finishWithJson('[' + job.items.map(() => item).join(',') + ']');
@@ -861,8 +875,24 @@ async function run() {
 // an element whose predicate throws is skipped (with a log line, as upstream logs it).
 async function runFilter(outer, importValues, inputs) {
   const items = inputs.items;
+  // A single object is evaluated once, with index 0: kept or not, and an error is the
+  // run's (vm_runner_filter.go, filterSingleMap).
+  if (items !== null && typeof items === 'object' && !I.ArrayIsArray(items)) {
+    let last;
+    const main = outer(userRequire, importValues, (v) => { last = v; }, () => last, (v) => v);
+    I.ObjectDefineProperty(globalThis, 'value', { __proto__: null, value: items, writable: true, configurable: true, enumerable: true });
+    I.ObjectDefineProperty(globalThis, 'index', { __proto__: null, value: 0, writable: true, configurable: true, enumerable: true });
+    let holds;
+    try {
+      holds = await main();
+    } catch (e) {
+      finishWithError(e);
+      return null;
+    }
+    return holds ? [items] : [];
+  }
   if (!I.ArrayIsArray(items)) {
-    finishWithError(new I.Error("mode \"filter\" needs inputs.items, an array (the elements to filter)"));
+    finishWithError(new I.Error("mode \"filter\" needs inputs.items, an array or an object (what to filter)"));
     return null;
   }
   const kept = [];
@@ -897,7 +927,9 @@ function runTemplate(text, inputs, profile) {
   try {
     const context = vm.createContext(template.withAliases(inputs));
     if (profile === 'avs') avs.install(vm.runInContext('globalThis', context));
-    out = template.render(text, (script) => vm.runInContext(script, context, { filename: 'template' }), avs.rfc3339Nano);
+    const refused = profile === 'avs' ? (expr) => avs.dangerousPattern(expr) !== null : () => false;
+    out = template.render(text, (script) => vm.runInContext(script, context, { filename: 'template' }),
+      avs.rfc3339Nano, refused);
   } catch (e) {
     finishWithError(e);
     return;

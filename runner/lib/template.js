@@ -182,8 +182,10 @@ function pathScript(expr) {
  * @param text the template
  * @param evaluate(script) -> value; runs a script over the variables (with aliases), throws
  *   on a syntax error
+ * @param refused(expr) -> whether the expression is not evaluated at all (under avs,
+ *   upstream's ValidateCodeInjection blacklist: it gives "undefined")
  */
-function render(text, evaluate, rfc3339Nano) {
+function render(text, evaluate, rfc3339Nano, refused = () => false) {
   if (!text.includes('{{') || !text.includes('}}')) return text;
   let result = text;
   for (let i = 0; i < MAX_SUBSTITUTIONS; i++) {
@@ -198,7 +200,7 @@ function render(text, evaluate, rfc3339Nano) {
       continue;
     }
     let text2 = 'undefined';
-    if (!(isSimpleVariablePath(expr) && expr.split('.')[0].includes('-'))) {
+    if (!(isSimpleVariablePath(expr) && expr.split('.')[0].includes('-')) && !refused(expr)) {
       let value;
       try {
         value = evaluate(pathScript(expr));
