@@ -41,15 +41,11 @@ function parseBig256(s) {
   return v;
 }
 
-// A macro's *big.Int parameter, as goja converts a JS value to one.
+// A macro's *big.Int parameter: goja converts only a BigInt to one; anything else is a
+// TypeError the code can catch.
 function bigArg(name, i, v) {
   if (typeof v === 'bigint') return v;
-  if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
-  if (typeof v === 'string') {
-    const b = parseBig256(v.trim());
-    if (b !== null) return b;
-  }
-  throw new TypeError(`${name}: argument ${i} is not an integer: ${String(v)}`);
+  throw new TypeError(`${name}: argument ${i} must be a BigInt (got ${typeof v})`);
 }
 
 function toBigInt(val) {

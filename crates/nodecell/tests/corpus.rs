@@ -301,6 +301,7 @@ async fn contract_corpus(backend: &str) {
     let left = common::leftovers(&[]);
     assert!(left.is_empty(), "left behind: {left:?}");
     if common::is_container_backend(backend.as_str()) {
+        nodecell::docker::container::settle(std::time::Duration::from_secs(20)).await;
         let left = common::containers_of(std::process::id());
         assert!(left.is_empty(), "containers left behind: {left:?}");
     }
@@ -465,6 +466,8 @@ async fn hostile_corpus(backend: &str) {
         let mut fails = check_expectations(case, &serde_json::to_value(&outcome).unwrap(), backend);
         fails.extend(fx.breaches(&text));
         if common::is_container_backend(backend.as_str()) {
+            // A container killed rather than ended is removed in the background.
+            nodecell::docker::container::settle(std::time::Duration::from_secs(20)).await;
             let left = common::containers_of(std::process::id());
             if !left.is_empty() {
                 fails.push(format!("the run left containers: {left:?}"));
