@@ -736,30 +736,22 @@ async function run() {
   const t = mode === 'expression' ? transformExpression(code, { markReturns: profile === 'avs' })
     : mode === 'filter' ? transformFilter(code, profile)
     : transform(code, { markReturns: profile === 'avs' });
+  // AVS's branch rule: a condition that is empty, does not compile, or (upstream's
+  // ValidateCodeInjection) holds a blacklisted substring is false without being run.
   const refusedBy = branchRule && !t.error ? avs.dangerousPattern(code) : null;
-  if (refusedBy !== null) {
-    // Upstream's ValidateCodeInjection: the condition is false without being run.
-    const why = 'false (security validation failed)\n  Error: dangerous pattern detected: ' + refusedBy;
+  const falseBecause = !branchRule ? null
+    : refusedBy !== null ? 'false (security validation failed)\n  Error: dangerous pattern detected: ' + refusedBy
+      : !t.error ? null
+        : code === '' ? 'false (empty expression)'
+          : code.trim() === '' ? 'false (expression empty after processing)'
+            : 'false (evaluation error)\n  Error: SyntaxError: ' + t.error.message;
+  if (falseBecause !== null) {
     if (I.ArrayIsArray(job.items)) {
-      const item = '{"status":"ok","result":false,"logs":[{"level":"info","message":' + quote(why) + '}],"wall_ms":0}';
+      const item = '{"status":"ok","result":false,"logs":[{"level":"info","message":' + quote(falseBecause) + '}],"wall_ms":0}';
       finishWithJson('[' + job.items.map(() => item).join(',') + ']');
       return;
     }
-    emitLog('info', why);
-    finishWithValue(false);
-    return;
-  }
-  if (t.error && branchRule) {
-    // An empty condition, or one that does not compile, is false, as upstream's.
-    const why = code === '' ? 'false (empty expression)'
-      : code.trim() === '' ? 'false (expression empty after processing)'
-        : 'false (evaluation error)\n  Error: SyntaxError: ' + t.error.message;
-    if (I.ArrayIsArray(job.items)) {
-      const item = '{"status":"ok","result":false,"logs":[{"level":"info","message":' + quote(why) + '}],"wall_ms":0}';
-      finishWithJson('[' + job.items.map(() => item).join(',') + ']');
-      return;
-    }
-    emitLog('info', why);
+    emitLog('info', falseBecause);
     finishWithValue(false);
     return;
   }
@@ -875,40 +867,36 @@ async function run() {
 // an element whose predicate throws is skipped (with a log line, as upstream logs it).
 async function runFilter(outer, importValues, inputs) {
   const items = inputs.items;
-  // A single object is evaluated once, with index 0: kept or not, and an error is the
-  // run's (vm_runner_filter.go, filterSingleMap).
-  if (items !== null && typeof items === 'object' && !I.ArrayIsArray(items)) {
+  const single = items !== null && typeof items === 'object' && !I.ArrayIsArray(items);
+  if (!single && !I.ArrayIsArray(items)) {
+    finishWithError(new I.Error("mode \"filter\" needs inputs.items, an array or an object (what to filter)"));
+    return null;
+  }
+  // The predicate's value for one element, bound as `value` with its `index`.
+  const test = (value, index) => {
     let last;
     const main = outer(userRequire, importValues, (v) => { last = v; }, () => last, (v) => v);
-    I.ObjectDefineProperty(globalThis, 'value', { __proto__: null, value: items, writable: true, configurable: true, enumerable: true });
-    I.ObjectDefineProperty(globalThis, 'index', { __proto__: null, value: 0, writable: true, configurable: true, enumerable: true });
-    let holds;
+    I.ObjectDefineProperty(globalThis, 'value', { __proto__: null, value, writable: true, configurable: true, enumerable: true });
+    I.ObjectDefineProperty(globalThis, 'index', { __proto__: null, value: index, writable: true, configurable: true, enumerable: true });
+    return main();
+  };
+  // A single object is evaluated once, with index 0: kept or not, and an error is the
+  // run's (vm_runner_filter.go, filterSingleMap).
+  if (single) {
     try {
-      holds = await main();
+      return (await test(items, 0)) ? [items] : [];
     } catch (e) {
       finishWithError(e);
       return null;
     }
-    return holds ? [items] : [];
-  }
-  if (!I.ArrayIsArray(items)) {
-    finishWithError(new I.Error("mode \"filter\" needs inputs.items, an array or an object (what to filter)"));
-    return null;
   }
   const kept = [];
   for (let i = 0; i < items.length; i++) {
-    let last;
-    const main = outer(userRequire, importValues, (v) => { last = v; }, () => last, (v) => v);
-    I.ObjectDefineProperty(globalThis, 'value', { __proto__: null, value: items[i], writable: true, configurable: true, enumerable: true });
-    I.ObjectDefineProperty(globalThis, 'index', { __proto__: null, value: i, writable: true, configurable: true, enumerable: true });
-    let holds;
     try {
-      holds = await main();
+      if (await test(items[i], i)) I.ArrayPrototypePush(kept, items[i]);
     } catch (e) {
       emitLog('info', `Error evaluating filter expression for item ${i}: ${reason(e)}. Skipping item.`);
-      continue;
     }
-    if (holds) I.ArrayPrototypePush(kept, items[i]);
   }
   return kept;
 }
