@@ -161,34 +161,10 @@ async fn require_token(
 }
 
 async fn execute(State(state): State<Arc<AppState>>, req: Request) -> Result<Response, ApiError> {
-    // Present when served through `Server` (absent when a test calls the router directly).
-    let watch = req
-        .extensions()
-        .get::<ConnectInfo<ConnectionWatch>>()
-        .cloned();
-    let peer = req.extensions().get::<ConnInfo>().map(|c| c.peer.ip());
-    let authorization = req.headers().get(header::AUTHORIZATION);
-    let client = Client::of(
-        &state.config.auth_tokens,
-        authorization.map(|v| v.as_bytes()),
-        peer,
-    );
     let cap = admission::max_request_bytes(&state.engine.config().default_limits);
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_millis(state.config.body_timeout_ms);
-    let bytes = read_capped(req.into_body(), cap, deadline)
-        .await?
-        .ok_or_else(|| admission::body_timed_out(state.config.body_timeout_ms))?;
+    let (client, watch, bytes) = run_request(&state, req, cap).await?;
     let req = admission::request_from_json(&bytes)?;
-    let run = state.execute(client, req, None);
-    let outcome = match watch {
-        Some(ConnectInfo(watch)) => tokio::select! {
-            outcome = run => outcome?,
-            // The client is gone: dropping the run kills its sandbox.
-            () = watch.closed() => return Err(ApiError::new(ErrorCode::ClientClosed, "the client went away")),
-        },
-        None => run.await?,
-    };
+    let outcome = until_client_leaves(watch, state.execute(client, req, None)).await?;
     Ok(Json(outcome).into_response())
 }
 
@@ -196,10 +172,25 @@ async fn execute_batch(
     State(state): State<Arc<AppState>>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    let cap = admission::max_batch_request_bytes(&state.engine.config().default_limits);
+    let (client, watch, bytes) = run_request(&state, req, cap).await?;
+    let batch = admission::batch_from_json(&bytes)?;
+    let outcome = until_client_leaves(watch, state.execute_batch(client, batch)).await?;
+    Ok(Json(outcome).into_response())
+}
+
+/// A run request's client, its connection (present when served through `Server`, absent when
+/// a test calls the router directly) and its body, at most `cap` bytes within
+/// `body_timeout_ms`.
+async fn run_request(
+    state: &AppState,
+    req: Request,
+    cap: usize,
+) -> Result<(Client, Option<ConnectionWatch>, Vec<u8>), ApiError> {
     let watch = req
         .extensions()
         .get::<ConnectInfo<ConnectionWatch>>()
-        .cloned();
+        .map(|c| c.0.clone());
     let peer = req.extensions().get::<ConnInfo>().map(|c| c.peer.ip());
     let authorization = req.headers().get(header::AUTHORIZATION);
     let client = Client::of(
@@ -207,23 +198,26 @@ async fn execute_batch(
         authorization.map(|v| v.as_bytes()),
         peer,
     );
-    let cap = admission::max_batch_request_bytes(&state.engine.config().default_limits);
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(state.config.body_timeout_ms);
     let bytes = read_capped(req.into_body(), cap, deadline)
         .await?
         .ok_or_else(|| admission::body_timed_out(state.config.body_timeout_ms))?;
-    let batch = admission::batch_from_json(&bytes)?;
-    let run = state.execute_batch(client, batch);
-    let outcome = match watch {
-        Some(ConnectInfo(watch)) => tokio::select! {
-            outcome = run => outcome?,
-            // The client is gone: dropping the batch kills its sandboxes.
-            () = watch.closed() => return Err(ApiError::new(ErrorCode::ClientClosed, "the client went away")),
+    Ok((client, watch, bytes))
+}
+
+/// `run`, dropped (which kills its sandboxes) as soon as the client's connection closes.
+async fn until_client_leaves<T>(
+    watch: Option<ConnectionWatch>,
+    run: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    match watch {
+        Some(watch) => tokio::select! {
+            outcome = run => outcome,
+            () = watch.closed() => Err(ApiError::new(ErrorCode::ClientClosed, "the client went away")),
         },
-        None => run.await?,
-    };
-    Ok(Json(outcome).into_response())
+        None => run.await,
+    }
 }
 
 /// At most the whole body after this many bytes over the cap are read and discarded, so that a

@@ -117,17 +117,9 @@ impl AppState {
         live: Option<tokio::sync::mpsc::Sender<LiveEvent>>,
     ) -> Result<Outcome, ApiError> {
         let t0 = Instant::now();
-        if self.draining.load(Ordering::Acquire) {
-            return Err(ApiError::new(
-                ErrorCode::Draining,
-                "the service is shutting down",
-            ));
-        }
-        // A request that names no backend runs on the service's default.
+        self.accepting()?;
         let mut req = req;
-        if req.backend.is_none() {
-            req.backend = Some(self.backend.as_str().to_string());
-        }
+        self.default_backend(&mut req.backend);
         // Checked once, before admission: a bad request never waits in the queue.
         let checked = self.engine.check_request(&req).map_err(ApiError::from)?;
         let own_pool = self.pool_for(checked.backend)?;
@@ -154,16 +146,9 @@ impl AppState {
         batch: BatchRequest,
     ) -> Result<BatchOutcome, ApiError> {
         let t0 = Instant::now();
-        if self.draining.load(Ordering::Acquire) {
-            return Err(ApiError::new(
-                ErrorCode::Draining,
-                "the service is shutting down",
-            ));
-        }
+        self.accepting()?;
         let mut batch = batch;
-        if batch.backend.is_none() {
-            batch.backend = Some(self.backend.as_str().to_string());
-        }
+        self.default_backend(&mut batch.backend);
         batch.check_shape().map_err(ApiError::from)?;
         let checked = self
             .engine
@@ -207,6 +192,24 @@ impl AppState {
                 }
                 Ok(outcome)
             }
+        }
+    }
+
+    /// Whether new runs are taken (not while draining).
+    fn accepting(&self) -> Result<(), ApiError> {
+        if self.draining.load(Ordering::Acquire) {
+            return Err(ApiError::new(
+                ErrorCode::Draining,
+                "the service is shutting down",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A request that names no backend runs on the service's default.
+    fn default_backend(&self, backend: &mut Option<String>) {
+        if backend.is_none() {
+            *backend = Some(self.backend.as_str().to_string());
         }
     }
 

@@ -1,48 +1,18 @@
 //! The `avs` profile through a real server: the server default and per-request override, the
 //! fields on gRPC, and the input sizes an AVS deployment needs (docs/avs.md).
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
-use nodecell_server::{Server, ServerConfig};
 use serde_json::{json, Value};
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn config() -> ServerConfig {
-    let exe_dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut c = ServerConfig {
-        http_listen: "127.0.0.1:0".parse().unwrap(),
-        grpc_listen: "127.0.0.1:0".parse().unwrap(),
-        pool_size: 1,
-        ..ServerConfig::default()
-    };
-    c.engine.launcher_path = exe_dir.join("nodecell-launcher");
-    c.engine.runner_dir = repo.join("runner");
-    c
-}
+mod support;
+use support::{config, start_ready as start};
 
-async fn start(c: ServerConfig) -> (Server, String) {
-    let server = Server::start(c).await.expect("server starts");
-    let base = format!("http://{}", server.http_addr);
-    let t = Instant::now();
-    while reqwest::get(format!("{base}/readyz"))
-        .await
-        .unwrap()
-        .status()
-        != 200
-    {
-        assert!(t.elapsed() < Duration::from_secs(20), "never ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (server, base)
+/// One warm sandbox is enough here.
+fn one_warm() -> nodecell_server::ServerConfig {
+    let mut c = config();
+    c.pool_size = 1;
+    c
 }
 
 async fn post(base: &str, body: &Value) -> (u16, Value) {
@@ -61,7 +31,7 @@ const DATE: &str = "return new Date('2026-01-15T10:30:00Z')";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_default_profile_applies_unless_a_request_names_one() {
     let _serial = SERIAL.lock().await;
-    let mut c = config();
+    let mut c = one_warm();
     c.engine.default_profile = nodecell::Profile::Avs;
     let (server, base) = start(c).await;
     let (_, v) = post(&base, &json!({"code": DATE})).await;
@@ -95,7 +65,7 @@ async fn the_server_default_profile_applies_unless_a_request_names_one() {
 async fn profile_and_mode_travel_over_grpc() {
     use nodecell_server::grpc::pb;
     let _serial = SERIAL.lock().await;
-    let (server, _) = start(config()).await;
+    let (server, _) = start(one_warm()).await;
     let mut client =
         pb::sandbox_client::SandboxClient::connect(format!("http://{}", server.grpc_addr))
             .await
@@ -131,7 +101,7 @@ async fn profile_and_mode_travel_over_grpc() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_megabyte_inputs_run_with_the_documented_settings() {
     let _serial = SERIAL.lock().await;
-    let mut c = config();
+    let mut c = one_warm();
     c.engine.default_profile = nodecell::Profile::Avs;
     c.engine.default_limits.max_inputs_bytes = 10 << 20;
     c.engine.default_limits.memory_mib = 256;

