@@ -11,6 +11,7 @@ const { serialize, isInternalError, tooLarge } = require('./serialize');
 const { transform, transformExpression, transformFilter, mapColumn, lineStarts, loadAcorn, FILENAME } = require('./transform');
 const { runItems } = require('./batch');
 const avs = require('./avs');
+const host = require('./host');
 const template = require('./template');
 const vm = require('vm');
 const path = require('path');
@@ -714,6 +715,22 @@ function readJob() {
   return parsed;
 }
 
+// The host functions of the job (host.js), installed into `target` after the profile's
+// globals, so that they replace avs's stubs. One caller per job: ids count across contexts.
+let hostCaller = null;
+function installHost(target) {
+  const spec = host.functionsOf(job);
+  if (spec === null) return;
+  if (hostCaller === null) {
+    hostCaller = host.makeCaller({
+      nonce,
+      dateText: resultDates,
+      gone: () => exitNow(protocol.EXIT_CHANNEL),
+    }, spec.maxPayloadBytes);
+  }
+  host.install(target, spec, hostCaller);
+}
+
 async function run() {
   running = true;
   maxResultBytes = positiveInt(job.max_result_bytes);
@@ -831,6 +848,7 @@ async function run() {
   makeStdioBlocking();
 
   if (profile === 'avs') avs.install(globalThis);
+  installHost(globalThis);
   if (mode === 'filter') {
     finishWithValue(await runFilter(outer, importValues, inputs));
     return;
@@ -914,7 +932,9 @@ function runTemplate(text, inputs, profile) {
   let out;
   try {
     const context = vm.createContext(template.withAliases(inputs));
-    if (profile === 'avs') avs.install(vm.runInContext('globalThis', context));
+    const contextGlobal = vm.runInContext('globalThis', context);
+    if (profile === 'avs') avs.install(contextGlobal);
+    installHost(contextGlobal);
     const refused = profile === 'avs' ? (expr) => avs.dangerousPattern(expr) !== null : () => false;
     out = template.render(text, (script) => vm.runInContext(script, context, { filename: 'template' }),
       avs.rfc3339Nano, refused);
@@ -1006,7 +1026,10 @@ function start() {
   });
   if (!LAZY) send('{"type":"ready"}');
   job = readJob(); // blocks until the job frame has arrived
-  try { require('fs').closeSync(protocol.JOB_FD); } catch (_) { /* already closed */ }
+  // The job channel stays open only for host calls' replies (host.js).
+  if (host.functionsOf(job) === null) {
+    try { require('fs').closeSync(protocol.JOB_FD); } catch (_) { /* already closed */ }
+  }
   // Run from a fresh stack (the tick queue, right after this returns, before the
   // event loop's first turn), so user stack traces are not padded with start-up
   // frames. (A runner bug rejecting run()'s promise ends up in the

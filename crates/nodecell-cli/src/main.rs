@@ -350,6 +350,7 @@ async fn run(cli: Cli) -> ExitCode {
                 backend,
                 profile,
                 mode,
+                ..Default::default()
             };
             let mut run = Box::pin(engine.run_prelaunched(&req, prelaunch));
             let ended = tokio::select! {

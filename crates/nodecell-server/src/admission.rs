@@ -94,9 +94,21 @@ pub fn batch_from_json(body: &[u8]) -> Result<BatchRequest, ApiError> {
     Ok(batch)
 }
 
+/// Host functions need a caller that answers their calls while the run goes on: only gRPC
+/// `ExecuteSession` is one. Any other call declaring them is refused.
+pub fn without_host_functions(req: &ExecRequest) -> Result<(), ApiError> {
+    if req.host_functions.is_empty() && req.host_call_limits == Default::default() {
+        return Ok(());
+    }
+    let why = "host functions need a caller that answers their calls during the run: gRPC \
+               ExecuteSession (HTTP, Execute, ExecuteStream and batches cannot)";
+    Err(ApiError::invalid(why).with_field("host_functions", why))
+}
+
 /// A gRPC batch as a batch; `inputs` and every item must be representable as JSON.
 pub fn batch_from_proto(req: pb::ExecuteBatchRequest) -> Result<BatchRequest, ApiError> {
     let base = request_from_proto(req.request.unwrap_or_default())?;
+    without_host_functions(&base)?;
     let items = req
         .items
         .into_iter()
@@ -157,6 +169,22 @@ pub fn request_from_proto(req: pb::ExecuteRequest) -> Result<ExecRequest, ApiErr
         backend: Some(req.backend),
         profile,
         mode,
+        host_functions: req
+            .host_functions
+            .into_iter()
+            .map(|f| nodecell::HostFunction {
+                name: f.name,
+                returns_promise: f.returns_promise,
+            })
+            .collect(),
+        host_call_limits: {
+            let l = req.host_call_limits.unwrap_or_default();
+            nodecell::host_call::HostCallLimitOverrides {
+                max_calls: l.max_calls,
+                max_payload_bytes: l.max_payload_bytes,
+                reply_timeout_ms: l.reply_timeout_ms,
+            }
+        },
     }))
 }
 
@@ -280,6 +308,8 @@ mod tests {
         for (http, grpc) in [
             ("ExecRequest", "ExecuteRequest"),
             ("LimitOverrides", "Limits"),
+            ("HostFunction", "HostFunction"),
+            ("HostCallLimitOverrides", "HostCallLimits"),
         ] {
             assert_eq!(
                 http_fields(&doc, http),
@@ -301,6 +331,15 @@ mod tests {
             backend: Some("native".into()),
             profile: Some(nodecell::Profile::Avs),
             mode: Some(nodecell::Mode::Expression),
+            host_functions: vec![nodecell::HostFunction {
+                name: "f".into(),
+                returns_promise: true,
+            }],
+            host_call_limits: nodecell::host_call::HostCallLimitOverrides {
+                max_calls: Some(1),
+                max_payload_bytes: Some(1),
+                reply_timeout_ms: Some(1),
+            },
         };
         let json = serde_json::to_value(&full).unwrap();
         let keys = |v: &serde_json::Value| -> BTreeSet<String> {
@@ -308,5 +347,9 @@ mod tests {
         };
         assert_eq!(keys(&json), grpc_fields(&fds, "ExecuteRequest"));
         assert_eq!(keys(&json["limits"]), grpc_fields(&fds, "Limits"));
+        assert_eq!(
+            keys(&json["host_call_limits"]),
+            grpc_fields(&fds, "HostCallLimits")
+        );
     }
 }

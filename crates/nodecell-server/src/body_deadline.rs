@@ -49,7 +49,7 @@ pub struct BodyDeadline<S> {
 /// Whether a request to `path` carries one message that must arrive by the deadline.
 fn timed(path: &str) -> bool {
     path.strip_prefix('/')
-        .and_then(|p| p.strip_prefix(pb::sandbox_server::SERVICE_NAME))
+        .and_then(|p| p.strip_prefix(pb::sandbox_service_server::SERVICE_NAME))
         .and_then(|p| p.strip_prefix('/'))
         .is_some_and(|method| !STREAMING_REQUESTS.contains(&method))
 }
@@ -124,7 +124,7 @@ mod tests {
 
     #[test]
     fn only_the_services_one_message_requests_are_timed() {
-        let service = pb::sandbox_server::SERVICE_NAME;
+        let service = pb::sandbox_service_server::SERVICE_NAME;
         assert!(timed(&format!("/{service}/Execute")));
         assert!(timed(&format!("/{service}/ExecuteStream")));
         assert!(!timed(

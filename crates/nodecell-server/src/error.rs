@@ -292,9 +292,12 @@ impl From<RunError> for ApiError {
                     .with_field("backend", &message)
                     .with_metadata("backend", name)
             }
-            RunError::Request(RequestError::Batch { field, .. }) => {
-                new(ErrorCode::InvalidRequest).with_field(*field, &message)
-            }
+            RunError::Request(
+                RequestError::Batch { field, .. }
+                | RequestError::HostFunctions(nodecell::host_call::HostFunctionsError {
+                    field, ..
+                }),
+            ) => new(ErrorCode::InvalidRequest).with_field(*field, &message),
             RunError::Request(RequestError::BackendUnavailable { backend, .. }) => {
                 new(ErrorCode::BackendUnavailable)
                     .with_field("backend", &message)

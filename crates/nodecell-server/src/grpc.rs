@@ -6,13 +6,10 @@
 //! `ExecuteStream` runs it in a task that is aborted as soon as the response stream is dropped
 //! or an event cannot be delivered.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use nodecell::{LiveEvent, LogLevel, Outcome};
-use tokio::sync::mpsc;
+use nodecell::{LogLevel, Outcome};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
@@ -22,6 +19,7 @@ use crate::activity::{ConnInfo, TrackLayer};
 use crate::admission;
 use crate::connections::Incoming;
 use crate::error::{ApiError, ERROR_DOMAIN};
+use crate::grpc_session::{self, AbortOnDrop, RunStream};
 use crate::http;
 pub use crate::proto_json::{json_to_struct, value_to_json};
 use crate::shares::Client;
@@ -38,7 +36,7 @@ pub mod pb {
         tonic::include_file_descriptor_set!("nodecell_descriptor");
 }
 
-use pb::sandbox_server::{Sandbox, SandboxServer};
+use pb::sandbox_service_server::{SandboxService as SandboxApi, SandboxServiceServer};
 
 use crate::body_deadline::BodyDeadlineLayer;
 
@@ -47,16 +45,6 @@ pub const ERROR_CODE_KEY: &str = "nodecell-error-code";
 
 /// The metadata key carrying the retry delay in seconds (as HTTP's `Retry-After`).
 pub const RETRY_AFTER_KEY: &str = "retry-after";
-
-/// Live events of a streamed run waiting for the task that forwards them to the client.
-const LIVE_EVENTS: usize = 64;
-
-/// Events of a streamed run waiting for the client to read them.
-const STREAM_EVENTS: usize = 16;
-
-/// How long a streaming client has, once its run has ended, to read the events left and the
-/// outcome (its sandbox is gone by then; only these events are held).
-const STREAM_DRAIN_TIME: Duration = Duration::from_secs(30);
 
 /// How often the health service's statuses are refreshed from [`AppState::not_ready`].
 const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
@@ -113,7 +101,7 @@ where
         .expect("the compiled-in descriptor sets are valid");
 
     let max_request = admission::max_request_bytes(&state.engine.config().default_limits);
-    let sandbox = SandboxServer::new(SandboxService {
+    let sandbox = SandboxServiceServer::new(SandboxService {
         state: state.clone(),
     })
     .max_decoding_message_size(max_request);
@@ -142,7 +130,7 @@ async fn update_health(reporter: &tonic_health::server::HealthReporter, state: &
         None => tonic_health::ServingStatus::Serving,
         Some(_) => tonic_health::ServingStatus::NotServing,
     };
-    for name in ["", pb::sandbox_server::SERVICE_NAME] {
+    for name in ["", pb::sandbox_service_server::SERVICE_NAME] {
         reporter.set_service_status(name, status).await;
     }
 }
@@ -199,7 +187,7 @@ impl SandboxService {
 }
 
 #[tonic::async_trait]
-impl Sandbox for SandboxService {
+impl SandboxApi for SandboxService {
     async fn execute(
         &self,
         request: Request<pb::ExecuteRequest>,
@@ -228,106 +216,58 @@ impl Sandbox for SandboxService {
             .map_err(to_status)?;
         Ok(Response::new(pb::ExecuteBatchResponse {
             outcomes: outcome.outcomes.into_iter().map(to_response).collect(),
-            usage: Some(pb::Usage {
-                wall_ms: outcome.usage.wall_ms,
-                cpu_ms: outcome.usage.cpu_ms,
-                memory_peak_bytes: outcome.usage.memory_peak_bytes,
-            }),
+            usage: Some(to_usage(&outcome.usage)),
             stdout: outcome.stdout,
             stderr: outcome.stderr,
         }))
     }
 
-    type ExecuteStreamStream = EventStream;
+    type ExecuteStreamStream = RunStream<pb::ExecuteStreamResponse>;
 
     async fn execute_stream(
         &self,
-        request: Request<pb::ExecuteRequest>,
-    ) -> Result<Response<EventStream>, Status> {
+        request: Request<pb::ExecuteStreamRequest>,
+    ) -> Result<Response<Self::ExecuteStreamStream>, Status> {
         let client = self.client(&request);
-        let req = admission::request_from_proto(request.into_inner()).map_err(to_status)?;
-        let (tx, rx) = mpsc::channel(STREAM_EVENTS);
-        let state = self.state.clone();
-        let task = tokio::spawn(async move {
-            let (live_tx, mut live_rx) = mpsc::channel(LIVE_EVENTS);
-            let run = state.execute(client, req, Some(live_tx));
-            tokio::pin!(run);
-            // One event at a time moves on to the client while the run goes on: a client
-            // that does not read holds its run back (until the run's time limit ends it),
-            // never more of the server's memory than these two channels.
-            let mut next: Option<pb::ExecuteEvent> = None;
-            let mut live_open = true;
-            let result = loop {
-                tokio::select! {
-                    biased;
-                    permit = tx.reserve(), if next.is_some() => match permit {
-                        Ok(permit) => permit.send(Ok(next.take().expect("checked"))),
-                        Err(_) => return, // the client is gone: dropping `run` kills the sandbox
-                    },
-                    ev = live_rx.recv(), if next.is_none() && live_open => match ev {
-                        Some(ev) => next = Some(live_event(ev)),
-                        None => live_open = false,
-                    },
-                    _ = tx.closed() => return,
-                    r = &mut run => break r,
-                }
-            };
-            let last = match result {
-                Ok(outcome) => Ok(pb::ExecuteEvent {
-                    event: Some(pb::execute_event::Event::Outcome(to_response(outcome))),
-                }),
-                Err(e) => Err(to_status(e)),
-            };
-            // The run is over; what is left goes out as the client reads it, for a while.
-            let rest = async {
-                let live = std::iter::from_fn(|| live_rx.try_recv().ok()).map(live_event);
-                for ev in next.into_iter().chain(live) {
-                    tx.send(Ok(ev)).await?;
-                }
-                tx.send(last).await
-            };
-            let _ = tokio::time::timeout(STREAM_DRAIN_TIME, rest).await;
-        });
-        Ok(Response::new(EventStream {
-            rx,
-            _task: AbortOnDrop(task),
-        }))
+        let req = admission::request_from_proto(request.into_inner().request.unwrap_or_default())
+            .map_err(to_status)?;
+        Ok(Response::new(grpc_session::stream(
+            self.state.clone(),
+            client,
+            req,
+        )))
+    }
+
+    type ExecuteSessionStream = RunStream<pb::ExecuteSessionResponse>;
+
+    async fn execute_session(
+        &self,
+        request: Request<tonic::Streaming<pb::ExecuteSessionRequest>>,
+    ) -> Result<Response<Self::ExecuteSessionStream>, Status> {
+        let client = self.client(&request);
+        let stream =
+            grpc_session::session(self.state.clone(), client, request.into_inner()).await?;
+        Ok(Response::new(stream))
     }
 }
 
-/// The events of one streamed run; dropping it (the client went away) aborts the run.
-pub struct EventStream {
-    rx: mpsc::Receiver<Result<pb::ExecuteEvent, Status>>,
-    _task: AbortOnDrop,
-}
-
-impl tokio_stream::Stream for EventStream {
-    type Item = Result<pb::ExecuteEvent, Status>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
+/// A console line as its message.
+pub(crate) fn to_log(l: nodecell::LogEntry) -> pb::Log {
+    pb::Log {
+        level: level_str(l.level).into(),
+        message: l.message,
     }
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+/// A run's usage as its message.
+pub(crate) fn to_usage(u: &nodecell::Usage) -> pb::Usage {
+    pb::Usage {
+        wall_ms: u.wall_ms,
+        cpu_ms: u.cpu_ms,
+        memory_peak_bytes: u.memory_peak_bytes,
+        host_wait_ms: u.host_wait_ms,
+        host_calls: u.host_calls,
     }
-}
-
-fn live_event(ev: LiveEvent) -> pb::ExecuteEvent {
-    use pb::execute_event::Event;
-    let event = match ev {
-        LiveEvent::Log(l) => Event::Log(pb::Log {
-            level: level_str(l.level).into(),
-            message: l.message,
-        }),
-        LiveEvent::Stdout(s) => Event::Stdout(s),
-        LiveEvent::Stderr(s) => Event::Stderr(s),
-    };
-    pb::ExecuteEvent { event: Some(event) }
 }
 
 fn level_str(level: LogLevel) -> &'static str {
@@ -360,22 +300,11 @@ pub fn to_response(o: Outcome) -> pb::ExecuteResponse {
             line: e.line,
             column: e.column,
         }),
-        logs: o
-            .logs
-            .into_iter()
-            .map(|l| pb::Log {
-                level: level_str(l.level).into(),
-                message: l.message,
-            })
-            .collect(),
+        logs: o.logs.into_iter().map(to_log).collect(),
         stdout: o.stdout,
         stderr: o.stderr,
         truncated: o.truncated,
-        usage: Some(pb::Usage {
-            wall_ms: o.usage.wall_ms,
-            cpu_ms: o.usage.cpu_ms,
-            memory_peak_bytes: o.usage.memory_peak_bytes,
-        }),
+        usage: Some(to_usage(&o.usage)),
         backend: o.backend,
     }
 }

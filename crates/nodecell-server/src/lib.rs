@@ -11,6 +11,7 @@ pub mod connections;
 pub mod disconnect;
 pub mod error;
 pub mod grpc;
+pub mod grpc_session;
 pub mod http;
 pub mod openapi;
 pub mod proto_json;

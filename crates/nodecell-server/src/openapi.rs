@@ -100,7 +100,7 @@ fn info() {}
 #[openapi(
     info(title = "nodecell", description = "Runs untrusted JavaScript in sandboxed Node.js"),
     paths(execute, execute_batch, healthz, readyz, metrics, info),
-    components(schemas(ExecRequest, BatchRequest, BatchOutcome, Isolation, Profile, Mode, LimitOverrides, Outcome, Status, ErrorInfo, LogEntry, LogLevel, Usage, ErrorResponse, ErrorDetail)),
+    components(schemas(ExecRequest, BatchRequest, BatchOutcome, Isolation, Profile, Mode, LimitOverrides, nodecell::HostFunction, nodecell::host_call::HostCallLimitOverrides, Outcome, Status, ErrorInfo, LogEntry, LogLevel, Usage, ErrorResponse, ErrorDetail)),
     modifiers(&BearerAuth, &ErrorResponses)
 )]
 pub struct ApiDoc;

@@ -16,6 +16,15 @@ use crate::connections::Connections;
 use crate::error::{ApiError, ErrorCode};
 use crate::shares::{Client, Shares};
 
+/// Where a run's live events go, and where host-call replies come from.
+enum Link {
+    Plain(Option<tokio::sync::mpsc::Sender<LiveEvent>>),
+    Session(
+        tokio::sync::mpsc::Sender<LiveEvent>,
+        tokio::sync::mpsc::Receiver<nodecell::HostReply>,
+    ),
+}
+
 pub struct AppState {
     pub config: ServerConfig,
     pub engine: Arc<Engine>,
@@ -109,13 +118,31 @@ impl AppState {
     }
 
     /// Admission, then one run, for `client`. Errors are the request's own (never a run's
-    /// outcome).
+    /// outcome). A request that declares host functions is refused: only a session
+    /// ([`AppState::execute_session`]) can answer them.
     pub async fn execute(
         &self,
         client: Client,
         req: ExecRequest,
         live: Option<tokio::sync::mpsc::Sender<LiveEvent>>,
     ) -> Result<Outcome, ApiError> {
+        crate::admission::without_host_functions(&req)?;
+        self.run(client, req, Link::Plain(live)).await
+    }
+
+    /// One run whose code calls the functions `req` declares: each call goes to `live` as
+    /// [`LiveEvent::HostCall`], each reply comes from `replies`.
+    pub async fn execute_session(
+        &self,
+        client: Client,
+        req: ExecRequest,
+        live: tokio::sync::mpsc::Sender<LiveEvent>,
+        replies: tokio::sync::mpsc::Receiver<nodecell::HostReply>,
+    ) -> Result<Outcome, ApiError> {
+        self.run(client, req, Link::Session(live, replies)).await
+    }
+
+    async fn run(&self, client: Client, req: ExecRequest, link: Link) -> Result<Outcome, ApiError> {
         let t0 = Instant::now();
         self.accepting()?;
         let mut req = req;
@@ -127,7 +154,12 @@ impl AppState {
         metrics::histogram!("nodecell_queue_wait_seconds").record(t0.elapsed().as_secs_f64());
         // Counted while running, also when the caller gives up and the run is dropped.
         let running = Counted::new(&self.in_flight);
-        let result = own_pool.run_checked(&req, &checked, live).await;
+        let result = match link {
+            Link::Plain(live) => own_pool.run_checked(&req, &checked, live).await,
+            Link::Session(live, replies) => {
+                own_pool.run_session(&req, &checked, live, replies).await
+            }
+        };
         drop(running);
         let outcome = result.map_err(ApiError::from)?;
         record_outcome(&outcome, t0);

@@ -9,7 +9,9 @@ use std::time::Duration;
 use axum::body::{to_bytes, Body};
 use axum::http::{header, Request, StatusCode};
 use nodecell::{Engine, EngineConfig};
-use nodecell_server::grpc::pb::{self, execute_event::Event, sandbox_client::SandboxClient};
+use nodecell_server::grpc::pb::{
+    self, execute_stream_response::Event, sandbox_service_client::SandboxServiceClient,
+};
 use nodecell_server::{grpc, http, AppState, ServerConfig};
 use serde_json::{json, Value};
 use tonic::transport::{Channel, Endpoint};
@@ -201,7 +203,10 @@ async fn overload_is_a_429_with_retry_after() {
 /// the returned sender is dropped.
 async fn grpc_client(
     state: &Arc<AppState>,
-) -> (SandboxClient<Channel>, tokio::sync::oneshot::Sender<()>) {
+) -> (
+    SandboxServiceClient<Channel>,
+    tokio::sync::oneshot::Sender<()>,
+) {
     let (client_io, server_io) = tokio::io::duplex(1 << 16);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(grpc::serve_incoming(
@@ -227,7 +232,7 @@ async fn grpc_client(
         }))
         .await
         .unwrap();
-    (SandboxClient::new(channel), stop)
+    (SandboxServiceClient::new(channel), stop)
 }
 
 /// The fields a gRPC error's BadRequest details name.
@@ -267,7 +272,9 @@ async fn outcomes_streams_and_error_details_over_grpc() {
     assert_eq!(list, 2);
 
     let mut stream = client
-        .execute_stream(grpc_req("log one\nstdout two\nreturn 3"))
+        .execute_stream(pb::ExecuteStreamRequest {
+            request: Some(grpc_req("log one\nstdout two\nreturn 3")),
+        })
         .await
         .unwrap()
         .into_inner();

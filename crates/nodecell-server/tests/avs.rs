@@ -66,10 +66,12 @@ async fn profile_and_mode_travel_over_grpc() {
     use nodecell_server::grpc::pb;
     let _serial = SERIAL.lock().await;
     let (server, _) = start(one_warm()).await;
-    let mut client =
-        pb::sandbox_client::SandboxClient::connect(format!("http://{}", server.grpc_addr))
-            .await
-            .unwrap();
+    let mut client = pb::sandbox_service_client::SandboxServiceClient::connect(format!(
+        "http://{}",
+        server.grpc_addr
+    ))
+    .await
+    .unwrap();
     let r = client
         .execute(pb::ExecuteRequest {
             code: "'yes'".into(),

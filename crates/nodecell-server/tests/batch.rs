@@ -263,10 +263,12 @@ async fn grpc_execute_batch_matches_http() {
     use nodecell_server::grpc::pb;
     let _serial = SERIAL.lock().await;
     let (server, _base) = start(config()).await;
-    let mut client =
-        pb::sandbox_client::SandboxClient::connect(format!("http://{}", server.grpc_addr))
-            .await
-            .unwrap();
+    let mut client = pb::sandbox_service_client::SandboxServiceClient::connect(format!(
+        "http://{}",
+        server.grpc_addr
+    ))
+    .await
+    .unwrap();
     for isolation in ["", "batch"] {
         let items = ["x", "y", "z"]
             .iter()

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nodecell::Engine;
-use nodecell_server::grpc::pb::{self, execute_event::Event, sandbox_client::SandboxClient};
+use nodecell_server::grpc::pb::{
+    self, execute_stream_response::Event, sandbox_service_client::SandboxServiceClient,
+};
 use nodecell_server::{AppState, ServerConfig};
 use tonic::transport::Channel;
 use tonic::{Code, Request};
@@ -81,8 +83,8 @@ impl TestServer {
             .unwrap()
     }
 
-    async fn client(&self) -> SandboxClient<Channel> {
-        SandboxClient::new(self.channel().await)
+    async fn client(&self) -> SandboxServiceClient<Channel> {
+        SandboxServiceClient::new(self.channel().await)
     }
 
     async fn stop(mut self) {
@@ -295,7 +297,7 @@ async fn tokens_are_required_when_configured() {
     let resp = client.execute(req).await.unwrap().into_inner();
     assert_eq!(resp.status(), pb::Status::Ok, "{resp:?}");
 
-    let mut req = Request::new(request("return 1"));
+    let mut req = Request::new(streamed(request("return 1")));
     req.metadata_mut().insert(
         "authorization",
         "Bearer nope-nope-nope-nope".parse().unwrap(),
@@ -313,7 +315,7 @@ async fn execute_stream_sends_events_as_they_happen_then_the_outcome() {
     let mut client = server.client().await;
     let code = "console.log('a'); process.stdout.write('b'); console.log('c'); return 1";
     let mut stream = client
-        .execute_stream(request(code))
+        .execute_stream(streamed(request(code)))
         .await
         .unwrap()
         .into_inner();
@@ -350,7 +352,7 @@ async fn execute_stream_sends_events_as_they_happen_then_the_outcome() {
 
     // A request error comes as the call's status.
     let err = client
-        .execute_stream(with_timeout("return 1", 10_000_000))
+        .execute_stream(streamed(with_timeout("return 1", 10_000_000)))
         .await;
     let err = match err {
         Err(e) => e,
@@ -371,7 +373,7 @@ async fn health_turns_serving_with_a_warm_sandbox_and_reflection_lists_the_servi
     loop {
         let resp = health
             .check(HealthCheckRequest {
-                service: "nodecell.v1.Sandbox".into(),
+                service: "nodecell.v1.SandboxService".into(),
             })
             .await
             .unwrap()
@@ -415,7 +417,7 @@ async fn health_turns_serving_with_a_warm_sandbox_and_reflection_lists_the_servi
         panic!("{resp:?}")
     };
     let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
-    assert!(names.contains(&"nodecell.v1.Sandbox"), "{names:?}");
+    assert!(names.contains(&"nodecell.v1.SandboxService"), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
     server.stop().await;
 }
@@ -473,10 +475,10 @@ async fn a_client_deadline_stops_the_run() {
 
     // A streamed run stops when the client goes away.
     let mut stream = client
-        .execute_stream(with_timeout(
+        .execute_stream(streamed(with_timeout(
             "console.log('started'); while (true) {}",
             60_000,
-        ))
+        )))
         .await
         .unwrap()
         .into_inner();
@@ -487,7 +489,7 @@ async fn a_client_deadline_stops_the_run() {
     wait_until_idle(&server).await;
 
     // And a client-side deadline on the stream (the client stops waiting and resets it).
-    let mut req = Request::new(with_timeout("while (true) {}", 60_000));
+    let mut req = Request::new(streamed(with_timeout("while (true) {}", 60_000)));
     req.set_timeout(Duration::from_millis(300));
     let t0 = Instant::now();
     let call = async {
@@ -517,4 +519,11 @@ async fn an_empty_backend_is_the_services_default() {
     assert_eq!(resp.status(), pb::Status::Ok, "{resp:?}");
     assert_eq!(resp.backend, "landlock");
     server.stop().await;
+}
+
+/// A run request as ExecuteStream takes it.
+fn streamed(request: pb::ExecuteRequest) -> pb::ExecuteStreamRequest {
+    pb::ExecuteStreamRequest {
+        request: Some(request),
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nodecell::{Engine, EngineConfig};
-use nodecell_server::grpc::pb::{self, sandbox_client::SandboxClient};
+use nodecell_server::grpc::pb::{self, sandbox_service_client::SandboxServiceClient};
 use nodecell_server::shares::Client;
 use nodecell_server::{Server, ServerConfig};
 use serde_json::Value;
@@ -195,13 +195,15 @@ async fn an_idle_connection_is_closed_but_never_one_with_a_run_in_progress() {
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["result"], 1, "{v}");
-    let mut grpc = SandboxClient::connect(format!("http://{}", server.grpc_addr))
+    let mut grpc = SandboxServiceClient::connect(format!("http://{}", server.grpc_addr))
         .await
         .unwrap();
     let mut stream = grpc
-        .execute_stream(pb::ExecuteRequest {
-            code: "log a\nsleep 1000\nlog b\nreturn 2".into(),
-            ..Default::default()
+        .execute_stream(pb::ExecuteStreamRequest {
+            request: Some(pb::ExecuteRequest {
+                code: "log a\nsleep 1000\nlog b\nreturn 2".into(),
+                ..Default::default()
+            }),
         })
         .await
         .unwrap()
@@ -209,7 +211,7 @@ async fn an_idle_connection_is_closed_but_never_one_with_a_run_in_progress() {
     let mut events = 0;
     while let Some(ev) = stream.message().await.expect("the stream is not cut") {
         events += 1;
-        if let Some(pb::execute_event::Event::Outcome(o)) = ev.event {
+        if let Some(pb::execute_stream_response::Event::Outcome(o)) = ev.event {
             assert_eq!(o.status, pb::Status::Ok as i32);
         }
     }
@@ -250,7 +252,7 @@ async fn a_request_body_that_never_arrives_in_full_is_cut_at_the_body_timeout() 
         .unwrap();
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
-    let path = format!("/{}/Execute", pb::sandbox_server::SERVICE_NAME);
+    let path = format!("/{}/Execute", pb::sandbox_service_server::SERVICE_NAME);
     let codec = tonic_prost::ProstCodec::<pb::ExecuteRequest, pb::ExecuteResponse>::default();
     let t0 = Instant::now();
     let status = tokio::time::timeout(
@@ -388,7 +390,7 @@ async fn one_client_cannot_take_more_than_its_share_while_another_is_admitted() 
     assert_eq!(body["error"]["code"], "client_share_exceeded", "{body}");
     assert_eq!(retry.as_deref(), Some("1"));
     // The same over gRPC: the share is the client's, whichever transport it uses.
-    let mut grpc = SandboxClient::connect(format!("http://{}", server.grpc_addr))
+    let mut grpc = SandboxServiceClient::connect(format!("http://{}", server.grpc_addr))
         .await
         .unwrap();
     let status = grpc

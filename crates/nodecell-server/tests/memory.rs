@@ -141,7 +141,7 @@ where
         .await
         .unwrap();
     assert_eq!(warm.status(), 200);
-    let mut client = pb::sandbox_client::SandboxClient::connect(served.grpc.clone())
+    let mut client = pb::sandbox_service_client::SandboxServiceClient::connect(served.grpc.clone())
         .await
         .unwrap();
     client
@@ -258,10 +258,11 @@ async fn one_request_costs_the_server_a_small_multiple_of_its_limits() {
     let added = added_peak("gRPC inputs at the message cap", CARRIED, |s| {
         let inputs = inputs.clone();
         async move {
-            let mut client = pb::sandbox_client::SandboxClient::connect(s.grpc.clone())
-                .await
-                .unwrap()
-                .max_encoding_message_size(64 << 20);
+            let mut client =
+                pb::sandbox_service_client::SandboxServiceClient::connect(s.grpc.clone())
+                    .await
+                    .unwrap()
+                    .max_encoding_message_size(64 << 20);
             let r = client
                 .execute(pb::ExecuteRequest {
                     code: "return inputs.a.length".into(),
@@ -282,10 +283,11 @@ async fn one_request_costs_the_server_a_small_multiple_of_its_limits() {
     let added = added_peak("gRPC result of 1 MiB", LIMIT, |s| {
         let code = code.clone();
         async move {
-            let mut client = pb::sandbox_client::SandboxClient::connect(s.grpc.clone())
-                .await
-                .unwrap()
-                .max_decoding_message_size(64 << 20);
+            let mut client =
+                pb::sandbox_service_client::SandboxServiceClient::connect(s.grpc.clone())
+                    .await
+                    .unwrap()
+                    .max_decoding_message_size(64 << 20);
             let r = client
                 .execute(pb::ExecuteRequest {
                     code,

@@ -139,6 +139,7 @@ impl BatchRequest {
             backend: self.backend.clone(),
             profile: self.profile,
             mode: self.mode,
+            ..Default::default()
         }
     }
 
@@ -152,6 +153,7 @@ impl BatchRequest {
             backend: self.backend.clone(),
             profile: self.profile,
             mode: self.mode,
+            ..Default::default()
         }
     }
 }
@@ -287,6 +289,7 @@ pub fn total_usage(outcomes: &[Outcome], wall_ms: f64) -> Usage {
             .map(|o| o.usage.memory_peak_bytes)
             .max()
             .unwrap_or(0),
+        ..Default::default()
     }
 }
 

@@ -6,6 +6,7 @@ use crate::config::EngineConfig;
 use crate::enforcement::{EnforcementReport, Protection};
 use crate::error::{EngineError, RequestError, RunError, StartError};
 use crate::host::{is_executable, Discovery, HostSupport};
+use crate::host_call::HostFunctions;
 use crate::layout::NodeLayout;
 use crate::limits::{Limits, MAX_LIMITS, MIN_LIMITS};
 use crate::node_command::{node_flags, ModuleLoading, RunnerStart};
@@ -37,17 +38,20 @@ pub struct CheckedRequest {
     pub limits: Limits,
     pub profile: Profile,
     pub mode: Mode,
+    /// The functions the caller serves (host calls), with their limits.
+    pub host: Option<HostFunctions>,
 }
 
 impl CheckedRequest {
     /// What the sandbox is given to run for `req`.
-    pub fn work<'a>(&self, req: &'a ExecRequest) -> Work<'a> {
+    pub fn work<'a>(&'a self, req: &'a ExecRequest) -> Work<'a> {
         Work {
             code: &req.code,
             inputs: &req.inputs,
             profile: self.profile,
             mode: self.mode,
             items: None,
+            host: self.host.as_ref(),
         }
     }
 }
@@ -232,11 +236,17 @@ impl Engine {
                 reason: report.problems.join("; "),
             });
         }
+        let host = crate::host_call::check(
+            &req.host_functions,
+            &req.host_call_limits,
+            limits.timeout_ms,
+        )?;
         Ok(CheckedRequest {
             backend,
             limits,
             profile: req.profile.unwrap_or(self.config.default_profile),
             mode: req.mode.unwrap_or_default(),
+            host,
         })
     }
 

@@ -36,6 +36,8 @@ pub enum RequestError {
         field: &'static str,
         message: String,
     },
+    #[error(transparent)]
+    HostFunctions(#[from] crate::host_call::HostFunctionsError),
 }
 
 /// Starting one sandbox.
@@ -85,7 +87,9 @@ impl RunError {
             RunError::Request(RequestError::Limit(_)) => "invalid_limits",
             RunError::Request(RequestError::UnknownBackend { .. }) => "unknown_backend",
             RunError::Request(RequestError::BackendUnavailable { .. }) => "backend_unavailable",
-            RunError::Request(RequestError::Batch { .. }) => "invalid_request",
+            RunError::Request(RequestError::Batch { .. } | RequestError::HostFunctions(_)) => {
+                "invalid_request"
+            }
             RunError::Start(_) => "sandbox_unavailable",
         }
     }

@@ -22,6 +22,7 @@ pub mod fuzzing {
     pub use crate::sandbox::channel::{read_events, Read};
 }
 mod host;
+pub mod host_call;
 pub mod json_text;
 #[cfg(test)]
 mod kafel;
@@ -50,6 +51,7 @@ pub use enforcement::{EnforcementReport, Guarantee, Protection, ProtectionState}
 pub use engine::{BackendId, CheckedRequest, Engine};
 pub use error::{EngineError, RequestError, RunError, StartError};
 pub use host::Discovery;
+pub use host_call::{HostCall, HostFunction, HostFunctions, HostReply, Reply};
 pub use json_text::{JsonError, JsonObject, JsonText};
 pub use launch::spec::{LandlockStatus, LaunchReport, LaunchStep};
 pub use layout::{LayoutError, NodeLayout};

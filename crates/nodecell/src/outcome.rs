@@ -100,6 +100,12 @@ pub struct Usage {
     pub cpu_ms: f64,
     /// Peak memory of the sandbox (0 where the backend cannot measure it).
     pub memory_peak_bytes: u64,
+    /// Of `wall_ms`, the time spent waiting for the caller's replies to host calls.
+    #[serde(default)]
+    pub host_wait_ms: f64,
+    /// Host calls made.
+    #[serde(default)]
+    pub host_calls: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

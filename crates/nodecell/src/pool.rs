@@ -165,6 +165,22 @@ impl Pool {
             .await)
     }
 
+    /// [`Pool::run_checked`] for a request whose code calls the functions it declares
+    /// (host calls): each call goes to `live`, each reply comes from `replies`.
+    pub async fn run_session(
+        &self,
+        req: &ExecRequest,
+        checked: &CheckedRequest,
+        live: tokio::sync::mpsc::Sender<LiveEvent>,
+        replies: tokio::sync::mpsc::Receiver<crate::HostReply>,
+    ) -> Result<Outcome, RunError> {
+        let (mut sandbox, _refill) = self.take_sandbox(checked).await?;
+        sandbox.set_cleanups(self.cleanups.clone());
+        Ok(sandbox
+            .execute_with_host(&checked.work(req), &checked.limits, live, replies)
+            .await)
+    }
+
     /// Runs every item of `batch` in one sandbox, one after another, each in a fresh V8
     /// context (`isolation: "batch"`), against `checked`: the batch's shared request as
     /// [`Engine::check_request`] found it. The sandbox's time, output and result limits are

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::host_call::{HostReply, Reply};
 use crate::json_text::{JsonObject, JsonText};
 use crate::outcome::{ErrorInfo, LogLevel};
 
@@ -28,13 +29,34 @@ pub struct Job<'a> {
     pub item_timeout_ms: Option<u64>,
     pub max_result_bytes: u64,
     pub max_output_bytes: u64,
+    /// The functions the caller serves; absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<JobHost<'a>>,
+}
+
+/// What the runner knows of the host functions: their names, and how large one call's
+/// arguments may be (the host holds both too).
+#[derive(Debug, Serialize)]
+pub struct JobHost<'a> {
+    pub functions: &'a [crate::host_call::HostFunction],
+    pub max_payload_bytes: u64,
 }
 
 /// What the runner says.
 #[derive(Debug, PartialEq)]
 pub enum RunnerEvent {
     Ready,
-    Log { level: LogLevel, message: String },
+    Log {
+        level: LogLevel,
+        message: String,
+    },
+    /// A host call: `args` is a JSON array.
+    Call {
+        nonce: String,
+        id: u64,
+        name: String,
+        args: JsonText,
+    },
     Result(RunnerResult),
 }
 
@@ -67,6 +89,10 @@ struct Fields<'a> {
     #[serde(default, borrow)]
     result: Present<'a>,
     error: Option<ErrorInfo>,
+    id: Option<u64>,
+    name: Option<String>,
+    #[serde(default, borrow)]
+    args: Present<'a>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +100,7 @@ struct Fields<'a> {
 enum Kind {
     Ready,
     Log,
+    Call,
     Result,
 }
 
@@ -100,6 +127,30 @@ impl RunnerEvent {
     pub fn from_frame(body: &[u8]) -> Result<RunnerEvent, serde_json::Error> {
         use serde::de::Error;
         let f: Fields = serde_json::from_slice(body)?;
+        let call_fields = f.id.is_some() || f.name.is_some() || f.args.0.is_some();
+        if let Kind::Call = f.kind {
+            return match (f.nonce, f.id, f.name, f.args.0) {
+                (Some(nonce), Some(id), Some(name), Some(args))
+                    if f.level.is_none()
+                        && f.message.is_none()
+                        && f.status.is_none()
+                        && f.result.0.is_none()
+                        && f.error.is_none()
+                        && args.get().starts_with('[') =>
+                {
+                    Ok(RunnerEvent::Call {
+                        nonce,
+                        id,
+                        name,
+                        args: JsonText::from_raw(args).map_err(Error::custom)?,
+                    })
+                }
+                _ => Err(Error::custom("a call frame with the wrong fields")),
+            };
+        }
+        if call_fields {
+            return Err(Error::custom("a frame with the wrong fields for its type"));
+        }
         let event = match (f.kind, f.status, f.nonce, f.result.0, f.error) {
             (Kind::Ready, None, None, None, None) if f.level.is_none() && f.message.is_none() => {
                 RunnerEvent::Ready
@@ -155,6 +206,24 @@ pub fn encode_frame(body: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
     out.extend_from_slice(body);
     out
+}
+
+/// The reply frame the runner reads on its job channel.
+pub(crate) fn reply_frame(reply: &HostReply) -> Vec<u8> {
+    let mut body = format!(r#"{{"type":"reply","id":{}"#, reply.id);
+    match &reply.reply {
+        Reply::Value(v) => {
+            body.push_str(r#","result":"#);
+            body.push_str(v.get());
+        }
+        Reply::Undefined => {}
+        Reply::Error(message) => {
+            body.push_str(r#","error":"#);
+            body.push_str(&serde_json::to_string(message).expect("a string serializes"));
+        }
+    }
+    body.push('}');
+    encode_frame(body.as_bytes())
 }
 
 pub async fn write_job<W: AsyncWrite + Unpin>(w: &mut W, job: &Job<'_>) -> Result<(), FrameError> {
@@ -255,6 +324,26 @@ mod tests {
                 result: JsonText::parse("null").unwrap()
             })
         );
+        assert_eq!(
+            ok(r#"{"type":"call","nonce":"n","id":2,"name":"state.get","args":["k"]}"#).unwrap(),
+            RunnerEvent::Call {
+                nonce: "n".into(),
+                id: 2,
+                name: "state.get".into(),
+                args: JsonText::parse(r#"["k"]"#).unwrap()
+            }
+        );
+        for bad in [
+            r#"{"type":"call","nonce":"n","id":1,"name":"f","args":{}}"#,
+            r#"{"type":"call","nonce":"n","id":1,"name":"f"}"#,
+            r#"{"type":"call","id":1,"name":"f","args":[]}"#,
+            r#"{"type":"call","nonce":"n","id":-1,"name":"f","args":[]}"#,
+            r#"{"type":"call","nonce":"n","id":1,"name":"f","args":[],"result":1}"#,
+            r#"{"type":"result","status":"ok","nonce":"n","result":1,"id":1}"#,
+            r#"{"type":"log","level":"log","message":"m","args":[]}"#,
+        ] {
+            assert!(ok(bad).is_err(), "{bad}");
+        }
         let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
         for bad in [
             r#"{"type":"ready","nonce":"n"}"#.to_string(),
@@ -298,5 +387,22 @@ mod tests {
             .await,
             Err(FrameError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn reply_frames_carry_a_value_nothing_or_an_error() {
+        let frame = |reply| {
+            let bytes = reply_frame(&HostReply { id: 7, reply });
+            String::from_utf8(bytes[4..].to_vec()).unwrap()
+        };
+        assert_eq!(
+            frame(Reply::Value(JsonText::parse(r#"{"a":[1]}"#).unwrap())),
+            r#"{"type":"reply","id":7,"result":{"a":[1]}}"#
+        );
+        assert_eq!(frame(Reply::Undefined), r#"{"type":"reply","id":7}"#);
+        assert_eq!(
+            frame(Reply::Error("no \"such\" key".into())),
+            r#"{"type":"reply","id":7,"error":"no \"such\" key"}"#
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::host_call::{HostCallLimitOverrides, HostFunction, HostFunctions};
 use crate::json_text::{JsonObject, JsonText};
 use crate::limits::LimitOverrides;
 
@@ -29,6 +30,18 @@ pub struct ExecRequest {
     /// What `code` is; a program when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
+    /// Functions the caller serves (host calls). Only gRPC `ExecuteSession` can answer a
+    /// call while the run goes on: HTTP (and every other call) refuses a request that
+    /// declares any with 400 `invalid_request`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_functions: Vec<HostFunction>,
+    /// Bounds of the host calls (`ExecuteSession` only).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub host_call_limits: HostCallLimitOverrides,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// Whose semantics a run follows where two differ (docs/avs.md lists every difference).
@@ -123,6 +136,8 @@ pub struct Work<'a> {
     pub mode: Mode,
     /// Under `isolation: "batch"`, the items; the result is then one per item.
     pub items: Option<BatchItems<'a>>,
+    /// The functions the caller serves.
+    pub host: Option<&'a HostFunctions>,
 }
 
 impl<'a> Work<'a> {
@@ -134,6 +149,7 @@ impl<'a> Work<'a> {
             profile: Profile::Node,
             mode: Mode::Code,
             items: None,
+            host: None,
         }
     }
 }

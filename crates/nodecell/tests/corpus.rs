@@ -245,8 +245,8 @@ fn request(
         limits,
         backend: backend.map(|b| b.as_str().to_string()),
         profile: word("profile").map(|v| serde_json::from_str(&v).expect("profile: node or avs")),
-        mode: word("mode")
-            .map(|v| serde_json::from_str(&v).expect("mode: code, expression or template")),
+        mode: word("mode").map(|v| serde_json::from_str(&v).expect("mode: a known mode")),
+        ..Default::default()
     }
 }
 

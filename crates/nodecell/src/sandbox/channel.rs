@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc;
 
 use crate::error::StartError;
+use crate::host_call::HostCall;
 use crate::outcome::LogEntry;
 use crate::protocol::{self, FrameError, RunnerEvent, RunnerResult};
 
@@ -91,6 +92,8 @@ pub(crate) fn drain_buffered(
 #[derive(Debug)]
 pub enum Read {
     Log(LogEntry),
+    /// A host call carrying this run's nonce, and the size of its frame.
+    Call(HostCall, usize),
     /// The result carrying this run's nonce, and the size of its frame.
     Result(RunnerResult, usize),
     /// A well-framed frame the host does not accept, of this many bytes.
@@ -117,6 +120,12 @@ pub async fn read_events<R: AsyncRead + Unpin>(
             Ok(Some(body)) => match RunnerEvent::from_frame(&body) {
                 Ok(RunnerEvent::Log { level, message }) => Read::Log(LogEntry { level, message }),
                 Ok(RunnerEvent::Result(r)) if r.nonce() == nonce => Read::Result(r, body.len()),
+                Ok(RunnerEvent::Call {
+                    nonce: n,
+                    id,
+                    name,
+                    args,
+                }) if n == nonce => Read::Call(HostCall { id, name, args }, body.len()),
                 Ok(_) | Err(_) => Read::Ignored(body.len()),
             },
         };
@@ -132,8 +141,8 @@ mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
 
-    /// The same framing and caps over a unix socket as over pipes: a forged result (another
-    /// nonce) is ignored, the real one ends the stream, and a frame over the cap is broken
+    /// The same framing and caps over a unix socket as over pipes: a forged result or call
+    /// (another nonce) is ignored, a call with the run's nonce is passed on, the real one ends the stream, and a frame over the cap is broken
     /// framing.
     #[tokio::test]
     async fn events_are_read_the_same_over_a_unix_socket() {
@@ -141,6 +150,8 @@ mod tests {
         let frames = [
             r#"{"type":"log","level":"log","message":"hi"}"#.to_string(),
             r#"{"type":"result","status":"ok","nonce":"forged","result":1}"#.to_string(),
+            r#"{"type":"call","nonce":"forged","id":1,"name":"f","args":[]}"#.to_string(),
+            r#"{"type":"call","nonce":"n1","id":1,"name":"f","args":[1]}"#.to_string(),
             r#"{"type":"result","status":"ok","nonce":"n1","result":2}"#.to_string(),
         ];
         for f in &frames {
@@ -153,8 +164,12 @@ mod tests {
         read_events(Box::new(host), 4096, "n1".into(), tx).await;
         assert!(matches!(rx.recv().await, Some(Read::Log(l)) if l.message == "hi"));
         assert!(matches!(rx.recv().await, Some(Read::Ignored(_))));
+        assert!(matches!(rx.recv().await, Some(Read::Ignored(_))));
         assert!(
-            matches!(rx.recv().await, Some(Read::Result(r, len)) if r.nonce() == "n1" && len == frames[2].len())
+            matches!(rx.recv().await, Some(Read::Call(c, _)) if c.id == 1 && c.name == "f" && c.args.get() == "[1]")
+        );
+        assert!(
+            matches!(rx.recv().await, Some(Read::Result(r, len)) if r.nonce() == "n1" && len == frames[4].len())
         );
 
         let (host, mut runner) = tokio::net::UnixStream::pair().unwrap();

@@ -19,6 +19,9 @@ pub(crate) enum End {
     RunnerGone(String),
     Protocol(String),
     HostFailure(String),
+    /// The run ended waiting for a host call's reply (the reply timeout, the run's own time
+    /// limit, or a caller that stopped answering): a timeout, the message naming the call.
+    HostWait(String),
 }
 
 impl End {
@@ -63,6 +66,11 @@ impl End {
                         limits.timeout_ms
                     ),
                 )),
+            ),
+            End::HostWait(why) => (
+                Status::Timeout,
+                None,
+                Some(ErrorInfo::new("TimeoutError", why)),
             ),
             End::OutputLimit => (
                 Status::OutputLimit,

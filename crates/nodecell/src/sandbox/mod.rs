@@ -15,6 +15,7 @@
 //! | `accounting.rs` | own cgroup, nested cgroup, or the watchdog: job limits and usage |
 //! | `session.rs` | the one job: deadline, events, output, watchdog |
 //! | `output.rs` | the output budget |
+//! | `host_link.rs` | host calls: which are passed on, the one pending, its reply |
 //! | `end.rs` | how the run ended → [`crate::Outcome`] |
 //! | `teardown.rs` | stopping, waiting, removing; teardowns tracked in the background |
 
@@ -22,6 +23,7 @@ mod accounting;
 pub(crate) mod channel;
 mod confirm;
 mod end;
+mod host_link;
 mod output;
 pub(crate) mod plan;
 pub(crate) mod process;
@@ -50,6 +52,8 @@ pub enum LiveEvent {
     Log(LogEntry),
     Stdout(String),
     Stderr(String),
+    /// User code called a function the caller serves; the run waits for the reply.
+    HostCall(crate::host_call::HostCall),
 }
 
 /// A started sandbox: Node is up, the runner has loaded its modules and waits for its job.

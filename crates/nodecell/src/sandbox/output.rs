@@ -67,6 +67,11 @@ impl Output {
         }
     }
 
+    /// Passes a host call on to the caller, after every event before it.
+    pub(crate) fn host_call(&mut self, call: crate::host_call::HostCall) {
+        self.emit(LiveEvent::HostCall(call));
+    }
+
     /// The live channel, for waiting until it has room.
     pub(crate) fn live_sender(&self) -> Option<mpsc::Sender<LiveEvent>> {
         self.live.clone()

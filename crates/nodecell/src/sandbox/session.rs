@@ -7,14 +7,16 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
+use crate::host_call::HostReply;
 use crate::limits::Limits;
 use crate::outcome::{ErrorInfo, Outcome, Usage};
-use crate::protocol::{self, Job, RunnerResult};
+use crate::protocol::{self, Job, JobHost, RunnerResult};
 use crate::request::Work;
 
 use super::accounting::tree_usage;
 use super::channel::{drain_buffered, read_events, Read};
 use super::end::End;
+use super::host_link::{HostLink, Verdict};
 use super::output::Output;
 use super::{LiveEvent, Sandbox};
 
@@ -25,10 +27,33 @@ impl Sandbox {
     /// Runs the one job and destroys the sandbox. Never fails: whatever happens inside
     /// becomes an outcome.
     pub async fn execute(
+        self,
+        work: &Work<'_>,
+        limits: &Limits,
+        live: Option<mpsc::Sender<LiveEvent>>,
+    ) -> Outcome {
+        self.run_job(work, limits, live, None).await
+    }
+
+    /// [`Sandbox::execute`] for a job whose code calls functions the caller serves
+    /// (`work.host`): each call goes to `live` as [`LiveEvent::HostCall`], after everything
+    /// the code logged or wrote before it; each reply comes from `replies`.
+    pub async fn execute_with_host(
+        self,
+        work: &Work<'_>,
+        limits: &Limits,
+        live: mpsc::Sender<LiveEvent>,
+        replies: mpsc::Receiver<HostReply>,
+    ) -> Outcome {
+        self.run_job(work, limits, Some(live), Some(replies)).await
+    }
+
+    async fn run_job(
         mut self,
         work: &Work<'_>,
         limits: &Limits,
         live: Option<mpsc::Sender<LiveEvent>>,
+        replies: Option<mpsc::Receiver<HostReply>>,
     ) -> Outcome {
         let mut out = Output::new(limits.max_output_bytes, live);
         // The limits of this job (a warm sandbox was started before they were known).
@@ -54,6 +79,8 @@ impl Sandbox {
 
         let nonce = protocol::new_nonce();
         let mut ignored = 0u32;
+        // Host calls are served only where someone answers them.
+        let host = work.host.filter(|_| replies.is_some());
         let job = Job {
             nonce: &nonce,
             code: work.code,
@@ -64,6 +91,10 @@ impl Sandbox {
             item_timeout_ms: work.items.map(|b| b.timeout_ms),
             max_result_bytes: limits.max_result_bytes,
             max_output_bytes: limits.max_output_bytes,
+            host: host.map(|h| JobHost {
+                functions: &h.functions,
+                max_payload_bytes: h.limits.max_payload_bytes,
+            }),
         };
         let (Some(mut job_pipe), Some(events)) = (self.job.take(), self.events.take()) else {
             unreachable!("execute consumes the sandbox, so its pipes are still there");
@@ -75,7 +106,16 @@ impl Sandbox {
                 Err(e) => Some(End::RunnerGone(format!("delivering the job: {e}"))),
             },
         };
-        drop(job_pipe);
+        // With host calls the job channel stays open for their replies.
+        let mut link = match (host, replies) {
+            (Some(functions), Some(replies)) => Some(HostLink::new(functions, job_pipe, replies)),
+            _ => {
+                drop(job_pipe);
+                None
+            }
+        };
+        let reply_timer = tokio::time::sleep(Duration::from_secs(86_400));
+        tokio::pin!(reply_timer);
 
         // Events are read by a task of their own: reading a frame is not cancel-safe.
         let frame_cap = (limits.max_output_bytes.max(limits.max_result_bytes) + 1) * 6 + 4096;
@@ -91,8 +131,37 @@ impl Sandbox {
             None => loop {
                 // While a streaming caller has not taken what was read, nothing more is read.
                 let blocked = out.blocked();
+                let pending = link.as_ref().is_some_and(|l| l.pending.is_some());
                 tokio::select! {
-                    _ = &mut deadline => break End::Timeout,
+                    _ = &mut deadline => break match link.as_ref().and_then(HostLink::waiting_for) {
+                        Some(what) => End::HostWait(format!(
+                            "the run exceeded its time limit of {} ms waiting for the reply to {what}",
+                            limits.timeout_ms
+                        )),
+                        None => End::Timeout,
+                    },
+                    _ = &mut reply_timer, if pending => {
+                        let l = link.as_ref().expect("pending");
+                        break End::HostWait(format!(
+                            "no reply to {} within reply_timeout_ms ({} ms)",
+                            l.waiting_for().expect("pending"),
+                            l.reply_timeout().as_millis()
+                        ));
+                    }
+                    reply = next_reply(&mut link), if pending => {
+                        let l = link.as_mut().expect("pending");
+                        match reply {
+                            Some(reply) => if let Some(reply) = l.answer(reply) {
+                                if let Err(end) = deliver(l, &reply, deadline.as_mut()).await {
+                                    break end;
+                                }
+                            },
+                            None => break End::HostWait(format!(
+                                "the caller stopped answering host calls while waiting for the reply to {}",
+                                l.waiting_for().expect("pending")
+                            )),
+                        }
+                    }
                     permit = room(live.as_ref()), if blocked => out.send_pending(permit),
                     ev = rx.recv(), if !blocked => match ev {
                         Some(Read::Log(entry)) => {
@@ -101,6 +170,28 @@ impl Sandbox {
                             }
                         }
                         Some(Read::Result(r, len)) => break End::Result(held_to_result_limit(r, len, limits)),
+                        Some(Read::Call(call, len)) => {
+                            let verdict = link.as_mut().map_or(Verdict::Ignore, |l| l.on_call(call, len));
+                            match verdict {
+                                Verdict::Forward(call) => {
+                                    let l = link.as_ref().expect("forwarded");
+                                    reply_timer.as_mut().reset(tokio::time::Instant::now() + l.reply_timeout());
+                                    out.host_call(call);
+                                }
+                                Verdict::Refuse(reply) => {
+                                    let l = link.as_mut().expect("refused");
+                                    if let Err(end) = deliver(l, &reply, deadline.as_mut()).await {
+                                        break end;
+                                    }
+                                }
+                                Verdict::Ignore => {
+                                    ignored += 1;
+                                    if !out.charge(len) {
+                                        break End::OutputLimit;
+                                    }
+                                }
+                            }
+                        }
                         // Frames the host cannot accept (a result without this run's nonce,
                         // anything off-schema) can only come from the user's code writing to
                         // fd 4: ignored, but their bytes count against the output budget.
@@ -139,7 +230,7 @@ impl Sandbox {
             },
         };
         let wall = t0.elapsed();
-        let usage = self.accounting.usage(
+        let mut usage = self.accounting.usage(
             wall,
             cpu0,
             baseline,
@@ -147,6 +238,11 @@ impl Sandbox {
             self.node_pid,
             self.root_pid(),
         );
+        if let Some(l) = link.take() {
+            let (calls, waited) = l.usage();
+            usage.host_calls = calls;
+            usage.host_wait_ms = waited.as_secs_f64() * 1e3;
+        }
         reader.abort();
         if ignored > 0 {
             // One aggregated line per run: user code decides how many frames it forges.
@@ -188,6 +284,26 @@ impl Sandbox {
             }
         }
         self.finish(end, out, limits, usage).await
+    }
+}
+
+/// The caller's next reply to a host call (never, without host calls).
+async fn next_reply(link: &mut Option<HostLink<'_>>) -> Option<HostReply> {
+    match link {
+        Some(l) => l.next_reply().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes a reply to the runner within the run's deadline.
+async fn deliver(
+    link: &mut HostLink<'_>,
+    reply: &HostReply,
+    deadline: std::pin::Pin<&mut tokio::time::Sleep>,
+) -> Result<(), End> {
+    tokio::select! {
+        _ = deadline => Err(End::Timeout),
+        r = link.write(reply) => r.map_err(|e| End::RunnerGone(format!("delivering a host call's reply: {e}"))),
     }
 }
 
