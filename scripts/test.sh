@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every check: formatting, lints, the runner's own tests,
-# the seccomp policy check, the Rust unit, integration and corpus tests, and fuzzing.
+# the seccomp policy check, the Rust unit, integration and corpus tests, the Go client's checks
+# and tests, and fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -15,6 +16,8 @@ fi
 
 cargo fmt --all --check
 python3 tools/check_modules.py
+# The Go client: buf lint, generated code up to date, buf breaking (once tagged), gofmt, vet.
+scripts/go-client.sh check
 cargo clippy --release --locked --all-targets -- -D warnings
 (cd runner && npm test && npm run test:lazy && npm run test:snapshot)
 if [ "$(id -u)" = 0 ] && command -v strace >/dev/null && command -v gcc >/dev/null; then
@@ -25,6 +28,9 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --release --locked --no-fail-fast
 fi
+# The Go client's unit tests, and its AVS-shaped integration tests against a real
+# `nodecell serve` on every available backend (clients/go/examples/avs).
+scripts/go-client.sh test
 # The docker backend against Podman's Docker-compatible API (Debian's podman, nodecell's own
 # service on its own socket and storage, stopped after): both corpora.
 if [ "$(id -u)" = 0 ] && [ "${NODECELL_TEST_PODMAN:-1}" != 0 ]; then
