@@ -11,15 +11,64 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
-// Store is an in-memory workflow state (AVS's scratch-only mode: a map shared by the steps
-// of a run), values kept as JSON. It is safe for concurrent use.
+// KV is where workflow state lives: in AVS, its database under
+// WorkflowStateKey(taskID, key), or the in-memory map of its scratch-only mode (simulations).
+type KV interface {
+	// Get is the value stored under key, if any.
+	Get(key string) ([]byte, bool)
+	Set(key string, value []byte) error
+	// Keys is every key that starts with prefix, in any order.
+	Keys(prefix string) ([]string, error)
+}
+
+// Store serves state.get/set/list over a KV with upstream's semantics (installStateBinding
+// in vm_runner_customcode.go), values kept as JSON. It is safe for concurrent use when its
+// KV is.
 type Store struct {
+	kv KV
+}
+
+// NewStore returns a store over an empty in-memory KV (AVS's scratch-only mode: a map
+// shared by the steps of a run).
+func NewStore() *Store { return NewStoreOn(&MemoryKV{values: map[string][]byte{}}) }
+
+// NewStoreOn returns a store over kv (AVS: its database, keyed by task).
+func NewStoreOn(kv KV) *Store { return &Store{kv: kv} }
+
+// MemoryKV is an in-memory KV, safe for concurrent use.
+type MemoryKV struct {
 	mu     sync.Mutex
 	values map[string][]byte
 }
 
-// NewStore returns an empty store.
-func NewStore() *Store { return &Store{values: map[string][]byte{}} }
+func (m *MemoryKV) Get(key string) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.values[key]
+	return v, ok
+}
+
+func (m *MemoryKV) Set(key string, value []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.values == nil {
+		m.values = map[string][]byte{}
+	}
+	m.values[key] = value
+	return nil
+}
+
+func (m *MemoryKV) Keys(prefix string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var keys []string
+	for k := range m.values {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
 
 // Get is state.get(key): the stored value, or nil (undefined) for an empty key, a missing
 // key or data that does not decode.
@@ -28,9 +77,7 @@ func (s *Store) Get(_ context.Context, args []*structpb.Value) (*structpb.Value,
 	if key == "" {
 		return nil, nil
 	}
-	s.mu.Lock()
-	raw, ok := s.values[key]
-	s.mu.Unlock()
+	raw, ok := s.kv.Get(key)
 	if !ok {
 		return nil, nil
 	}
@@ -42,7 +89,8 @@ func (s *Store) Get(_ context.Context, args []*structpb.Value) (*structpb.Value,
 }
 
 // Set is state.set(key, value): the value stored as JSON (undefined as null); an empty key
-// is a no-op. It returns undefined.
+// is a no-op, and a failed write is not an error in user code (upstream logs a warning). It
+// returns undefined.
 func (s *Store) Set(_ context.Context, args []*structpb.Value) (*structpb.Value, error) {
 	key := argString(args, 0)
 	if key == "" {
@@ -56,23 +104,17 @@ func (s *Store) Set(_ context.Context, args []*structpb.Value) (*structpb.Value,
 	if err != nil {
 		return nil, nil // upstream: not stored, a warning logged
 	}
-	s.mu.Lock()
-	s.values[key] = raw
-	s.mu.Unlock()
+	_ = s.kv.Set(key, raw)
 	return nil, nil
 }
 
-// List is state.list(prefix): the keys starting with prefix, sorted.
+// List is state.list(prefix): the keys starting with prefix, sorted; a failed listing is
+// an empty list.
 func (s *Store) List(_ context.Context, args []*structpb.Value) (*structpb.Value, error) {
-	prefix := argString(args, 0)
-	s.mu.Lock()
-	var keys []string
-	for k := range s.values {
-		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
-		}
+	keys, err := s.kv.Keys(argString(args, 0))
+	if err != nil {
+		keys = nil
 	}
-	s.mu.Unlock()
 	sort.Strings(keys)
 	list := &structpb.ListValue{Values: make([]*structpb.Value, len(keys))}
 	for i, k := range keys {
