@@ -118,6 +118,7 @@ OK = '{"type":"result","status":"ok","nonce":"%s","result":{"a":[1,"x"]}}' % NON
 FORGED = '{"type":"result","status":"ok","nonce":"forged","result":1}'
 ERROR = ('{"type":"result","status":"error","nonce":"%s","error":{"name":"TypeError",'
          '"message":"m","stack":"s","line":1,"column":2}}' % NONCE)
+CALL = '{"type":"call","nonce":"%s","id":1,"name":"state.get","args":["k",{"d":[1]}]}' % NONCE
 RUNNER = {
     "ready": '{"type":"ready"}',
     "log": LOG,
@@ -131,6 +132,9 @@ RUNNER = {
     "stream-error": frame(LOG) + frame(ERROR),
     "stream-over-cap": frame(LOG) + frame(" " * 1100),
     "stream-cut": frame(OK)[:20],
+    "call": CALL,
+    "call-object-args": '{"type":"call","nonce":"n","id":1,"name":"f","args":{}}',
+    "stream-log-call-result": frame(LOG) + frame(CALL) + frame(OK),
 }
 
 

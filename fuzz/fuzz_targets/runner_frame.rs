@@ -47,6 +47,11 @@ fuzz_target!(|data: &[u8]| {
     for r in frames {
         match r {
             Read::Log(_) => consumed += 4,
+            Read::Call(call, len) => {
+                assert!(*len as u64 <= CAP);
+                assert!(call.args.get().starts_with('['));
+                consumed += 4 + len;
+            }
             Read::Ignored(len) => {
                 assert!(*len as u64 <= CAP);
                 consumed += 4 + len;

@@ -74,6 +74,21 @@ pub fn check_event(ev: &RunnerEvent) {
         RunnerEvent::Log { level, message } => {
             serde_json::json!({"type": "log", "level": level, "message": message}).to_string()
         }
+        RunnerEvent::Call {
+            nonce,
+            id,
+            name,
+            args,
+        } => {
+            check_json_text(args);
+            assert!(args.get().starts_with('['), "a call's arguments are an array");
+            format!(
+                r#"{{"type":"call","nonce":{},"id":{id},"name":{},"args":{}}}"#,
+                serde_json::to_string(nonce).unwrap(),
+                serde_json::to_string(name).unwrap(),
+                args.get()
+            )
+        }
         RunnerEvent::Result(r) => return check_result(r),
     };
     let again = RunnerEvent::from_frame(frame.as_bytes()).expect("an event's frame decodes");
