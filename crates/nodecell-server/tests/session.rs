@@ -30,6 +30,18 @@ async fn client(server: &nodecell_server::Server) -> Client {
         .unwrap()
 }
 
+/// The serial lock, a ready server with one warm sandbox, and a client of it.
+async fn setup() -> (
+    tokio::sync::MutexGuard<'static, ()>,
+    nodecell_server::Server,
+    Client,
+) {
+    let serial = SERIAL.lock().await;
+    let (server, _) = start_ready(one_warm()).await;
+    let client = client(&server).await;
+    (serial, server, client)
+}
+
 fn declare(names: &[&str]) -> Vec<pb::HostFunction> {
     names
         .iter()
@@ -97,9 +109,7 @@ fn result(o: &pb::ExecuteResponse) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_calls_round_trip_with_the_profiles_conversions() {
-    let _serial = SERIAL.lock().await;
-    let (server, _) = start_ready(one_warm()).await;
-    let mut client = client(&server).await;
+    let (_serial, server, mut client) = setup().await;
     let code = r#"
         const seen = state.get("k");
         state.set("when", { d: new Date(0), n: 10n });
@@ -171,9 +181,7 @@ async fn host_calls_round_trip_with_the_profiles_conversions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_replies_throw_and_limits_hold() {
-    let _serial = SERIAL.lock().await;
-    let (server, _) = start_ready(one_warm()).await;
-    let mut client = client(&server).await;
+    let (_serial, server, mut client) = setup().await;
     let fail = |call: &pb::HostCall| {
         Some(pb::HostReply {
             id: call.id,
@@ -287,9 +295,7 @@ async fn error_replies_throw_and_limits_hold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_that_never_answers_ends_the_run_as_a_timeout_naming_the_call() {
-    let _serial = SERIAL.lock().await;
-    let (server, _) = start_ready(one_warm()).await;
-    let mut client = client(&server).await;
+    let (_serial, server, mut client) = setup().await;
     let start = |limits| pb::ExecuteRequest {
         code: "state.get('k'); return 1".into(),
         profile: "avs".into(),
@@ -337,9 +343,7 @@ async fn a_caller_that_never_answers_ends_the_run_as_a_timeout_naming_the_call()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_that_goes_away_mid_call_has_its_sandbox_killed() {
-    let _serial = SERIAL.lock().await;
-    let (server, _) = start_ready(one_warm()).await;
-    let mut client = client(&server).await;
+    let (_serial, server, mut client) = setup().await;
     let (tx, rx) = mpsc::channel(1);
     tx.send(pb::ExecuteSessionRequest {
         message: Some(pb::execute_session_request::Message::Start(
