@@ -5,6 +5,8 @@
 //! when SIGTERM or SIGINT stopped it (its sandbox killed and removed first).
 #![forbid(unsafe_code)]
 
+mod init;
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -453,6 +455,9 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = init::run_if_pid1() {
+        return code;
+    }
     let cli = Cli::parse();
     if let Cmd::Serve {
         config,
