@@ -8,7 +8,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::grpc::pb;
 
 /// The scheme of an `Authorization` header (HTTP) or `authorization` metadata (gRPC).
-const BEARER: &[u8] = b"Bearer ";
+const BEARER: &[u8] = b"Bearer";
 
 /// Room for everything of a request but its code and inputs (JSON or protobuf framing, the
 /// limits, the backend name).
@@ -30,11 +30,22 @@ pub fn authorize(tokens: &[String], authorization: Option<&[u8]>) -> Result<(), 
 /// Which of `tokens` `authorization` carries as `Bearer <token>`, if one. Compared in constant
 /// time, against every token.
 pub fn token_index(tokens: &[String], authorization: Option<&[u8]>) -> Option<usize> {
-    let given = authorization.and_then(|v| v.strip_prefix(BEARER))?;
+    let given = authorization.and_then(bearer_credentials)?;
     tokens.iter().enumerate().fold(None, |found, (i, token)| {
         let eq = constant_time_eq(token.as_bytes(), given);
         found.or(eq.then_some(i))
     })
+}
+
+/// The credentials of `Bearer <token>`: the scheme's name is case-insensitive (RFC 9110,
+/// 11.1), and one or more spaces follow it.
+fn bearer_credentials(authorization: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = authorization.split_at_checked(BEARER.len())?;
+    if !scheme.eq_ignore_ascii_case(BEARER) || rest.first() != Some(&b' ') {
+        return None;
+    }
+    let token = rest.trim_ascii_start();
+    (!token.is_empty()).then_some(token)
 }
 
 /// Equal, in a time that depends on the lengths only.
@@ -215,6 +226,9 @@ mod tests {
         assert!(authorize(&[], None).is_ok());
         assert!(authorize(&tokens, Some(b"Bearer second-token-0123456789")).is_ok());
         assert!(authorize(&tokens, Some(b"Bearer first-token-0123456789")).is_ok());
+        // The scheme is case-insensitive; more than one space may follow it.
+        assert!(authorize(&tokens, Some(b"bearer first-token-0123456789")).is_ok());
+        assert!(authorize(&tokens, Some(b"BEARER  first-token-0123456789")).is_ok());
         for bad in [
             None,
             Some("second-token-0123456789"),
@@ -222,6 +236,8 @@ mod tests {
             Some("Bearer second-token-01234567890"),
             Some("Basic second-token-0123456789"),
             Some("Bearer "),
+            Some("Bearer  "),
+            Some("Bearersecond-token-0123456789"),
         ] {
             let e = authorize(&tokens, bad.map(str::as_bytes)).unwrap_err();
             assert_eq!(e.code, ErrorCode::Unauthenticated, "{bad:?}");

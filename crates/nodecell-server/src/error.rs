@@ -22,6 +22,8 @@ pub enum RaisedBy {
     Authenticated,
     /// The readiness probe, `GET /readyz`.
     Readiness,
+    /// HTTP's routing: a path or a method no operation has.
+    Routing,
 }
 
 /// One row of the table.
@@ -106,6 +108,12 @@ error_table! {
         "Tokens are configured and the call carries no valid bearer token";
     NotReady            => "not_ready",           503, Unavailable,       retryable: true,  retry_after_s: None,    Readiness,
         "The service is not ready (no warm sandbox, a required protection missing, or draining)";
+    UnsupportedMediaType => "unsupported_media_type", 415, InvalidArgument, retryable: false, retry_after_s: None,  Execute,
+        "The request body's Content-Type is not JSON (application/json, or curl's default application/x-www-form-urlencoded holding JSON)";
+    NotFound            => "not_found",           404, Unimplemented,     retryable: false, retry_after_s: None,    Routing,
+        "HTTP: no such path";
+    MethodNotAllowed    => "method_not_allowed",  405, Unimplemented,     retryable: false, retry_after_s: None,    Routing,
+        "HTTP: the path exists, but not with this method (the Allow header lists those it has)";
 }
 
 impl ErrorCode {
@@ -343,6 +351,9 @@ mod tests {
             ("client_closed", 400, Code::Cancelled),
             ("unauthenticated", 401, Code::Unauthenticated),
             ("not_ready", 503, Code::Unavailable),
+            ("unsupported_media_type", 415, Code::InvalidArgument),
+            ("not_found", 404, Code::Unimplemented),
+            ("method_not_allowed", 405, Code::Unimplemented),
         ];
         let table: Vec<_> = ErrorCode::ALL
             .iter()

@@ -120,6 +120,12 @@ fn serve_connection(
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut resp = (self.code.http_status(), Json(self.body())).into_response();
+        if self.code == ErrorCode::Unauthenticated {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer realm="nodecell""#),
+            );
+        }
         if let Some(delay) = self.retry_after() {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(delay.as_secs()));
@@ -143,7 +149,41 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),
         )
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such path") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                "this path does not take this method",
+            )
+        })
         .with_state(state)
+}
+
+/// A run request's body must be JSON: no Content-Type, `application/json` (or any
+/// `+json` type), or curl's default for `-d`, `application/x-www-form-urlencoded` (its body is
+/// still read as JSON).
+fn check_media_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+        || essence == "application/x-www-form-urlencoded"
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        format!("the body must be JSON (Content-Type: application/json), not {essence:?}"),
+    ))
 }
 
 /// When tokens are configured, `Authorization: Bearer <token>` must carry one of them.
@@ -187,6 +227,7 @@ async fn run_request(
     req: Request,
     cap: usize,
 ) -> Result<(Client, Option<ConnectionWatch>, Vec<u8>), ApiError> {
+    check_media_type(req.headers())?;
     let watch = req
         .extensions()
         .get::<ConnectInfo<ConnectionWatch>>()

@@ -246,6 +246,7 @@ mod tests {
                 RaisedBy::Execute => vec![("/v1/execute", "post")],
                 RaisedBy::Authenticated => vec![("/v1/execute", "post"), ("/v1/info", "get")],
                 RaisedBy::Readiness => vec![("/readyz", "get")],
+                RaisedBy::Routing => vec![],
             }
         };
         for code in ErrorCode::ALL {

@@ -115,7 +115,7 @@ pub struct Outcome {
     /// The code's result converted to JSON; present when `status` is ok. Kept as the JSON
     /// text the runner sent (checked, never built into a tree on the host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<serde_json::Value>))]
     pub result: Option<JsonText>,
     /// Present for every status but ok.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,103 @@
+//! HTTP's edges as a generated client or a proxy meets them: every error in the JSON error
+//! format (404, 405 with Allow, 415), WWW-Authenticate on 401, the bearer scheme in any case,
+//! and an OpenAPI `result` that may be any JSON value.
+
+use serde_json::Value;
+
+mod support;
+use support::{config, start_ready};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_json_with_the_headers_of_their_status() {
+    let token = "s3cret-token-0123456789";
+    let mut c = config();
+    c.pool_size = 1;
+    c.auth_tokens = vec![token.into()];
+    let (server, base) = start_ready(c).await;
+    let client = reqwest::Client::new();
+    let code = |v: &Value| v["error"]["code"].as_str().unwrap_or("").to_string();
+
+    let r = client.get(format!("{base}/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(code(&r.json().await.unwrap()), "not_found");
+
+    let r = client
+        .get(format!("{base}/v1/execute"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let allow = r
+        .headers()
+        .get("allow")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(code(&r.json().await.unwrap()), "method_not_allowed");
+    assert_eq!(allow.as_deref(), Some("POST"));
+
+    let run = |content_type: Option<&'static str>, auth: String| {
+        let mut r = client
+            .post(format!("{base}/v1/execute"))
+            .header("authorization", auth)
+            .body(r#"{"code": "return 6 * 7"}"#);
+        if let Some(t) = content_type {
+            r = r.header("content-type", t);
+        }
+        r.send()
+    };
+    let with_token = format!("Bearer {token}");
+    for t in [
+        "text/plain",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+    ] {
+        let r = run(Some(t), with_token.clone()).await.unwrap();
+        assert_eq!(r.status(), 415, "{t}");
+        assert_eq!(
+            code(&r.json().await.unwrap()),
+            "unsupported_media_type",
+            "{t}"
+        );
+    }
+    // JSON, no type at all, and what `curl -d` sends all run.
+    for t in [
+        Some("application/json"),
+        Some("application/json; charset=utf-8"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let r = run(t, with_token.clone()).await.unwrap();
+        assert_eq!(r.status(), 200, "{t:?}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["result"], 42, "{t:?}");
+    }
+
+    // The scheme is case-insensitive; a wrong or missing token says how to authenticate.
+    let lower = format!("bearer {token}");
+    assert_eq!(run(None, lower).await.unwrap().status(), 200);
+    let r = run(None, "Bearer wrong-token-0123456789".into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.headers().get("www-authenticate").unwrap(),
+        r#"Bearer realm="nodecell""#
+    );
+
+    // A generated client must accept any JSON value as a result.
+    let doc: Value = client
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let result = &doc["components"]["schemas"]["Outcome"]["properties"]["result"];
+    assert!(result.is_object(), "{result}");
+    assert!(
+        result.get("type").is_none() && result.get("$ref").is_none(),
+        "result is restricted: {result}"
+    );
+    server.shutdown().await;
+}
