@@ -89,6 +89,10 @@ enum Cmd {
         /// How long a run request's body may take to arrive once its header has.
         #[arg(long)]
         body_timeout_ms: Option<u64>,
+        /// Logs on stderr as text (colour only on a terminal) or one JSON object a line;
+        /// `NODECELL_LOG` filters them (default `info`).
+        #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "NODECELL_LOG_FORMAT")]
+        log_format: LogFormat,
     },
     /// Print what this host enforces for each backend.
     Check {
@@ -439,11 +443,33 @@ fn stop_signal() -> impl std::future::Future<Output = i32> {
 }
 
 /// Logs to stderr, filtered by `NODECELL_LOG`.
+/// Logs on stderr: `NODECELL_LOG` filters (default: errors only, `serve`: info), colour only
+/// on a terminal, as text or (`serve --log-format json`) one JSON object a line.
 fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("NODECELL_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
+    init_logs("error", LogFormat::Text);
+}
+
+fn init_logs(default_filter: &str, format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NODECELL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    // A log line that cannot be written (stderr closed: a supervisor gone) is dropped; the
+    // default would report it with eprintln!, which panics on the same closed stderr.
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .log_internal_errors(false)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+/// How `serve` writes its logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 fn parse_profile(s: &str) -> Result<Profile, String> {
@@ -474,6 +500,7 @@ fn main() -> ExitCode {
         header_timeout_ms,
         idle_timeout_ms,
         body_timeout_ms,
+        log_format,
     } = cli.command
     {
         let overrides = nodecell_server::Overrides {
@@ -491,7 +518,7 @@ fn main() -> ExitCode {
             idle_timeout_ms,
             body_timeout_ms,
         };
-        init_tracing();
+        init_logs("info", log_format);
         return serve(config, overrides);
     }
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -11,9 +11,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// HTTP listener.
+    /// HTTP listener (`127.0.0.1:8080`, `:8080` for every interface, `localhost:8080`,
+    /// `[::1]:8080`).
+    #[serde(deserialize_with = "listen_address")]
     pub http_listen: SocketAddr,
-    /// gRPC listener (a separate port).
+    /// gRPC listener (a separate port), in the same forms.
+    #[serde(deserialize_with = "listen_address")]
     pub grpc_listen: SocketAddr,
     /// Sandboxes kept warm for the default backend.
     pub pool_size: usize,
@@ -118,6 +121,31 @@ where
         .map_err(|e| ConfigError(format!("{what}: {v:?}: {e}")))
 }
 
+/// A listen address: `IP:PORT` (`[::1]:8080` for IPv6), `:PORT` (every interface, IPv4), or
+/// `localhost:PORT` (127.0.0.1). Host names are not resolved: a listener binds an address.
+pub fn listen_addr(v: &str) -> Result<SocketAddr, String> {
+    let v = v.trim();
+    let candidate = match v.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => match v.strip_prefix("localhost:") {
+            Some(port) => format!("127.0.0.1:{port}"),
+            None => v.to_string(),
+        },
+    };
+    candidate.parse().map_err(|_| {
+        format!("{v:?} is not a listen address; give one such as 127.0.0.1:8080, :8080 (every interface), localhost:8080 or [::1]:8080")
+    })
+}
+
+fn parse_listen(what: &str, v: &str) -> Result<SocketAddr, ConfigError> {
+    listen_addr(v).map_err(|e| ConfigError(format!("{what}: {e}")))
+}
+
+fn listen_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    listen_addr(&text).map_err(serde::de::Error::custom)
+}
+
 impl ServerConfig {
     /// Defaults, then `file`, then `env` (`NODECELL_*`), then `flags`; then validated.
     pub fn load(
@@ -155,10 +183,10 @@ impl ServerConfig {
             c.engine.node_path = PathBuf::from(v);
         }
         if let Some(v) = env("NODECELL_HTTP_LISTEN") {
-            c.http_listen = parse("NODECELL_HTTP_LISTEN", &v)?;
+            c.http_listen = parse_listen("NODECELL_HTTP_LISTEN", &v)?;
         }
         if let Some(v) = env("NODECELL_GRPC_LISTEN") {
-            c.grpc_listen = parse("NODECELL_GRPC_LISTEN", &v)?;
+            c.grpc_listen = parse_listen("NODECELL_GRPC_LISTEN", &v)?;
         }
         if let Some(v) = env("NODECELL_POOL_SIZE") {
             c.pool_size = parse("NODECELL_POOL_SIZE", &v)?;
@@ -208,10 +236,10 @@ impl ServerConfig {
             body_timeout_ms => "NODECELL_BODY_TIMEOUT_MS",
         }
         if let Some(v) = &flags.http_listen {
-            c.http_listen = parse("--http-listen", v)?;
+            c.http_listen = parse_listen("--http-listen", v)?;
         }
         if let Some(v) = &flags.grpc_listen {
-            c.grpc_listen = parse("--grpc-listen", v)?;
+            c.grpc_listen = parse_listen("--grpc-listen", v)?;
         }
         if let Some(v) = flags.pool_size {
             c.pool_size = v;
@@ -322,6 +350,48 @@ mod tests {
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| v.to_string())
         }
+    }
+
+    #[test]
+    fn listen_addresses_take_the_usual_forms_and_a_bad_one_gets_an_example() {
+        for (given, want) in [
+            ("127.0.0.1:8080", "127.0.0.1:8080"),
+            (":8080", "0.0.0.0:8080"),
+            ("localhost:8080", "127.0.0.1:8080"),
+            ("[::1]:8080", "[::1]:8080"),
+            (" 0.0.0.0:0 ", "0.0.0.0:0"),
+        ] {
+            assert_eq!(listen_addr(given).unwrap().to_string(), want, "{given}");
+        }
+        for bad in [
+            "foo",
+            "8080",
+            "localhost",
+            ":",
+            ":http",
+            "::1:8080",
+            "example.com:80",
+        ] {
+            let e = listen_addr(bad).unwrap_err();
+            assert!(e.contains("such as 127.0.0.1:8080, :8080"), "{bad}: {e}");
+        }
+        // In the file, the environment and flags alike.
+        let dir = std::env::temp_dir().join(format!("nodecell-listen-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "http_listen = \":9000\"\n").unwrap();
+        let c = ServerConfig::load(
+            Some(&file),
+            env(&[("NODECELL_GRPC_LISTEN", "localhost:9001")]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.http_listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.grpc_listen.to_string(), "127.0.0.1:9001");
+        std::fs::write(&file, "http_listen = \"nine\"\n").unwrap();
+        let e = ServerConfig::load(Some(&file), env(&[]), &Overrides::default()).unwrap_err();
+        assert!(e.0.contains("such as 127.0.0.1:8080"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    tracing::info!(addr = ?listener.local_addr().ok(), "serving gRPC");
+    tracing::debug!(addr = ?listener.local_addr().ok(), "serving gRPC");
     let incoming = Incoming::new(listener, state.connections.clone());
     serve_incoming(state, incoming, shutdown).await
 }

@@ -104,7 +104,31 @@ impl Server {
         let grpc = tokio::spawn(grpc::serve(state.clone(), grpc_listener, async move {
             let _ = grpc_stopped.wait_for(|s| *s).await;
         }));
-        tracing::info!(%http_addr, %grpc_addr, "serving HTTP and gRPC");
+        let report = state.engine.report(state.backend);
+        let enforced: Vec<&str> = report
+            .protections
+            .iter()
+            .filter(|p| p.enforced)
+            .map(|p| p.protection.as_str())
+            .collect();
+        let missing: Vec<&str> = report
+            .protections
+            .iter()
+            .filter(|p| p.offered && !p.enforced)
+            .map(|p| p.protection.as_str())
+            .collect();
+        tracing::info!(
+            %http_addr,
+            %grpc_addr,
+            backend = state.backend.as_str(),
+            pool_size = state.config.pool_size,
+            max_concurrent = state.config.max_concurrent,
+            max_queue = state.config.max_queue,
+            enforced = %enforced.join(","),
+            not_enforced = %missing.join(","),
+            tokens = !state.config.auth_tokens.is_empty(),
+            "serving HTTP and gRPC"
+        );
         Ok(Server {
             state,
             http_addr,
@@ -153,11 +177,15 @@ async fn stop_within<T>(mut task: tokio::task::JoinHandle<T>, limit: Duration) {
 
 /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Handled from before the start line is logged: a supervisor that stops the service as
+    // soon as it is up gets a drain, not the default action.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     let server = Server::start(config).await?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+        _ = int.recv() => {}
     }
     tracing::info!("draining");
     server.shutdown().await;

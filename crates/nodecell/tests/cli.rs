@@ -406,3 +406,65 @@ fn a_stopped_run_leaves_nothing_behind() {
         }
     }
 }
+
+/// At the default log level `serve` says what it bound, its backend, its pool and what the
+/// backend enforces, as text without colour codes when stderr is no terminal, or as JSON.
+/// Its stderr is closed once the line is read (a supervisor gone): the log lines of the
+/// shutdown that follows are lost, and the server still drains and exits 0.
+#[test]
+fn serve_logs_its_start_as_text_or_json() {
+    use std::io::BufRead;
+    for format in ["text", "json"] {
+        let mut child = common::spawn_nodecell(
+            &[],
+            &[
+                "serve",
+                "--http-listen",
+                "127.0.0.1:0",
+                "--grpc-listen",
+                "localhost:0",
+                "--pool-size",
+                "1",
+                "--log-format",
+                format,
+            ],
+        );
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let line = stderr
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.contains("serving HTTP and gRPC"))
+            .expect("the start line");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(0), "{format}");
+        assert!(!line.contains('\u{1b}'), "colour codes: {line:?}");
+        match format {
+            "json" => {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                assert_eq!(v["level"], "INFO", "{v}");
+                let f = &v["fields"];
+                assert_eq!(f["backend"], "native", "{v}");
+                assert_eq!(f["pool_size"], 1, "{v}");
+                assert!(
+                    f["http_addr"].as_str().unwrap().starts_with("127.0.0.1:"),
+                    "{v}"
+                );
+                assert!(f["enforced"].as_str().unwrap().contains("seccomp"), "{v}");
+            }
+            _ => {
+                for needle in [
+                    "backend=\"native\"",
+                    "pool_size=1",
+                    "grpc_addr=127.0.0.1:",
+                    "enforced=",
+                ] {
+                    assert!(line.contains(needle), "{needle}: {line}");
+                }
+            }
+        }
+    }
+}
