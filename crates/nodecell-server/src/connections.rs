@@ -142,7 +142,7 @@ impl tokio_stream::Stream for Incoming {
                     None => {
                         // Dropping it closes it: no fd, no task, no timer is kept for it.
                         tracing::debug!(%peer, "connection refused: over the connection cap");
-                        metrics::counter!("nodecell_connections_refused_total").increment(1);
+                        metrics::counter!(crate::telemetry::CONNECTIONS_REFUSED).increment(1);
                     }
                 },
                 Err(e) => {

@@ -317,7 +317,6 @@ async fn info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> String {
-    metrics::gauge!("nodecell_warm_sandboxes", "backend" => state.backend.as_str())
-        .set(state.pool.warm_count() as f64);
+    crate::telemetry::refresh(&state);
     state.metrics.render()
 }

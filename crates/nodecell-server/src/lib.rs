@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod proto_json;
 pub mod shares;
 pub mod state;
+pub mod telemetry;
 pub mod wire_struct;
 pub mod wire_value;
 

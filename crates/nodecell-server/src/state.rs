@@ -15,6 +15,7 @@ use crate::config::ServerConfig;
 use crate::connections::Connections;
 use crate::error::{ApiError, ErrorCode};
 use crate::shares::{Client, Shares};
+use crate::telemetry;
 
 /// Where a run's live events go, and where host-call replies come from.
 enum Link {
@@ -65,7 +66,7 @@ impl AppState {
             .filter(|b| *b != backend && engine.report(*b).available)
             .map(|b| Pool::new(engine.clone(), b, config.other_backends_pool_size))
             .collect();
-        Arc::new(AppState {
+        let state = Arc::new(AppState {
             other_pools,
             slots: Semaphore::new(config.max_concurrent),
             connections: Connections::new(&config),
@@ -81,7 +82,9 @@ impl AppState {
             pool,
             backend,
             metrics,
-        })
+        });
+        crate::telemetry::register(&state);
+        state
     }
 
     /// Why the service is not ready, if it is not.
@@ -151,7 +154,7 @@ impl AppState {
         let checked = self.engine.check_request(&req).map_err(ApiError::from)?;
         let own_pool = self.pool_for(checked.backend)?;
         let _admitted = self.admit(client).await?;
-        metrics::histogram!("nodecell_queue_wait_seconds").record(t0.elapsed().as_secs_f64());
+        metrics::histogram!(telemetry::QUEUE_WAIT_SECONDS).record(t0.elapsed().as_secs_f64());
         // Counted while running, also when the caller gives up and the run is dropped.
         let running = Counted::new(&self.in_flight);
         let result = match link {
@@ -280,7 +283,7 @@ impl AppState {
                 if queued.before >= self.config.max_queue {
                     return Err(overloaded("the queue is full"));
                 }
-                metrics::gauge!("nodecell_queue_depth")
+                metrics::gauge!(telemetry::QUEUE_DEPTH)
                     .set(self.queued.load(Ordering::Acquire) as f64);
                 let waited = tokio::time::timeout(
                     Duration::from_millis(self.config.max_queue_wait_ms),
@@ -288,7 +291,7 @@ impl AppState {
                 )
                 .await;
                 drop(queued);
-                metrics::gauge!("nodecell_queue_depth")
+                metrics::gauge!(telemetry::QUEUE_DEPTH)
                     .set(self.queued.load(Ordering::Acquire) as f64);
                 match waited {
                     Ok(Ok(p)) => p,
@@ -325,15 +328,19 @@ impl AppState {
 /// A run's outcome in the metrics.
 fn record_outcome(outcome: &Outcome, t0: Instant) {
     let status = outcome.status.as_str();
-    metrics::counter!("nodecell_runs_total", "status" => status, "backend" => outcome.backend.clone()).increment(1);
+    let labels = [
+        ("status", status.to_string()),
+        ("backend", outcome.backend.clone()),
+    ];
+    metrics::counter!(telemetry::RUNS, &labels).increment(1);
     if matches!(
         outcome.status,
         nodecell::Status::Timeout | nodecell::Status::MemoryLimit | nodecell::Status::OutputLimit
     ) {
-        metrics::counter!("nodecell_sandboxes_killed_total", "reason" => status).increment(1);
+        metrics::counter!(telemetry::SANDBOXES_KILLED, "reason" => status).increment(1);
     }
-    metrics::histogram!("nodecell_run_seconds").record(outcome.usage.wall_ms / 1e3);
-    metrics::histogram!("nodecell_request_seconds").record(t0.elapsed().as_secs_f64());
+    metrics::histogram!(telemetry::RUN_SECONDS, &labels).record(outcome.usage.wall_ms / 1e3);
+    metrics::histogram!(telemetry::REQUEST_SECONDS, &labels).record(t0.elapsed().as_secs_f64());
 }
 
 /// Adds one to a counter for as long as it lives.
@@ -359,7 +366,7 @@ impl Drop for Counted<'_> {
 /// The client holds its whole share already, counted.
 fn share_exceeded(limit: usize) -> ApiError {
     let code = ErrorCode::ClientShareExceeded;
-    metrics::counter!("nodecell_rejected_total", "reason" => code.as_str()).increment(1);
+    metrics::counter!(telemetry::REJECTED, "reason" => code.as_str()).increment(1);
     ApiError::new(
         code,
         format!("this client already has {limit} runs in progress or waiting, its share"),
@@ -370,6 +377,6 @@ fn share_exceeded(limit: usize) -> ApiError {
 /// Overloaded (the table gives its retry delay), counted.
 fn overloaded(why: &str) -> ApiError {
     let code = ErrorCode::Overloaded;
-    metrics::counter!("nodecell_rejected_total", "reason" => code.as_str()).increment(1);
+    metrics::counter!(telemetry::REJECTED, "reason" => code.as_str()).increment(1);
     ApiError::new(code, why)
 }

@@ -101,3 +101,72 @@ async fn errors_are_json_with_the_headers_of_their_status() {
     );
     server.shutdown().await;
 }
+
+/// `/metrics` on a fresh server: HELP for every metric of the table, every series a dashboard
+/// reads already there at zero, the process's own metrics, and the latency histograms
+/// labelled by backend and status once runs end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_described_and_present_from_the_start() {
+    let mut c = config();
+    c.pool_size = 1;
+    c.max_concurrent = 3;
+    let (server, base) = start_ready(c).await;
+    let client = reqwest::Client::new();
+    let scrape = || async {
+        client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let text = scrape().await;
+    for m in nodecell_server::telemetry::METRICS {
+        assert!(
+            text.contains(&format!("# HELP {} {}", m.name, m.help)),
+            "no HELP for {}",
+            m.name
+        );
+    }
+    // Counters of one process are shared by every server a test binary starts: these are
+    // checked for presence, and for counting from what they were.
+    let value = |text: &str, series: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    };
+    let ok_runs = r#"nodecell_runs_total{status="ok",backend="native"}"#;
+    let ok_hist = r#"nodecell_run_seconds_count{status="ok",backend="native"}"#;
+    for series in [
+        ok_runs,
+        r#"nodecell_runs_total{status="timeout",backend="native"}"#,
+        r#"nodecell_rejected_total{reason="overloaded"}"#,
+        r#"nodecell_sandboxes_killed_total{reason="memory_limit"}"#,
+        "nodecell_connections_refused_total",
+        "nodecell_queue_depth",
+        "nodecell_runs_in_flight",
+        r#"nodecell_warm_sandboxes{backend="native"}"#,
+        ok_hist,
+        "process_resident_memory_bytes",
+        "process_open_fds",
+    ] {
+        assert!(value(&text, series).is_some(), "no series {series}");
+    }
+    assert_eq!(value(&text, "nodecell_run_slots"), Some(3.0));
+    let (runs0, hist0) = (
+        value(&text, ok_runs).unwrap(),
+        value(&text, ok_hist).unwrap(),
+    );
+    let r = client
+        .post(format!("{base}/v1/execute"))
+        .body(r#"{"code": "return 1"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let text = scrape().await;
+    assert_eq!(value(&text, ok_runs), Some(runs0 + 1.0));
+    assert_eq!(value(&text, ok_hist), Some(hist0 + 1.0));
+    server.shutdown().await;
+}
