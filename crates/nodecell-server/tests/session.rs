@@ -63,6 +63,29 @@ fn ok(id: u64, v: Value) -> pb::HostReply {
     }
 }
 
+type Events = tonic::Streaming<pb::ExecuteSessionResponse>;
+
+/// Opens a session whose first message is `first`; the sender stays for replies.
+async fn open(
+    client: &mut Client,
+    first: pb::execute_session_request::Message,
+) -> (
+    mpsc::Sender<pb::ExecuteSessionRequest>,
+    Result<Events, tonic::Status>,
+) {
+    let (tx, rx) = mpsc::channel(8);
+    tx.send(pb::ExecuteSessionRequest {
+        message: Some(first),
+    })
+    .await
+    .unwrap();
+    let events = client
+        .execute_session(ReceiverStream::new(rx))
+        .await
+        .map(tonic::Response::into_inner);
+    (tx, events)
+}
+
 /// Runs `start` as a session, answering each call with `answer` (`None`: no reply), and
 /// returns the calls seen (name, args) and the outcome.
 async fn session(
@@ -70,17 +93,8 @@ async fn session(
     start: pb::ExecuteRequest,
     mut answer: impl FnMut(&pb::HostCall) -> Option<pb::HostReply>,
 ) -> (Vec<(String, Value)>, pb::ExecuteResponse) {
-    let (tx, rx) = mpsc::channel(8);
-    tx.send(pb::ExecuteSessionRequest {
-        message: Some(pb::execute_session_request::Message::Start(start)),
-    })
-    .await
-    .unwrap();
-    let mut events = client
-        .execute_session(ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, events) = open(client, pb::execute_session_request::Message::Start(start)).await;
+    let mut events = events.unwrap();
     let mut calls = Vec::new();
     while let Some(ev) = events.message().await.unwrap() {
         match ev.event.unwrap() {
@@ -264,24 +278,19 @@ async fn error_replies_throw_and_limits_hold() {
         (None, vec!["a.b.c"], "host_functions"),
         (None, vec!["state", "state.get"], "clashes"),
     ] {
-        let (tx, rx) = mpsc::channel(1);
-        tx.send(pb::ExecuteSessionRequest {
-            message: Some(pb::execute_session_request::Message::Start(
-                pb::ExecuteRequest {
-                    code: "1".into(),
-                    host_functions: declare(&names),
-                    host_call_limits: limits,
-                    ..Default::default()
-                },
-            )),
-        })
-        .await
-        .unwrap();
+        let start = pb::ExecuteRequest {
+            code: "1".into(),
+            host_functions: declare(&names),
+            host_call_limits: limits,
+            ..Default::default()
+        };
+        let (_tx, events) = open(
+            &mut client,
+            pb::execute_session_request::Message::Start(start),
+        )
+        .await;
         let e = async {
-            let mut s = client
-                .execute_session(ReceiverStream::new(rx))
-                .await?
-                .into_inner();
+            let mut s = events?;
             while s.message().await?.is_some() {}
             Ok::<_, tonic::Status>(())
         }
@@ -344,23 +353,17 @@ async fn a_caller_that_never_answers_ends_the_run_as_a_timeout_naming_the_call()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_that_goes_away_mid_call_has_its_sandbox_killed() {
     let (_serial, server, mut client) = setup().await;
-    let (tx, rx) = mpsc::channel(1);
-    tx.send(pb::ExecuteSessionRequest {
-        message: Some(pb::execute_session_request::Message::Start(
-            pb::ExecuteRequest {
-                code: "f(); while (true) {}".into(),
-                host_functions: declare(&["f"]),
-                ..Default::default()
-            },
-        )),
-    })
-    .await
-    .unwrap();
-    let mut events = client
-        .execute_session(ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let start = pb::ExecuteRequest {
+        code: "f(); while (true) {}".into(),
+        host_functions: declare(&["f"]),
+        ..Default::default()
+    };
+    let (tx, events) = open(
+        &mut client,
+        pb::execute_session_request::Message::Start(start),
+    )
+    .await;
+    let mut events = events.unwrap();
     let first = events.message().await.unwrap().unwrap();
     assert!(matches!(first.event, Some(Event::HostCall(_))), "{first:?}");
     assert_eq!(server.state.in_flight(), 1);
@@ -415,16 +418,12 @@ async fn host_functions_are_refused_where_nobody_can_answer_them() {
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
     // A session must start with its run.
-    let (tx, rx) = mpsc::channel(1);
-    tx.send(pb::ExecuteSessionRequest {
-        message: Some(pb::execute_session_request::Message::Reply(ok(1, json!(1)))),
-    })
-    .await
-    .unwrap();
-    let e = client
-        .execute_session(ReceiverStream::new(rx))
-        .await
-        .unwrap_err();
+    let (_tx, events) = open(
+        &mut client,
+        pb::execute_session_request::Message::Reply(ok(1, json!(1))),
+    )
+    .await;
+    let e = events.unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
     // Without declarations nothing is installed (node), and avs keeps its stubs.
     let (_, o) = session(
