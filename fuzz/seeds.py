@@ -32,6 +32,10 @@ HTTP = {
     "unknown-field": '{"code":"1","usage":{}}',
     "limit-above-maximum": '{"code":"1","limits":{"timeout_ms":18446744073709551615}}',
     "duplicate-key": '{"code":"1","inputs":{"a":1,"a":2}}',
+    # Accepted and then unreadable by serde_json until lone surrogates were refused (fuzz/).
+    "inputs-lone-surrogate": '{"code":"1","inputs":{"s":"\\udddd\\u00e9"}}',
+    "inputs-lone-high-surrogate": '{"code":"1","inputs":{"s":"\\uD83D\\n"}}',
+    "inputs-surrogate-pair": '{"code":"1","inputs":{"s":"\\uD83D\\uDE00 \\\\udddd"}}',
 }
 
 

@@ -163,7 +163,9 @@ fn read_request(
             JsonError::NotAnObject => "inputs must be a JSON object".to_string(),
             JsonError::Syntax(e) => format!("inputs are not valid JSON: {e}"),
             JsonError::TooDeep { .. } => format!("inputs are {e}"),
-            JsonError::NumberOutOfRange(_) => format!("inputs: {e}"),
+            JsonError::NumberOutOfRange(_) | JsonError::LoneSurrogate(_) => {
+                format!("inputs: {e}")
+            }
         })?,
     };
     Ok((code, inputs))

@@ -110,6 +110,11 @@ async fn endpoints_outcomes_and_error_codes() {
         (r#"{"code": "1", "extra": true}"#, 400, "invalid_request"),
         (r#"{"code": "1", "inputs": [1]}"#, 400, "invalid_request"),
         (
+            r#"{"code": "1", "inputs": {"s": "\udddd"}}"#,
+            400,
+            "invalid_request",
+        ),
+        (
             r#"{"code": "1", "limits": {"timeout_ms": 99999999}}"#,
             400,
             "invalid_limits",

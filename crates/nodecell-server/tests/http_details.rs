@@ -7,8 +7,13 @@ use serde_json::Value;
 mod support;
 use support::{config, start_ready};
 
+/// The metrics counters belong to the process, which every test of this binary shares: the
+/// tests take turns so that one counting runs sees no run of another.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_json_with_the_headers_of_their_status() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let token = "s3cret-token-0123456789";
     let mut c = config();
     c.pool_size = 1;
@@ -107,6 +112,7 @@ async fn errors_are_json_with_the_headers_of_their_status() {
 /// labelled by backend and status once runs end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_described_and_present_from_the_start() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let mut c = config();
     c.pool_size = 1;
     c.max_concurrent = 3;
@@ -131,7 +137,7 @@ async fn metrics_are_described_and_present_from_the_start() {
         );
     }
     // Counters of one process are shared by every server a test binary starts: these are
-    // checked for presence, and for counting from what they were.
+    // checked for presence, and for counting from what they were (the tests take turns).
     let value = |text: &str, series: &str| -> Option<f64> {
         text.lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())

@@ -23,6 +23,11 @@ pub enum JsonError {
     NotAnObject,
     #[error("the number {0} is beyond the range of a double")]
     NumberOutOfRange(String),
+    #[error(
+        "a string holds the lone surrogate escape {0}, which is no Unicode character \
+         (escape both halves of a pair, or write the character itself)"
+    )]
+    LoneSurrogate(String),
 }
 
 /// Valid JSON, kept as its text without insignificant white space.
@@ -194,6 +199,7 @@ fn compact(text: &str) -> Result<String, JsonError> {
     if deepest > MAX_DEPTH {
         return Err(JsonError::TooDeep { depth: deepest });
     }
+    check_surrogates(&out)?;
     // Only ASCII white space outside strings was removed from valid UTF-8.
     Ok(String::from_utf8(out).expect("removing ASCII bytes keeps UTF-8 valid"))
 }
@@ -205,6 +211,32 @@ fn check_number(text: &[u8]) -> Result<(), JsonError> {
         Ok(n) if n.is_finite() => Ok(()),
         _ => Err(JsonError::NumberOutOfRange(text.chars().take(40).collect())),
     }
+}
+
+/// Refuses a `\\u` escape of half a surrogate pair without its other half: JavaScript reads
+/// it, but serde_json, protobuf and UTF-8 cannot hold it. `text` is valid JSON, where a
+/// backslash only occurs in a string and always starts an escape.
+fn check_surrogates(text: &[u8]) -> Result<(), JsonError> {
+    let unit = |at: usize| -> Option<u16> {
+        let hex = text.get(at..at + 6)?.strip_prefix(b"\\u")?;
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    };
+    let mut i = 0;
+    while let Some(found) = text[i..].iter().position(|&b| b == b'\\') {
+        let at = i + found;
+        i = at + 2;
+        let Some(first) = unit(at) else { continue };
+        i = at + 6;
+        match first {
+            0xD800..=0xDBFF if matches!(unit(at + 6), Some(0xDC00..=0xDFFF)) => i = at + 12,
+            0xD800..=0xDFFF => {
+                let escape = String::from_utf8_lossy(&text[at..at + 6]).into_owned();
+                return Err(JsonError::LoneSurrogate(escape));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -273,6 +305,38 @@ mod tests {
             assert_eq!(
                 t.to_value(),
                 serde_json::from_str::<serde_json::Value>(ok).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn lone_surrogate_escapes_are_refused_and_pairs_kept() {
+        // JavaScript reads "\udddd"; serde_json and protobuf cannot (found by fuzz/).
+        for (bad, escape) in [
+            (r#"{"s":"\udddd"}"#, r"\udddd"),
+            (r#"["a\uD83D"]"#, r"\uD83D"),
+            (r#"["\uD83Dx"]"#, r"\uD83D"),
+            (r#"["\uD83D\n"]"#, r"\uD83D"),
+            (r#"["\uD83D\uD83D"]"#, r"\uD83D"),
+            (r#"["\\\uDE00"]"#, r"\uDE00"),
+        ] {
+            assert_eq!(
+                JsonText::parse(bad).unwrap_err(),
+                JsonError::LoneSurrogate(escape.into()),
+                "{bad}"
+            );
+        }
+        for ok in [
+            r#"["\uD83D\uDE00"]"#,
+            r#"["\\udddd"]"#,
+            r#"["\\\\udddd", "\u00e9\uffff"]"#,
+            r#"["\"\uD83D\uDE00\\"]"#,
+        ] {
+            let t = JsonText::parse(ok).unwrap();
+            assert_eq!(
+                t.to_value(),
+                serde_json::from_str::<serde_json::Value>(ok).unwrap(),
+                "{ok}"
             );
         }
     }
