@@ -68,6 +68,9 @@ type Error struct {
 	Metadata map[string]string
 	// GRPCCode is the status code.
 	GRPCCode codes.Code
+	// RequestID is the id the service knows the call by (its x-request-id metadata); empty
+	// when the call never reached it.
+	RequestID string
 
 	status *status.Status
 	cause  error
@@ -141,6 +144,9 @@ func decodeError(ctx context.Context, err error, md metadata.MD) error {
 				e.RetryAfter = time.Duration(s * float64(time.Second))
 			}
 		}
+	}
+	if v := md.Get("x-request-id"); len(v) > 0 {
+		e.RequestID = v[0]
 	}
 	if e.Code != "" {
 		e.Message = strings.TrimPrefix(e.Message, e.Code+": ")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 
 	nodecell "github.com/nodecell/nodecell/clients/go"
 	"github.com/nodecell/nodecell/clients/go/internal/testserver"
@@ -33,6 +34,13 @@ func TestService(t *testing.T) {
 		}
 		if !out.OK() || out.Result.GetNumberValue() != 42 || out.Backend != srv.Backend || out.Usage.WallMs <= 0 {
 			t.Fatalf("outcome %+v", out)
+		}
+		if len(out.RequestID) != 36 {
+			t.Fatalf("no request id made for the call: %q", out.RequestID)
+		}
+		traced := metadata.AppendToOutgoingContext(ctx, "x-request-id", "go-client-1")
+		if out, err := c.Execute(traced, nodecell.Request{Code: "return 1"}); err != nil || out.RequestID != "go-client-1" {
+			t.Fatalf("the caller's request id: %+v %v", out, err)
 		}
 		out, err = c.Execute(ctx, nodecell.Request{Code: "null.x"})
 		if err != nil {
@@ -108,7 +116,7 @@ func TestService(t *testing.T) {
 			t.Fatalf("decoded %+v", e)
 		}
 		_, err = c.Execute(ctx, nodecell.Request{Code: "1", Backend: "nope"})
-		if !errors.As(err, &e) || e.Code != nodecell.CodeUnknownBackend || e.Fields["backend"] == "" {
+		if !errors.As(err, &e) || e.Code != nodecell.CodeUnknownBackend || e.Fields["backend"] == "" || e.RequestID == "" {
 			t.Fatalf("unknown backend: %v %+v", err, e)
 		}
 	})

@@ -46,6 +46,9 @@ type Outcome struct {
 	Truncated bool
 	Usage     Usage
 	Backend   string
+	// RequestID is the request's id: the x-request-id metadata the call carried, or one the
+	// service made (also in the response's x-request-id metadata).
+	RequestID string
 	// Raw is the response as received.
 	Raw *pb.ExecuteResponse
 }
@@ -89,7 +92,9 @@ type BatchOutcome struct {
 	// Stdout and Stderr written directly by the items under isolation "batch" (shared).
 	Stdout string
 	Stderr string
-	Raw    *pb.ExecuteBatchResponse
+	// RequestID is the request's id (as on each outcome).
+	RequestID string
+	Raw       *pb.ExecuteBatchResponse
 }
 
 func outcomeFromPB(r *pb.ExecuteResponse) *Outcome {
@@ -104,6 +109,7 @@ func outcomeFromPB(r *pb.ExecuteResponse) *Outcome {
 		Truncated: r.GetTruncated(),
 		Usage:     usageFromPB(r.GetUsage()),
 		Backend:   r.GetBackend(),
+		RequestID: r.GetRequestId(),
 		Raw:       r,
 	}
 	if e := r.GetError(); e != nil {
@@ -135,10 +141,11 @@ func usageFromPB(u *pb.Usage) Usage {
 
 func batchOutcomeFromPB(r *pb.ExecuteBatchResponse) *BatchOutcome {
 	b := &BatchOutcome{
-		Usage:  usageFromPB(r.GetUsage()),
-		Stdout: r.GetStdout(),
-		Stderr: r.GetStderr(),
-		Raw:    r,
+		Usage:     usageFromPB(r.GetUsage()),
+		Stdout:    r.GetStdout(),
+		Stderr:    r.GetStderr(),
+		RequestID: r.GetRequestId(),
+		Raw:       r,
 	}
 	for _, o := range r.GetOutcomes() {
 		b.Outcomes = append(b.Outcomes, outcomeFromPB(o))

@@ -863,8 +863,10 @@ type ExecuteBatchResponse struct {
 	// The whole batch.
 	Usage *Usage `protobuf:"bytes,2,opt,name=usage,proto3" json:"usage,omitempty"`
 	// Under isolation "batch": what the items wrote to stdout/stderr directly (shared).
-	Stdout        string `protobuf:"bytes,3,opt,name=stdout,proto3" json:"stdout,omitempty"`
-	Stderr        string `protobuf:"bytes,4,opt,name=stderr,proto3" json:"stderr,omitempty"`
+	Stdout string `protobuf:"bytes,3,opt,name=stdout,proto3" json:"stdout,omitempty"`
+	Stderr string `protobuf:"bytes,4,opt,name=stderr,proto3" json:"stderr,omitempty"`
+	// The request's id (as on each outcome).
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -923,6 +925,13 @@ func (x *ExecuteBatchResponse) GetStdout() string {
 func (x *ExecuteBatchResponse) GetStderr() string {
 	if x != nil {
 		return x.Stderr
+	}
+	return ""
+}
+
+func (x *ExecuteBatchResponse) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -1342,9 +1351,12 @@ type ExecuteResponse struct {
 	Stdout string `protobuf:"bytes,5,opt,name=stdout,proto3" json:"stdout,omitempty"`
 	Stderr string `protobuf:"bytes,6,opt,name=stderr,proto3" json:"stderr,omitempty"`
 	// Output was cut at max_output_bytes.
-	Truncated     bool   `protobuf:"varint,7,opt,name=truncated,proto3" json:"truncated,omitempty"`
-	Usage         *Usage `protobuf:"bytes,8,opt,name=usage,proto3" json:"usage,omitempty"`
-	Backend       string `protobuf:"bytes,9,opt,name=backend,proto3" json:"backend,omitempty"`
+	Truncated bool   `protobuf:"varint,7,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	Usage     *Usage `protobuf:"bytes,8,opt,name=usage,proto3" json:"usage,omitempty"`
+	Backend   string `protobuf:"bytes,9,opt,name=backend,proto3" json:"backend,omitempty"`
+	// The request's id: the caller's x-request-id metadata (1 to 128 visible ASCII characters),
+	// or one the service made; also in the x-request-id response metadata.
+	RequestId     string `protobuf:"bytes,10,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1442,6 +1454,13 @@ func (x *ExecuteResponse) GetBackend() string {
 	return ""
 }
 
+func (x *ExecuteResponse) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 var File_nodecell_v1_nodecell_proto protoreflect.FileDescriptor
 
 const file_nodecell_v1_nodecell_proto_rawDesc = "" +
@@ -1493,12 +1512,14 @@ const file_nodecell_v1_nodecell_proto_rawDesc = "" +
 	"\x05items\x18\x02 \x03(\v2\x16.google.protobuf.ValueR\x05items\x12%\n" +
 	"\vparallelism\x18\x03 \x01(\rH\x00R\vparallelism\x88\x01\x01\x12\x1c\n" +
 	"\tisolation\x18\x04 \x01(\tR\tisolationB\x0e\n" +
-	"\f_parallelism\"\xaa\x01\n" +
+	"\f_parallelism\"\xc9\x01\n" +
 	"\x14ExecuteBatchResponse\x128\n" +
 	"\boutcomes\x18\x01 \x03(\v2\x1c.nodecell.v1.ExecuteResponseR\boutcomes\x12(\n" +
 	"\x05usage\x18\x02 \x01(\v2\x12.nodecell.v1.UsageR\x05usage\x12\x16\n" +
 	"\x06stdout\x18\x03 \x01(\tR\x06stdout\x12\x16\n" +
-	"\x06stderr\x18\x04 \x01(\tR\x06stderr\"\xd3\x02\n" +
+	"\x06stderr\x18\x04 \x01(\tR\x06stderr\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\"\xd3\x02\n" +
 	"\x0eExecuteRequest\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12/\n" +
 	"\x06inputs\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06inputs\x12+\n" +
@@ -1539,7 +1560,7 @@ const file_nodecell_v1_nodecell_proto_rawDesc = "" +
 	"\fhost_wait_ms\x18\x04 \x01(\x01R\n" +
 	"hostWaitMs\x12\x1d\n" +
 	"\n" +
-	"host_calls\x18\x05 \x01(\rR\thostCalls\"\xd0\x02\n" +
+	"host_calls\x18\x05 \x01(\rR\thostCalls\"\xef\x02\n" +
 	"\x0fExecuteResponse\x12+\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x13.nodecell.v1.StatusR\x06status\x12.\n" +
 	"\x06result\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x06result\x12(\n" +
@@ -1549,7 +1570,10 @@ const file_nodecell_v1_nodecell_proto_rawDesc = "" +
 	"\x06stderr\x18\x06 \x01(\tR\x06stderr\x12\x1c\n" +
 	"\ttruncated\x18\a \x01(\bR\ttruncated\x12(\n" +
 	"\x05usage\x18\b \x01(\v2\x12.nodecell.v1.UsageR\x05usage\x12\x18\n" +
-	"\abackend\x18\t \x01(\tR\abackend*\x9b\x01\n" +
+	"\abackend\x18\t \x01(\tR\abackend\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\n" +
+	" \x01(\tR\trequestId*\x9b\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSTATUS_OK\x10\x01\x12\x10\n" +

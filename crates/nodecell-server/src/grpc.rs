@@ -38,6 +38,7 @@ pub mod pb {
 
 use pb::sandbox_service_server::{SandboxService as SandboxApi, SandboxServiceServer};
 
+use crate::access::{self, AccessLayer};
 use crate::body_deadline::BodyDeadlineLayer;
 
 /// The metadata key carrying the stable error code of a failed call.
@@ -114,6 +115,7 @@ where
         .http2_keepalive_timeout(Some(http::H2_KEEPALIVE_TIMEOUT))
         .max_concurrent_streams(http::H2_MAX_CONCURRENT_STREAMS)
         .layer(TrackLayer)
+        .layer(AccessLayer { transport: "grpc" })
         .layer(BodyDeadlineLayer {
             timeout: std::time::Duration::from_millis(state.config.body_timeout_ms),
         })
@@ -193,11 +195,10 @@ impl SandboxApi for SandboxService {
         request: Request<pb::ExecuteRequest>,
     ) -> Result<Response<pb::ExecuteResponse>, Status> {
         let client = self.client(&request);
+        let context = access::context(request.extensions());
         let req = admission::request_from_proto(request.into_inner()).map_err(to_status)?;
         // Awaited here: when tonic drops this future (cancellation, deadline), the run drops.
-        let outcome = self
-            .state
-            .execute(client, req, None)
+        let outcome = access::stamped(context, self.state.execute(client, req, None))
             .await
             .map_err(to_status)?;
         Ok(Response::new(to_response(outcome)))
@@ -208,17 +209,20 @@ impl SandboxApi for SandboxService {
         request: Request<pb::ExecuteBatchRequest>,
     ) -> Result<Response<pb::ExecuteBatchResponse>, Status> {
         let client = self.client(&request);
+        let context = access::context(request.extensions());
         let batch = admission::batch_from_proto(request.into_inner()).map_err(to_status)?;
-        let outcome = self
+        let mut outcome = self
             .state
             .execute_batch(client, batch)
             .await
             .map_err(to_status)?;
+        access::stamp_batch(context.as_deref(), &mut outcome);
         Ok(Response::new(pb::ExecuteBatchResponse {
             outcomes: outcome.outcomes.into_iter().map(to_response).collect(),
             usage: Some(to_usage(&outcome.usage)),
             stdout: outcome.stdout,
             stderr: outcome.stderr,
+            request_id: outcome.request_id.unwrap_or_default(),
         }))
     }
 
@@ -229,12 +233,14 @@ impl SandboxApi for SandboxService {
         request: Request<pb::ExecuteStreamRequest>,
     ) -> Result<Response<Self::ExecuteStreamStream>, Status> {
         let client = self.client(&request);
+        let context = access::context(request.extensions());
         let req = admission::request_from_proto(request.into_inner().request.unwrap_or_default())
             .map_err(to_status)?;
         Ok(Response::new(grpc_session::stream(
             self.state.clone(),
             client,
             req,
+            context,
         )))
     }
 
@@ -245,8 +251,10 @@ impl SandboxApi for SandboxService {
         request: Request<tonic::Streaming<pb::ExecuteSessionRequest>>,
     ) -> Result<Response<Self::ExecuteSessionStream>, Status> {
         let client = self.client(&request);
+        let context = access::context(request.extensions());
         let stream =
-            grpc_session::session(self.state.clone(), client, request.into_inner()).await?;
+            grpc_session::session(self.state.clone(), client, request.into_inner(), context)
+                .await?;
         Ok(Response::new(stream))
     }
 }
@@ -306,6 +314,7 @@ pub fn to_response(o: Outcome) -> pb::ExecuteResponse {
         truncated: o.truncated,
         usage: Some(to_usage(&o.usage)),
         backend: o.backend,
+        request_id: o.request_id.unwrap_or_default(),
     }
 }
 

@@ -14,7 +14,9 @@ use std::time::Duration;
 use nodecell::{HostReply, LiveEvent, Outcome, Reply};
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
+use tracing::Instrument;
 
+use crate::access::{self, RequestContext};
 use crate::admission;
 use crate::error::ApiError;
 use crate::grpc::{pb, to_response, to_status};
@@ -138,13 +140,17 @@ pub(crate) fn stream(
     state: Arc<AppState>,
     client: Client,
     req: nodecell::ExecRequest,
+    context: Option<Arc<RequestContext>>,
 ) -> RunStream<pb::ExecuteStreamResponse> {
     let (tx, rx) = mpsc::channel(STREAM_EVENTS);
-    let task = tokio::spawn(async move {
-        let (live_tx, live_rx) = mpsc::channel(LIVE_EVENTS);
-        let run = state.execute(client, req, Some(live_tx));
-        relay(tx, live_rx, run, None).await;
-    });
+    let task = tokio::spawn(
+        async move {
+            let (live_tx, live_rx) = mpsc::channel(LIVE_EVENTS);
+            let run = access::stamped(context, state.execute(client, req, Some(live_tx)));
+            relay(tx, live_rx, run, None).await;
+        }
+        .in_current_span(),
+    );
     RunStream {
         rx,
         _task: AbortOnDrop(task),
@@ -157,6 +163,7 @@ pub(crate) async fn session(
     state: Arc<AppState>,
     client: Client,
     mut inbound: Streaming<pb::ExecuteSessionRequest>,
+    context: Option<Arc<RequestContext>>,
 ) -> Result<RunStream<pb::ExecuteSessionResponse>, Status> {
     use pb::execute_session_request::Message;
     let start = match inbound.message().await? {
@@ -170,12 +177,16 @@ pub(crate) async fn session(
     };
     let req = admission::request_from_proto(start).map_err(to_status)?;
     let (tx, rx) = mpsc::channel(STREAM_EVENTS);
-    let task = tokio::spawn(async move {
-        let (live_tx, live_rx) = mpsc::channel(LIVE_EVENTS);
-        let (reply_tx, reply_rx) = mpsc::channel(REPLIES);
-        let run = state.execute_session(client, req, live_tx, reply_rx);
-        relay(tx, live_rx, run, Some((inbound, reply_tx))).await;
-    });
+    let task = tokio::spawn(
+        async move {
+            let (live_tx, live_rx) = mpsc::channel(LIVE_EVENTS);
+            let (reply_tx, reply_rx) = mpsc::channel(REPLIES);
+            let run = state.execute_session(client, req, live_tx, reply_rx);
+            let run = access::stamped(context, run);
+            relay(tx, live_rx, run, Some((inbound, reply_tx))).await;
+        }
+        .in_current_span(),
+    );
     Ok(RunStream {
         rx,
         _task: AbortOnDrop(task),

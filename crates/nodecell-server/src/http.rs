@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use crate::access::{self, AccessLayer};
 use crate::activity::{ConnInfo, Tracked};
 use crate::admission;
 use crate::connections::{Conn, Incoming};
@@ -157,6 +158,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             )
         })
         .with_state(state)
+        .layer(AccessLayer { transport: "http" })
 }
 
 /// A run request's body must be JSON: no Content-Type, `application/json` (or any
@@ -202,9 +204,11 @@ async fn require_token(
 
 async fn execute(State(state): State<Arc<AppState>>, req: Request) -> Result<Response, ApiError> {
     let cap = admission::max_request_bytes(&state.engine.config().default_limits);
+    let context = access::context(req.extensions());
     let (client, watch, bytes) = run_request(&state, req, cap).await?;
     let req = admission::request_from_json(&bytes)?;
-    let outcome = until_client_leaves(watch, state.execute(client, req, None)).await?;
+    let run = access::stamped(context, state.execute(client, req, None));
+    let outcome = until_client_leaves(watch, run).await?;
     Ok(Json(outcome).into_response())
 }
 
@@ -213,9 +217,11 @@ async fn execute_batch(
     req: Request,
 ) -> Result<Response, ApiError> {
     let cap = admission::max_batch_request_bytes(&state.engine.config().default_limits);
+    let context = access::context(req.extensions());
     let (client, watch, bytes) = run_request(&state, req, cap).await?;
     let batch = admission::batch_from_json(&bytes)?;
-    let outcome = until_client_leaves(watch, state.execute_batch(client, batch)).await?;
+    let mut outcome = until_client_leaves(watch, state.execute_batch(client, batch)).await?;
+    access::stamp_batch(context.as_deref(), &mut outcome);
     Ok(Json(outcome).into_response())
 }
 

@@ -2,6 +2,7 @@
 //! decision about execution is the library's; this crate only admits, translates and reports.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod activity;
 pub mod admission;
 pub mod body_deadline;

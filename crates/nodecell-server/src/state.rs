@@ -213,6 +213,7 @@ impl AppState {
                     usage,
                     stdout: String::new(),
                     stderr: String::new(),
+                    request_id: None,
                 })
             }
             Isolation::Batch => {

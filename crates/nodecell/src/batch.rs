@@ -90,6 +90,9 @@ pub struct BatchOutcome {
     pub stdout: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stderr: String,
+    /// The id of the request (as on each outcome).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl BatchRequest {
@@ -242,6 +245,7 @@ pub fn split_outcome(whole: Outcome, n: usize) -> BatchOutcome {
                     ..Default::default()
                 },
                 backend: whole.backend.clone(),
+                request_id: None,
             })
             .collect(),
         None => {
@@ -267,6 +271,7 @@ pub fn split_outcome(whole: Outcome, n: usize) -> BatchOutcome {
                     truncated: whole.truncated,
                     usage: Usage::default(),
                     backend: whole.backend.clone(),
+                    request_id: None,
                 })
                 .collect()
         }
@@ -276,6 +281,7 @@ pub fn split_outcome(whole: Outcome, n: usize) -> BatchOutcome {
         usage: whole.usage,
         stdout: whole.stdout,
         stderr: whole.stderr,
+        request_id: None,
     }
 }
 

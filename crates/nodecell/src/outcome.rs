@@ -127,4 +127,8 @@ pub struct Outcome {
     pub truncated: bool,
     pub usage: Usage,
     pub backend: String,
+    /// The id of the request that ran it (the service's `x-request-id`: the caller's, or one
+    /// it made); absent from runs of the library itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }

@@ -135,6 +135,7 @@ impl End {
             truncated: out.truncated,
             usage,
             backend: backend.to_string(),
+            request_id: None,
         }
     }
 }
