@@ -30,6 +30,7 @@ mod kafel;
 pub mod launch;
 mod layout;
 pub mod limits;
+pub mod log_limit;
 mod node_command;
 pub mod outcome;
 mod pool;

@@ -135,7 +135,7 @@ impl RunUid {
         match crate::sys::kill_every_process_of(self.uid) {
             Ok(()) => self.emptied = true,
             Err(e) => {
-                tracing::warn!(uid = self.uid, error = %e, "processes of a run's uid not killed")
+                crate::warn_limited!(uid = self.uid, error = %e, "processes of a run's uid not killed")
             }
         }
     }

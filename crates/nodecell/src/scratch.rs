@@ -216,7 +216,7 @@ impl Drop for ScratchDir {
         if self.mounted {
             // Detached at once; the kernel frees it when the last process using it is gone.
             if let Err(e) = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH) {
-                tracing::warn!(path = %self.path.display(), error = %e, "scratch tmpfs not unmounted");
+                crate::warn_limited!(path = %self.path.display(), error = %e, "scratch tmpfs not unmounted");
             }
         }
         // A process of a run killed a moment ago may still be writing: a few tries.
@@ -229,7 +229,7 @@ impl Drop for ScratchDir {
             result = remove_tree(&self.path);
         }
         if let Err(e) = result {
-            tracing::warn!(path = %self.path.display(), error = %e, "scratch directory not removed");
+            crate::warn_limited!(path = %self.path.display(), error = %e, "scratch directory not removed");
         }
     }
 }

@@ -162,7 +162,7 @@ impl Drop for Instance {
         for (dir, _lock) in &self.dirs {
             if let Err(e) = fs::remove_dir(dir) {
                 if e.kind() != io::ErrorKind::NotFound {
-                    tracing::warn!(path = %dir.display(), error = %e, "cgroup instance not removed; left for the next sweep");
+                    crate::warn_limited!(path = %dir.display(), error = %e, "cgroup instance not removed; left for the next sweep");
                 }
             }
         }

@@ -505,7 +505,7 @@ impl RunCgroup {
             .collect();
         let gone = cleaned.into_iter().all(|c| c);
         if !gone {
-            tracing::warn!(cgroup = %self.name, "cgroup still busy after 2 s; left for the sweep after this process");
+            crate::warn_limited!(cgroup = %self.name, "cgroup still busy after 2 s; left for the sweep after this process");
         }
     }
 }

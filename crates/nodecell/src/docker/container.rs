@@ -285,7 +285,7 @@ async fn start_now(
                 .filter(|&p| p > 0);
             let found = pid.and_then(|p| driver.group_of_container(p as u32, &id));
             if found.is_none() {
-                tracing::warn!(?pid, cgroup = ?pid.map(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup"))), "no cgroup for the sandbox container");
+                crate::warn_limited!(?pid, cgroup = ?pid.map(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup"))), "no cgroup for the sandbox container");
             }
             found
         }
@@ -383,7 +383,7 @@ async fn demux(
         while buf.len() - at >= MUX_HEADER {
             let len = u32::from_be_bytes(buf[at + 1..at + 5].try_into().expect("4 bytes")) as usize;
             let Some(stream) = MuxStream::from_tag(buf[at]).filter(|_| len <= MUX_CHUNK) else {
-                tracing::warn!("the sandbox container's frames are broken");
+                crate::warn_limited!("the sandbox container's frames are broken");
                 break 'read;
             };
             if buf.len() - at < MUX_HEADER + len {
