@@ -103,11 +103,14 @@ impl AppState {
                 report.problems.join("; ")
             ));
         }
+        // Every warm sandbox taken by runs is a busy pool, not a broken one: it stays ready
+        // while its starts succeed (a load balancer would take it out at its busiest).
         if self.config.pool_size > 0 && self.pool.warm_count() == 0 {
-            return Some(match self.pool.last_error() {
-                Some(e) => format!("sandboxes cannot start: {e}"),
-                None => "no warm sandbox yet".into(),
-            });
+            match self.pool.last_error() {
+                Some(e) => return Some(format!("sandboxes cannot start: {e}")),
+                None if !self.pool.has_started_one() => return Some("no warm sandbox yet".into()),
+                None => {}
+            }
         }
         None
     }

@@ -176,3 +176,41 @@ async fn metrics_are_described_and_present_from_the_start() {
     assert_eq!(value(&text, ok_hist), Some(hist0 + 1.0));
     server.shutdown().await;
 }
+
+/// A pool whose every warm sandbox is taken by runs is busy, not broken: `/readyz` stays 200
+/// while runs hold them and the pool starts more (it said 503 in those moments, so a load
+/// balancer took the replica out at its busiest).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_pool_stays_ready() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let mut c = config();
+    c.pool_size = 1;
+    c.max_concurrent = 4;
+    let (server, base) = start_ready(c).await;
+    let client = reqwest::Client::new();
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            client
+                .post(format!("{base}/v1/execute"))
+                .body(
+                    r#"{"code": "const t = Date.now() + 600; while (Date.now() < t) {} return 1"}"#,
+                )
+                .send()
+        })
+        .collect();
+    let runs = tokio::spawn(futures_util::future::join_all(runs));
+    let t = std::time::Instant::now();
+    let mut not_ready = Vec::new();
+    while !runs.is_finished() && t.elapsed() < std::time::Duration::from_secs(10) {
+        let r = client.get(format!("{base}/readyz")).send().await.unwrap();
+        if r.status() != 200 {
+            not_ready.push(r.text().await.unwrap());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    for r in runs.await.unwrap() {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    assert!(not_ready.is_empty(), "not ready while busy: {not_ready:?}");
+    server.shutdown().await;
+}

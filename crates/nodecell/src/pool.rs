@@ -30,6 +30,8 @@ pub struct Pool {
     failing: AtomicBool,
     /// Why the last start failed, while starts keep failing.
     last_error: Mutex<Option<String>>,
+    /// A sandbox has started since the pool was made.
+    started_one: AtomicBool,
     wake: Notify,
     closed: AtomicBool,
     /// Teardowns of finished sandboxes still running in the background.
@@ -48,6 +50,7 @@ impl Pool {
             parallel_starts: std::thread::available_parallelism().map_or(1, |n| n.get()),
             failing: AtomicBool::new(false),
             last_error: Mutex::new(None),
+            started_one: AtomicBool::new(false),
             wake: Notify::new(),
             closed: AtomicBool::new(false),
             cleanups: Arc::new(Cleanups::default()),
@@ -73,6 +76,12 @@ impl Pool {
     pub fn warm_count(&self) -> usize {
         let warm = self.warm.lock().expect("pool lock");
         warm.iter().filter(|s| s.alive()).count()
+    }
+
+    /// Whether a sandbox has started since the pool was made (a pool whose sandboxes are all
+    /// taken by runs, and which starts them fine, is busy, not broken).
+    pub fn has_started_one(&self) -> bool {
+        self.started_one.load(Ordering::Acquire)
     }
 
     /// Why sandboxes cannot be started, if the last attempt failed.
@@ -112,6 +121,7 @@ impl Pool {
             Ok(sandbox) if !pool.closed.load(Ordering::Acquire) => {
                 *pool.last_error.lock().expect("pool lock") = None;
                 pool.failing.store(false, Ordering::Release);
+                pool.started_one.store(true, Ordering::Release);
                 pool.warm.lock().expect("pool lock").push_back(sandbox);
             }
             Ok(sandbox) => sandbox.discard().await,
