@@ -11,7 +11,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use nodecell::{
     Discovery, Engine, EngineConfig, ExecRequest, JsonError, JsonObject, LimitOverrides, Mode,
     Prelaunch, Profile, Status,
@@ -54,41 +54,13 @@ enum Cmd {
         mode: Option<Mode>,
     },
     /// Serve HTTP and gRPC over a warm pool until SIGTERM/SIGINT (exit 64 on bad configuration).
+    ///
+    /// Every setting comes from its default, then the TOML file (--config), then its
+    /// NODECELL_* variable, then its flag (docs/configuration.md).
     Serve {
         /// A TOML configuration file.
-        #[arg(long)]
+        #[arg(long, env = "NODECELL_CONFIG")]
         config: Option<PathBuf>,
-        #[arg(long)]
-        http_listen: Option<String>,
-        #[arg(long)]
-        grpc_listen: Option<String>,
-        #[arg(long)]
-        pool_size: Option<usize>,
-        #[arg(long)]
-        max_concurrent: Option<usize>,
-        #[arg(long)]
-        max_queue: Option<usize>,
-        #[arg(long)]
-        backend: Option<String>,
-        /// The profile of requests that name none: `node` or `avs`.
-        #[arg(long)]
-        profile: Option<String>,
-        /// The most of the run slots and queue one client may hold, in percent.
-        #[arg(long)]
-        client_share_percent: Option<u8>,
-        /// Open connections, HTTP and gRPC together.
-        #[arg(long)]
-        max_connections: Option<usize>,
-        /// Open connections from one IP address.
-        #[arg(long)]
-        max_connections_per_peer: Option<usize>,
-        #[arg(long)]
-        header_timeout_ms: Option<u64>,
-        #[arg(long)]
-        idle_timeout_ms: Option<u64>,
-        /// How long a run request's body may take to arrive once its header has.
-        #[arg(long)]
-        body_timeout_ms: Option<u64>,
         /// Logs on stderr as text (colour only on a terminal) or one JSON object a line;
         /// `NODECELL_LOG` filters them (default `info`).
         #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "NODECELL_LOG_FORMAT")]
@@ -482,44 +454,47 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
     Mode::parse(s)?.ok_or_else(|| "empty mode (known: code, expression, template, filter)".into())
 }
 
+/// `serve` with one flag for each setting of the service, its help made from the table
+/// (`nodecell_server::settings`): what it means, its unit, its variable and its default.
+fn with_setting_flags(cli: clap::Command) -> clap::Command {
+    cli.mut_subcommand("serve", |mut serve| {
+        let defaults = nodecell_server::ServerConfig::default();
+        for s in nodecell_server::settings::settings() {
+            let default = match (s.get)(&defaults) {
+                d if d.is_empty() => "unset".to_string(),
+                d => d,
+            };
+            let help = format!("{} [env: {}] [default: {default}]", s.help, s.env);
+            serve = serve.arg(
+                clap::Arg::new(s.flag)
+                    .long(s.flag)
+                    .value_name(s.unit)
+                    .help(help),
+            );
+        }
+        serve
+    })
+}
+
 fn main() -> ExitCode {
     if let Some(code) = init::run_if_pid1() {
         return code;
     }
-    let cli = Cli::parse();
-    if let Cmd::Serve {
-        config,
-        http_listen,
-        grpc_listen,
-        pool_size,
-        max_concurrent,
-        max_queue,
-        backend,
-        profile,
-        client_share_percent,
-        max_connections,
-        max_connections_per_peer,
-        header_timeout_ms,
-        idle_timeout_ms,
-        body_timeout_ms,
-        log_format,
-    } = cli.command
-    {
-        let overrides = nodecell_server::Overrides {
-            http_listen,
-            grpc_listen,
-            pool_size,
-            max_concurrent,
-            max_queue,
-            backend,
-            profile,
-            client_share_percent,
-            max_connections,
-            max_connections_per_peer,
-            header_timeout_ms,
-            idle_timeout_ms,
-            body_timeout_ms,
-        };
+    let matches = with_setting_flags(Cli::command()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Cmd::Serve { config, log_format } = cli.command {
+        let serve_matches = matches
+            .subcommand_matches("serve")
+            .expect("serve was given");
+        let mut overrides = nodecell_server::Overrides::default();
+        for s in nodecell_server::settings::settings() {
+            if let Some(v) = serve_matches.get_one::<String>(s.flag) {
+                overrides = overrides.with(s.flag, v.clone());
+            }
+        }
         init_logs("info", log_format);
         return serve(config, overrides);
     }

@@ -3,9 +3,11 @@
 //! before any port is bound.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nodecell::EngineConfig;
+
+use crate::settings;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -79,47 +81,31 @@ impl Default for ServerConfig {
     }
 }
 
-/// Settings given on the command line (highest precedence).
+/// Settings given on the command line (highest precedence): each flag of
+/// [`crate::settings::settings`] given, by its name without `--`, with its value.
 #[derive(Clone, Debug, Default)]
-pub struct Overrides {
-    pub http_listen: Option<String>,
-    pub grpc_listen: Option<String>,
-    pub pool_size: Option<usize>,
-    pub max_concurrent: Option<usize>,
-    pub max_queue: Option<usize>,
-    pub backend: Option<String>,
-    pub profile: Option<String>,
-    pub client_share_percent: Option<u8>,
-    pub max_connections: Option<usize>,
-    pub max_connections_per_peer: Option<usize>,
-    pub header_timeout_ms: Option<u64>,
-    pub idle_timeout_ms: Option<u64>,
-    pub body_timeout_ms: Option<u64>,
+pub struct Overrides(pub Vec<(String, String)>);
+
+impl Overrides {
+    /// These overrides and `--flag value`.
+    pub fn with(mut self, flag: &str, value: impl Into<String>) -> Overrides {
+        self.0.push((flag.to_string(), value.into()));
+        self
+    }
+
+    /// The value given for `flag` (the last, when given twice).
+    pub fn get(&self, flag: &str) -> Option<String> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(f, _)| f == flag)
+            .map(|(_, v)| v.clone())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
-
-/// The server's default profile, from `source` (an environment variable or a flag).
-fn profile(source: &str, value: &str) -> Result<nodecell::Profile, ConfigError> {
-    match nodecell::Profile::parse(value) {
-        Ok(Some(p)) => Ok(p),
-        Ok(None) => Err(ConfigError(format!(
-            "{source}: empty profile (known: node, avs)"
-        ))),
-        Err(e) => Err(ConfigError(format!("{source}: {e}"))),
-    }
-}
-
-fn parse<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    v.trim()
-        .parse()
-        .map_err(|e| ConfigError(format!("{what}: {v:?}: {e}")))
-}
 
 /// A listen address: `IP:PORT` (`[::1]:8080` for IPv6), `:PORT` (every interface, IPv4), or
 /// `localhost:PORT` (127.0.0.1). Host names are not resolved: a listener binds an address.
@@ -135,10 +121,6 @@ pub fn listen_addr(v: &str) -> Result<SocketAddr, String> {
     candidate.parse().map_err(|_| {
         format!("{v:?} is not a listen address; give one such as 127.0.0.1:8080, :8080 (every interface), localhost:8080 or [::1]:8080")
     })
-}
-
-fn parse_listen(what: &str, v: &str) -> Result<SocketAddr, ConfigError> {
-    listen_addr(v).map_err(|e| ConfigError(format!("{what}: {e}")))
 }
 
 fn listen_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
@@ -179,98 +161,9 @@ impl ServerConfig {
         if c.engine.backends.nsjail.path == defaults.backends.nsjail.path {
             c.engine.backends.nsjail.path = found.backends.nsjail.path;
         }
-        if let Some(v) = env("NODECELL_NODE") {
-            c.engine.node_path = PathBuf::from(v);
-        }
-        if let Some(v) = env("NODECELL_HTTP_LISTEN") {
-            c.http_listen = parse_listen("NODECELL_HTTP_LISTEN", &v)?;
-        }
-        if let Some(v) = env("NODECELL_GRPC_LISTEN") {
-            c.grpc_listen = parse_listen("NODECELL_GRPC_LISTEN", &v)?;
-        }
-        if let Some(v) = env("NODECELL_POOL_SIZE") {
-            c.pool_size = parse("NODECELL_POOL_SIZE", &v)?;
-        }
-        if let Some(v) = env("NODECELL_OTHER_BACKENDS_POOL_SIZE") {
-            c.other_backends_pool_size = parse("NODECELL_OTHER_BACKENDS_POOL_SIZE", &v)?;
-        }
-        if let Some(v) = env("NODECELL_MAX_CONCURRENT") {
-            c.max_concurrent = parse("NODECELL_MAX_CONCURRENT", &v)?;
-        }
-        if let Some(v) = env("NODECELL_MAX_QUEUE") {
-            c.max_queue = parse("NODECELL_MAX_QUEUE", &v)?;
-        }
-        if let Some(v) = env("NODECELL_MAX_QUEUE_WAIT_MS") {
-            c.max_queue_wait_ms = parse("NODECELL_MAX_QUEUE_WAIT_MS", &v)?;
-        }
-        if let Some(v) = env("NODECELL_BACKEND") {
-            c.backend = v;
-        }
-        if let Some(v) = env("NODECELL_PROFILE") {
-            c.engine.default_profile = profile("NODECELL_PROFILE", &v)?;
-        }
-        if let Some(v) = env("NODECELL_AUTH_TOKENS") {
-            c.auth_tokens = v
-                .split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(String::from)
-                .collect();
-        }
-        if let Some(v) = env("NODECELL_SHUTDOWN_GRACE_MS") {
-            c.shutdown_grace_ms = parse("NODECELL_SHUTDOWN_GRACE_MS", &v)?;
-        }
-        macro_rules! from_env {
-            ($($field:ident => $var:literal),* $(,)?) => {$(
-                if let Some(v) = env($var) {
-                    c.$field = parse($var, &v)?;
-                }
-            )*};
-        }
-        from_env! {
-            client_share_percent => "NODECELL_CLIENT_SHARE_PERCENT",
-            max_connections => "NODECELL_MAX_CONNECTIONS",
-            max_connections_per_peer => "NODECELL_MAX_CONNECTIONS_PER_PEER",
-            header_timeout_ms => "NODECELL_HEADER_TIMEOUT_MS",
-            idle_timeout_ms => "NODECELL_IDLE_TIMEOUT_MS",
-            body_timeout_ms => "NODECELL_BODY_TIMEOUT_MS",
-        }
-        if let Some(v) = &flags.http_listen {
-            c.http_listen = parse_listen("--http-listen", v)?;
-        }
-        if let Some(v) = &flags.grpc_listen {
-            c.grpc_listen = parse_listen("--grpc-listen", v)?;
-        }
-        if let Some(v) = flags.pool_size {
-            c.pool_size = v;
-        }
-        if let Some(v) = flags.max_concurrent {
-            c.max_concurrent = v;
-        }
-        if let Some(v) = flags.max_queue {
-            c.max_queue = v;
-        }
-        if let Some(v) = &flags.backend {
-            c.backend = v.clone();
-        }
-        if let Some(v) = &flags.profile {
-            c.engine.default_profile = profile("--profile", v)?;
-        }
-        macro_rules! from_flags {
-            ($($field:ident),* $(,)?) => {$(
-                if let Some(v) = flags.$field {
-                    c.$field = v;
-                }
-            )*};
-        }
-        from_flags!(
-            client_share_percent,
-            max_connections,
-            max_connections_per_peer,
-            header_timeout_ms,
-            idle_timeout_ms,
-            body_timeout_ms,
-        );
+        settings::apply(&mut c, |s| env(s.env), |s| s.env.to_string()).map_err(ConfigError)?;
+        settings::apply(&mut c, |s| flags.get(s.flag), |s| format!("--{}", s.flag))
+            .map_err(ConfigError)?;
         c.validate()?;
         Ok(c)
     }
@@ -343,6 +236,7 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |k| {
@@ -400,11 +294,9 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
         std::fs::write(&file, "pool_size = 3\nmax_queue = 5\nmax_concurrent = 7\n[engine.default_limits]\ntimeout_ms = 1000\nmemory_mib = 64\nmax_output_bytes = 100\nmax_result_bytes = 100\nmax_code_bytes = 100\nmax_inputs_bytes = 100\nmax_processes = 32\nmax_open_files = 64\ntmp_size_mib = 1\n").unwrap();
-        let flags = Overrides {
-            pool_size: Some(9),
-            max_connections: Some(11),
-            ..Default::default()
-        };
+        let flags = Overrides::default()
+            .with("pool-size", "9")
+            .with("max-connections", "11");
         let c = ServerConfig::load(
             Some(&file),
             env(&[
@@ -454,10 +346,7 @@ mod tests {
         let err = ServerConfig::load(
             None,
             env(&[]),
-            &Overrides {
-                backend: Some("qemu".into()),
-                ..Default::default()
-            },
+            &Overrides::default().with("backend", "qemu"),
         )
         .unwrap_err();
         assert!(err.0.contains("unknown backend"), "{err}");

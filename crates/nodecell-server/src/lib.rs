@@ -16,6 +16,7 @@ pub mod grpc_session;
 pub mod http;
 pub mod openapi;
 pub mod proto_json;
+pub mod settings;
 pub mod shares;
 pub mod state;
 pub mod telemetry;

@@ -1,0 +1,579 @@
+//! Every setting of `nodecell serve` that is one value, as data: its key in the TOML file, its
+//! environment variable, its flag, its unit and what it means. The configuration's loading
+//! applies the variables and the flags from this table, and the command line's `serve --help`
+//! is made from it (with each default, read from [`ServerConfig::default`]). Only
+//! `[engine] sandbox_env` (a list of pairs) and the deprecated flat keys are file-only.
+
+use std::path::PathBuf;
+
+use nodecell::enforcement::Protection;
+
+use crate::config::{listen_addr, ServerConfig};
+
+/// One setting.
+pub struct Setting {
+    /// The key in the TOML file (sections joined by dots).
+    pub key: &'static str,
+    /// The environment variable.
+    pub env: &'static str,
+    /// The flag, without its leading `--`.
+    pub flag: &'static str,
+    /// What its value is counted in, or its form.
+    pub unit: &'static str,
+    pub help: &'static str,
+    /// Its value in `c`, as it would be written (for defaults in `--help`; empty: unset).
+    pub get: fn(&ServerConfig) -> String,
+    /// Sets it in `c` from text.
+    pub set: fn(&mut ServerConfig, &str) -> Result<(), String>,
+}
+
+fn number<T: std::str::FromStr>(v: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    v.trim().parse().map_err(|e| format!("{v:?}: {e}"))
+}
+
+fn boolean(v: &str) -> Result<bool, String> {
+    match v.trim() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        other => Err(format!("{other:?} is not true or false")),
+    }
+}
+
+fn list(v: &str, sep: char) -> Vec<String> {
+    v.split(sep)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn protections(v: &str) -> Result<Vec<Protection>, String> {
+    list(v, ',')
+        .iter()
+        .map(|name| {
+            Protection::ALL
+                .into_iter()
+                .find(|p| p.as_str() == name)
+                .ok_or_else(|| {
+                    let known: Vec<_> = Protection::ALL.iter().map(|p| p.as_str()).collect();
+                    format!("unknown protection {name:?} (known: {})", known.join(", "))
+                })
+        })
+        .collect()
+}
+
+/// A setting whose value is parsed by `FromStr` and shown by `Display`, at `$($field).+` of
+/// the configuration.
+macro_rules! scalar {
+    ($key:expr, $env:expr, $flag:expr, $unit:expr, $help:expr, $($field:ident).+) => {
+        Setting {
+            key: $key,
+            env: $env,
+            flag: $flag,
+            unit: $unit,
+            help: $help,
+            get: |c| c.$($field).+.to_string(),
+            set: |c, v| {
+                c.$($field).+ = number(v)?;
+                Ok(())
+            },
+        }
+    };
+}
+
+/// A limit, once in `default_limits` and once in `max_limits`.
+macro_rules! limits {
+    ($($field:ident, $upper:literal, $dashed:literal, $unit:literal, $help:literal;)*) => {
+        [$(
+            scalar!(
+                concat!("engine.default_limits.", stringify!($field)),
+                concat!("NODECELL_DEFAULT_", $upper),
+                concat!("default-", $dashed),
+                $unit,
+                concat!($help, ", for a run that asks for none"),
+                engine.default_limits.$field
+            ),
+            scalar!(
+                concat!("engine.max_limits.", stringify!($field)),
+                concat!("NODECELL_MAX_", $upper),
+                concat!("max-", $dashed),
+                $unit,
+                concat!($help, ", the most a run may ask for"),
+                engine.max_limits.$field
+            ),
+        )*]
+    };
+}
+
+/// The limits' settings (nine limits, each a default and a maximum).
+fn limit_settings() -> [Setting; 18] {
+    limits! {
+        timeout_ms, "TIMEOUT_MS", "timeout-ms", "ms", "A run's wall-clock time";
+        memory_mib, "MEMORY_MIB", "memory-mib", "MiB", "A run's memory";
+        max_output_bytes, "OUTPUT_BYTES", "output-bytes", "bytes",
+            "A run's console lines, stdout and stderr together";
+        max_result_bytes, "RESULT_BYTES", "result-bytes", "bytes", "A run's result as JSON";
+        max_code_bytes, "CODE_BYTES", "code-bytes", "bytes", "A request's code";
+        max_inputs_bytes, "INPUTS_BYTES", "inputs-bytes", "bytes", "A request's inputs as JSON";
+        max_processes, "PROCESSES", "processes", "processes", "Processes and threads of a run";
+        max_open_files, "OPEN_FILES", "open-files", "files", "Open files of a run";
+        tmp_size_mib, "TMP_SIZE_MIB", "tmp-size-mib", "MiB", "A run's writable /tmp";
+    }
+}
+
+/// Every setting, in the order `--help` shows them.
+pub fn settings() -> Vec<Setting> {
+    let mut all = vec![
+        Setting {
+            key: "http_listen",
+            env: "NODECELL_HTTP_LISTEN",
+            flag: "http-listen",
+            unit: "address",
+            help:
+                "The HTTP listener: IP:PORT, :PORT (every interface), localhost:PORT or [::1]:PORT",
+            get: |c| c.http_listen.to_string(),
+            set: |c, v| {
+                c.http_listen = listen_addr(v)?;
+                Ok(())
+            },
+        },
+        Setting {
+            key: "grpc_listen",
+            env: "NODECELL_GRPC_LISTEN",
+            flag: "grpc-listen",
+            unit: "address",
+            help: "The gRPC listener, in the same forms",
+            get: |c| c.grpc_listen.to_string(),
+            set: |c, v| {
+                c.grpc_listen = listen_addr(v)?;
+                Ok(())
+            },
+        },
+        Setting {
+            key: "backend",
+            env: "NODECELL_BACKEND",
+            flag: "backend",
+            unit: "name",
+            help: "The default backend (native, nsjail, landlock, docker, gvisor)",
+            get: |c| c.backend.clone(),
+            set: |c, v| {
+                c.backend = v.trim().to_string();
+                Ok(())
+            },
+        },
+        Setting {
+            key: "engine.default_profile",
+            env: "NODECELL_PROFILE",
+            flag: "profile",
+            unit: "node|avs",
+            help: "The profile of requests that name none",
+            get: |c| c.engine.default_profile.as_str().to_string(),
+            set: |c, v| {
+                c.engine.default_profile = nodecell::Profile::parse(v.trim())?
+                    .ok_or("empty profile (known: node, avs)")?;
+                Ok(())
+            },
+        },
+        scalar!(
+            "pool_size",
+            "NODECELL_POOL_SIZE",
+            "pool-size",
+            "sandboxes",
+            "Sandboxes kept warm for the default backend (at most 256)",
+            pool_size
+        ),
+        scalar!(
+            "other_backends_pool_size",
+            "NODECELL_OTHER_BACKENDS_POOL_SIZE",
+            "other-backends-pool-size",
+            "sandboxes",
+            "Sandboxes kept warm for each other available backend (0: each run starts its own)",
+            other_backends_pool_size
+        ),
+        scalar!(
+            "max_concurrent",
+            "NODECELL_MAX_CONCURRENT",
+            "max-concurrent",
+            "runs",
+            "Runs at the same time (1 to 1024)",
+            max_concurrent
+        ),
+        scalar!(
+            "max_queue",
+            "NODECELL_MAX_QUEUE",
+            "max-queue",
+            "requests",
+            "Requests waiting for a run slot; past it 429 overloaded",
+            max_queue
+        ),
+        scalar!(
+            "max_queue_wait_ms",
+            "NODECELL_MAX_QUEUE_WAIT_MS",
+            "max-queue-wait-ms",
+            "ms",
+            "The longest a request waits in the queue, then 429 overloaded",
+            max_queue_wait_ms
+        ),
+        scalar!(
+            "client_share_percent",
+            "NODECELL_CLIENT_SHARE_PERCENT",
+            "client-share-percent",
+            "percent",
+            "The most of the run slots and queue one client (token, else address) may hold",
+            client_share_percent
+        ),
+        Setting {
+            key: "auth_tokens",
+            env: "NODECELL_AUTH_TOKENS",
+            flag: "auth-tokens",
+            unit: "token,token",
+            help: "Bearer tokens, comma-separated; when set, every API call needs one (prefer the \
+                   variable or the file: a flag is visible to other users in the process list)",
+            get: |c| {
+                if c.auth_tokens.is_empty() {
+                    String::new()
+                } else {
+                    "(set)".into()
+                }
+            },
+            set: |c, v| {
+                c.auth_tokens = list(v, ',');
+                Ok(())
+            },
+        },
+        scalar!(
+            "shutdown_grace_ms",
+            "NODECELL_SHUTDOWN_GRACE_MS",
+            "shutdown-grace-ms",
+            "ms",
+            "On SIGTERM/SIGINT, how long runs in flight may take before they are killed",
+            shutdown_grace_ms
+        ),
+        scalar!(
+            "max_connections",
+            "NODECELL_MAX_CONNECTIONS",
+            "max-connections",
+            "connections",
+            "Open connections, HTTP and gRPC together",
+            max_connections
+        ),
+        scalar!(
+            "max_connections_per_peer",
+            "NODECELL_MAX_CONNECTIONS_PER_PEER",
+            "max-connections-per-peer",
+            "connections",
+            "Open connections from one IP address",
+            max_connections_per_peer
+        ),
+        scalar!(
+            "header_timeout_ms",
+            "NODECELL_HEADER_TIMEOUT_MS",
+            "header-timeout-ms",
+            "ms",
+            "How long a connection may take to send a request's header",
+            header_timeout_ms
+        ),
+        scalar!(
+            "idle_timeout_ms",
+            "NODECELL_IDLE_TIMEOUT_MS",
+            "idle-timeout-ms",
+            "ms",
+            "How long a connection may stay open with no request in progress",
+            idle_timeout_ms
+        ),
+        scalar!(
+            "body_timeout_ms",
+            "NODECELL_BODY_TIMEOUT_MS",
+            "body-timeout-ms",
+            "ms",
+            "How long a run request's body may take to arrive once its header has",
+            body_timeout_ms
+        ),
+        Setting {
+            key: "engine.node_path",
+            env: "NODECELL_NODE",
+            flag: "node",
+            unit: "path",
+            help: "The Node.js binary of the sandboxes",
+            get: |c| c.engine.node_path.display().to_string(),
+            set: |c, v| {
+                c.engine.node_path = PathBuf::from(v);
+                Ok(())
+            },
+        },
+        Setting {
+            key: "engine.runner_dir",
+            env: "NODECELL_RUNNER_DIR",
+            flag: "runner-dir",
+            unit: "path",
+            help: "The runner directory (runner.js and its node_modules)",
+            get: |c| c.engine.runner_dir.display().to_string(),
+            set: |c, v| {
+                c.engine.runner_dir = PathBuf::from(v);
+                Ok(())
+            },
+        },
+        Setting {
+            key: "engine.launcher_path",
+            env: "NODECELL_LAUNCHER",
+            flag: "launcher",
+            unit: "path",
+            help: "The nodecell-launcher binary (backends native and landlock)",
+            get: |c| c.engine.launcher_path.display().to_string(),
+            set: |c, v| {
+                c.engine.launcher_path = PathBuf::from(v);
+                Ok(())
+            },
+        },
+        Setting {
+            key: "engine.backends.nsjail.path",
+            env: "NODECELL_NSJAIL",
+            flag: "nsjail",
+            unit: "path",
+            help: "The nsjail binary (backend nsjail)",
+            get: |c| c.engine.backends.nsjail.path.display().to_string(),
+            set: |c, v| {
+                c.engine.backends.nsjail.path = PathBuf::from(v);
+                Ok(())
+            },
+        },
+        scalar!(
+            "engine.backends.landlock.user_max_processes",
+            "NODECELL_LANDLOCK_USER_MAX_PROCESSES",
+            "landlock-user-max-processes",
+            "processes",
+            "Backend landlock: RLIMIT_NPROC, a backstop per user",
+            engine.backends.landlock.user_max_processes
+        ),
+        scalar!(
+            "engine.backends.landlock.first_uid",
+            "NODECELL_LANDLOCK_FIRST_UID",
+            "landlock-first-uid",
+            "uid",
+            "Backend landlock as root: the first host uid leased to sandboxes",
+            engine.backends.landlock.first_uid
+        ),
+        scalar!(
+            "engine.backends.landlock.uid_count",
+            "NODECELL_LANDLOCK_UID_COUNT",
+            "landlock-uid-count",
+            "uids",
+            "Backend landlock as root: how many uids from the first",
+            engine.backends.landlock.uid_count
+        ),
+        Setting {
+            key: "engine.backends.docker.socket",
+            env: "NODECELL_DOCKER_SOCKET",
+            flag: "docker-socket",
+            unit: "path",
+            help: "Backends docker and gvisor: the Docker Engine API socket (unset: DOCKER_HOST, \
+                   else /var/run/docker.sock)",
+            get: |c| match &c.engine.backends.docker.socket {
+                Some(p) => p.display().to_string(),
+                None => String::new(),
+            },
+            set: |c, v| {
+                c.engine.backends.docker.socket = Some(PathBuf::from(v));
+                Ok(())
+            },
+        },
+        Setting {
+            key: "engine.backends.docker.gvisor_runtime",
+            env: "NODECELL_GVISOR_RUNTIME",
+            flag: "gvisor-runtime",
+            unit: "name",
+            help: "Backend gvisor: the OCI runtime name the engine knows gVisor by",
+            get: |c| c.engine.backends.docker.gvisor_runtime.clone(),
+            set: |c, v| {
+                c.engine.backends.docker.gvisor_runtime = v.trim().to_string();
+                Ok(())
+            },
+        },
+        scalar!(
+            "engine.cpu_ms_per_sec",
+            "NODECELL_CPU_MS_PER_SEC",
+            "cpu-ms-per-sec",
+            "ms per s",
+            "CPU time one sandbox may use per second of wall time (0: no limit)",
+            engine.cpu_ms_per_sec
+        ),
+        Setting {
+            key: "engine.cgroup_root",
+            env: "NODECELL_CGROUP_ROOT",
+            flag: "cgroup-root",
+            unit: "path",
+            help: "Where cgroup v2, or the v1 controller hierarchies, are mounted",
+            get: |c| c.engine.cgroup_root.display().to_string(),
+            set: |c, v| {
+                c.engine.cgroup_root = PathBuf::from(v);
+                Ok(())
+            },
+        },
+        Setting {
+            key: "engine.required_protections",
+            env: "NODECELL_REQUIRED_PROTECTIONS",
+            flag: "required-protections",
+            unit: "name,name",
+            help: "Protections a run must have, comma-separated (namespaces, root_filesystem, \
+                   landlock, seccomp, cgroup_memory, cgroup_pids, cgroup_cpu)",
+            get: |c| match &c.engine.required_protections {
+                None => "every one this host supports".into(),
+                Some(p) => p.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(","),
+            },
+            set: |c, v| {
+                c.engine.required_protections = Some(protections(v)?);
+                Ok(())
+            },
+        },
+        Setting {
+            key: "engine.node_flags",
+            env: "NODECELL_NODE_FLAGS",
+            flag: "node-flags",
+            unit: "flags",
+            help: "Extra Node.js flags of the sandboxes, separated by spaces",
+            get: |c| c.engine.node_flags.join(" "),
+            set: |c, v| {
+                c.engine.node_flags = list(v, ' ');
+                Ok(())
+            },
+        },
+        Setting {
+            key: "engine.randomize_hash_seed",
+            env: "NODECELL_RANDOMIZE_HASH_SEED",
+            flag: "randomize-hash-seed",
+            unit: "true|false",
+            help: "Every sandbox draws its own V8 string-hash seed (about 5 ms of CPU more each)",
+            get: |c| c.engine.randomize_hash_seed.to_string(),
+            set: |c, v| {
+                c.engine.randomize_hash_seed = boolean(v)?;
+                Ok(())
+            },
+        },
+        Setting {
+            key: "engine.runner_snapshot",
+            env: "NODECELL_RUNNER_SNAPSHOT",
+            flag: "runner-snapshot",
+            unit: "true|false",
+            help: "Sandboxes start from a V8 startup snapshot of the runner",
+            get: |c| c.engine.runner_snapshot.to_string(),
+            set: |c, v| {
+                c.engine.runner_snapshot = boolean(v)?;
+                Ok(())
+            },
+        },
+        scalar!(
+            "engine.startup_timeout_ms",
+            "NODECELL_STARTUP_TIMEOUT_MS",
+            "startup-timeout-ms",
+            "ms",
+            "How long a sandbox may take to start and load the runner",
+            engine.startup_timeout_ms
+        ),
+        scalar!(
+            "engine.warm_max_age_ms",
+            "NODECELL_WARM_MAX_AGE_MS",
+            "warm-max-age-ms",
+            "ms",
+            "The longest a warm sandbox waits for a job before it is replaced",
+            engine.warm_max_age_ms
+        ),
+    ];
+    all.extend(limit_settings());
+    all
+}
+
+/// `settings` applied to `c` from `value_of` (an environment or the flags given), each error
+/// naming where the value came from (by `source`: the variable or the flag).
+pub fn apply(
+    c: &mut ServerConfig,
+    value_of: impl Fn(&Setting) -> Option<String>,
+    source: impl Fn(&Setting) -> String,
+) -> Result<(), String> {
+    for s in settings() {
+        if let Some(v) = value_of(&s) {
+            (s.set)(c, &v).map_err(|e| format!("{}: {e}", source(&s)))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_reads_back_what_it_shows_and_names_are_unique() {
+        let defaults = ServerConfig::default();
+        let all = settings();
+        let mut seen = std::collections::HashSet::new();
+        for s in &all {
+            for name in [("key", s.key), ("variable", s.env), ("flag", s.flag)] {
+                assert!(seen.insert(name), "{name:?} twice");
+            }
+            assert!(s.env.starts_with("NODECELL_"), "{}", s.env);
+            let shown = (s.get)(&defaults);
+            let mut c = ServerConfig::default();
+            // What a setting shows of a value that can be written back must set the same value.
+            if (s.set)(&mut c, &shown).is_ok() {
+                assert_eq!((s.get)(&c), shown, "{}", s.key);
+            }
+        }
+        assert!(all.len() >= 50, "{} settings", all.len());
+    }
+
+    #[test]
+    fn the_configuration_guide_lists_every_flag_and_variable() {
+        let guide = include_str!("../../../docs/configuration.md");
+        for s in settings() {
+            let row = format!("| `--{}` | `{}` |", s.flag, s.env);
+            assert!(guide.contains(&row), "docs/configuration.md lacks {row}");
+        }
+    }
+
+    #[test]
+    fn values_are_parsed_and_bad_ones_named() {
+        let mut c = ServerConfig::default();
+        let given = [
+            ("NODECELL_DEFAULT_TIMEOUT_MS", "1234"),
+            ("NODECELL_MAX_MEMORY_MIB", "512"),
+            ("NODECELL_REQUIRED_PROTECTIONS", "seccomp, landlock"),
+            ("NODECELL_RUNNER_SNAPSHOT", "off"),
+            ("NODECELL_GRPC_LISTEN", ":9000"),
+            ("NODECELL_NODE_FLAGS", "--no-addons  --stack-size=500"),
+        ];
+        let env = |s: &Setting| {
+            given
+                .iter()
+                .find(|(k, _)| *k == s.env)
+                .map(|(_, v)| v.to_string())
+        };
+        apply(&mut c, env, |s| s.env.to_string()).unwrap();
+        assert_eq!(c.engine.default_limits.timeout_ms, 1234);
+        assert_eq!(c.engine.max_limits.memory_mib, 512);
+        assert_eq!(
+            c.engine.required_protections,
+            Some(vec![Protection::Seccomp, Protection::Landlock])
+        );
+        assert!(!c.engine.runner_snapshot);
+        assert_eq!(c.grpc_listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.engine.node_flags, ["--no-addons", "--stack-size=500"]);
+
+        for (var, bad, says) in [
+            ("NODECELL_POOL_SIZE", "many", "NODECELL_POOL_SIZE: \"many\""),
+            ("NODECELL_RUNNER_SNAPSHOT", "maybe", "not true or false"),
+            (
+                "NODECELL_REQUIRED_PROTECTIONS",
+                "seccomp,magic",
+                "unknown protection \"magic\"",
+            ),
+            ("NODECELL_HTTP_LISTEN", "8080", "such as 127.0.0.1:8080"),
+        ] {
+            let env = |s: &Setting| (s.env == var).then(|| bad.to_string());
+            let e = apply(&mut c, env, |s| s.env.to_string()).unwrap_err();
+            assert!(e.contains(says), "{e}");
+        }
+    }
+}
