@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every check: formatting, lints, the runner's own tests,
 # the seccomp policy check, the Rust unit, integration and corpus tests, the Go client's checks
-# and tests, and fuzzing.
+# and tests, the deployment files' checks, and fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -31,6 +31,14 @@ fi
 # The Go client's unit tests, and its AVS-shaped integration tests against a real
 # `nodecell serve` on every available backend (clients/go/examples/avs).
 scripts/go-client.sh test
+# deploy/ (docs/deployment.md): the alert rules and their unit tests (promtool, from Debian's
+# prometheus package), the dashboard's and rules' metrics against a live scrape, the systemd
+# unit; then the Helm chart linted, rendered and every object validated against the Kubernetes
+# API schemas (helm from the Go module proxy, kubernetes-validate from PyPI).
+if [ "$(id -u)" = 0 ] || command -v promtool >/dev/null; then
+  scripts/check-deploy-monitoring.sh
+fi
+scripts/check-chart.sh
 # The docker backend against Podman's Docker-compatible API (Debian's podman, nodecell's own
 # service on its own socket and storage, stopped after): both corpora.
 if [ "$(id -u)" = 0 ] && [ "${NODECELL_TEST_PODMAN:-1}" != 0 ]; then
