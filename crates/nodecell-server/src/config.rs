@@ -53,6 +53,12 @@ pub struct ServerConfig {
     /// How long a run request's body may take to arrive in full once its header has (HTTP
     /// `POST /v1/execute`, gRPC `Execute` and `ExecuteStream`); past it, `request_timeout`.
     pub body_timeout_ms: u64,
+    /// TLS on both listeners: the certificate chain (PEM), with `tls_key`.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM).
+    pub tls_key: Option<std::path::PathBuf>,
+    /// With TLS: clients must present a certificate this CA (PEM) signed (mTLS).
+    pub tls_client_ca: Option<std::path::PathBuf>,
     /// The engine: Node, runner, launcher, cgroups, limits.
     pub engine: EngineConfig,
 }
@@ -76,6 +82,9 @@ impl Default for ServerConfig {
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             body_timeout_ms: 30_000,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             engine: EngineConfig::default(),
         }
     }
@@ -129,6 +138,15 @@ fn listen_address<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, 
 }
 
 impl ServerConfig {
+    /// The TLS files, when TLS is configured.
+    pub fn tls_files(&self) -> Option<crate::tls::TlsFiles> {
+        Some(crate::tls::TlsFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+            client_ca: self.tls_client_ca.clone(),
+        })
+    }
+
     /// Defaults, then `file`, then `env` (`NODECELL_*`), then `flags`; then validated.
     pub fn load(
         file: Option<&Path>,
@@ -213,6 +231,15 @@ impl ServerConfig {
             return bad(
                 "header_timeout_ms, idle_timeout_ms and body_timeout_ms must be at least 1".into(),
             );
+        }
+        match (&self.tls_cert, &self.tls_key, &self.tls_client_ca) {
+            (Some(_), None, _) | (None, Some(_), _) => {
+                return bad("tls_cert and tls_key go together: give both or neither".into())
+            }
+            (None, None, Some(_)) => {
+                return bad("tls_client_ca needs TLS: give tls_cert and tls_key too".into())
+            }
+            _ => {}
         }
         let known = nodecell::backend::names();
         if !known.contains(&self.backend.as_str()) {

@@ -40,6 +40,7 @@ use pb::sandbox_service_server::{SandboxService as SandboxApi, SandboxServiceSer
 
 use crate::access::{self, AccessLayer};
 use crate::body_deadline::BodyDeadlineLayer;
+use crate::tls::{Listener, MaybeTls, Tls};
 
 /// The metadata key carrying the stable error code of a failed call.
 pub const ERROR_CODE_KEY: &str = "nodecell-error-code";
@@ -54,10 +55,27 @@ const HEALTH_INTERVAL: Duration = Duration::from_millis(500);
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<Tls>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    use futures_util::StreamExt;
     tracing::debug!(addr = ?listener.local_addr().ok(), "serving gRPC");
-    let incoming = Incoming::new(listener, state.connections.clone());
+    let timeout = state.connections.timeouts().header;
+    // Handshakes go on side by side (each within the header timeout); as many as
+    // connections may be open, so a slow one never holds up the others.
+    let incoming = Incoming::new(listener, state.connections.clone())
+        .filter_map(|conn| std::future::ready(conn.ok()))
+        .map(move |conn| MaybeTls::accept(conn, tls.clone(), Listener::Grpc, timeout))
+        .buffer_unordered(state.config.max_connections)
+        .filter_map(|io| {
+            std::future::ready(match io {
+                Ok(io) => Some(Ok::<_, std::io::Error>(io)),
+                Err(e) => {
+                    tracing::debug!("TLS handshake: {e}");
+                    None
+                }
+            })
+        });
     serve_incoming(state, incoming, shutdown).await
 }
 

@@ -16,11 +16,12 @@ use axum::{Json, Router};
 use crate::access::{self, AccessLayer};
 use crate::activity::{ConnInfo, Tracked};
 use crate::admission;
-use crate::connections::{Conn, Incoming};
+use crate::connections::Incoming;
 use crate::disconnect::ConnectionWatch;
 use crate::error::{ApiError, ErrorCode};
 use crate::shares::Client;
 use crate::state::AppState;
+use crate::tls::{Listener, MaybeTls, Tls};
 
 /// HTTP/2 (both listeners): a ping this often on a connection, and the connection closed when
 /// its answer does not come within [`H2_KEEPALIVE_TIMEOUT`].
@@ -34,6 +35,7 @@ pub const H2_MAX_CONCURRENT_STREAMS: u32 = 64;
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<Tls>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     use tokio_stream::StreamExt;
@@ -46,7 +48,19 @@ pub async fn serve(
             () = &mut shutdown => break,
             conn = incoming.next() => match conn {
                 Some(Ok(conn)) => {
-                    tokio::spawn(serve_connection(conn, app.clone(), closing.clone(), &state));
+                    let handshake = MaybeTls::accept(
+                        conn,
+                        tls.clone(),
+                        Listener::Http,
+                        state.connections.timeouts().header,
+                    );
+                    let (app, closing, state) = (app.clone(), closing.clone(), state.clone());
+                    tokio::spawn(async move {
+                        match handshake.await {
+                            Ok(io) => serve_connection(io, app, closing, &state).await,
+                            Err(e) => tracing::debug!("TLS handshake: {e}"),
+                        }
+                    });
                 }
                 Some(Err(_)) => {}
                 None => break,
@@ -63,15 +77,15 @@ pub async fn serve(
 /// One connection: HTTP/1 or HTTP/2, its requests marked in progress until their response is
 /// sent, closed gracefully when `closing` changes.
 fn serve_connection(
-    conn: Conn,
+    conn: MaybeTls,
     app: Router,
     mut closing: tokio::sync::watch::Receiver<()>,
     state: &AppState,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use tower::ServiceExt;
-    let watch = ConnectionWatch::new(conn.tcp());
-    let info = conn.info();
+    let watch = ConnectionWatch::new(conn.conn().tcp());
+    let info = conn.conn().info();
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
         let request = info.activity.begin();
         let mut req = req.map(Body::new);

@@ -20,6 +20,7 @@ pub mod settings;
 pub mod shares;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 pub mod wire_struct;
 pub mod wire_value;
 
@@ -73,6 +74,17 @@ pub struct Server {
     http: tokio::task::JoinHandle<()>,
     grpc: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     stop: tokio::sync::watch::Sender<bool>,
+    tls: Option<Arc<tls::Tls>>,
+    _tls_watch: Option<AbortOnDrop>,
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Server {
@@ -89,6 +101,12 @@ impl Server {
         engine: Arc<nodecell::Engine>,
     ) -> Result<Server, ServeError> {
         let (http_listen, grpc_listen) = (config.http_listen, config.grpc_listen);
+        let tls = match config.tls_files() {
+            Some(files) => Some(Arc::new(
+                tls::Tls::load(files).map_err(|e| ServeError::Config(e.to_string()))?,
+            )),
+            None => None,
+        };
         let state = AppState::new(config, engine, metrics_handle());
         let bind = |addr| async move {
             tokio::net::TcpListener::bind(addr)
@@ -100,13 +118,24 @@ impl Server {
         let grpc_listener = bind(grpc_listen).await?;
         let grpc_addr = grpc_listener.local_addr()?;
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let http = tokio::spawn(http::serve(state.clone(), listener, async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }));
+        let http = tokio::spawn(http::serve(
+            state.clone(),
+            listener,
+            tls.clone(),
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        ));
         let mut grpc_stopped = stop.subscribe();
-        let grpc = tokio::spawn(grpc::serve(state.clone(), grpc_listener, async move {
-            let _ = grpc_stopped.wait_for(|s| *s).await;
-        }));
+        let grpc = tokio::spawn(grpc::serve(
+            state.clone(),
+            grpc_listener,
+            tls.clone(),
+            async move {
+                let _ = grpc_stopped.wait_for(|s| *s).await;
+            },
+        ));
+        let tls_watch = tls.clone().map(|t| AbortOnDrop(tokio::spawn(t.watch())));
         let report = state.engine.report(state.backend);
         let enforced: Vec<&str> = report
             .protections
@@ -130,6 +159,8 @@ impl Server {
             enforced = %enforced.join(","),
             not_enforced = %missing.join(","),
             tokens = !state.config.auth_tokens.is_empty(),
+            tls = tls.is_some(),
+            mtls = state.config.tls_client_ca.is_some(),
             "serving HTTP and gRPC"
         );
         Ok(Server {
@@ -139,7 +170,16 @@ impl Server {
             http,
             grpc,
             stop,
+            tls,
+            _tls_watch: tls_watch,
         })
+    }
+
+    /// Reads the TLS files again (SIGHUP); a failure keeps what was serving and is logged.
+    pub fn reload_tls(&self) {
+        if let Some(tls) = &self.tls {
+            tls.reload_and_log("SIGHUP");
+        }
     }
 
     /// Graceful shutdown: not ready and refusing new runs at once, runs in flight finish
@@ -185,10 +225,14 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     // soon as it is up gets a drain, not the default action.
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     let server = Server::start(config).await?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => server.reload_tls(),
+        }
     }
     tracing::info!("draining");
     server.shutdown().await;

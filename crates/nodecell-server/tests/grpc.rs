@@ -63,6 +63,7 @@ impl TestServer {
         let task = tokio::spawn(nodecell_server::grpc::serve(
             state.clone(),
             listener,
+            None,
             async move {
                 let _ = stopped.await;
             },
