@@ -49,6 +49,12 @@ if [ "$(id -u)" = 0 ] && [ "${NODECELL_TEST_PODMAN:-1}" != 0 ]; then
   scripts/podman.sh stop
   trap 'scripts/dockerd.sh stop' EXIT
 fi
+# Three replicas behind HAProxy (Debian's package) for HTTP and gRPC under a mixed load,
+# restarted one after another (no request may fail) and one SIGKILLed (in-flight requests fail
+# cleanly, nothing of its sandboxes survives, its replacement sweeps what it left): ~30 s.
+if [ "$(id -u)" = 0 ]; then
+  scripts/lb-test.sh
+fi
 # A short soak through the service on every backend this host has (bench/soak.py; about
 # 20-30 s each): no RSS growth, no leaked processes, fds, mounts, scratch directories or cgroups.
 if [ "$(id -u)" = 0 ]; then

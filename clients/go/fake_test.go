@@ -27,7 +27,9 @@ type fakeServer struct {
 	pb.UnimplementedSandboxServiceServer
 	// refuse is how many calls are refused as overloaded before one is answered.
 	refuse atomic.Int32
-	calls  atomic.Int32
+	// draining: refused calls are refused as draining (UNAVAILABLE) instead.
+	draining bool
+	calls    atomic.Int32
 	// session serves ExecuteSession when set.
 	session func(grpc.BidiStreamingServer[pb.ExecuteSessionRequest, pb.ExecuteSessionResponse]) error
 	mu      sync.Mutex
@@ -38,6 +40,13 @@ func overloaded() error {
 	st, _ := status.New(codes.ResourceExhausted, "overloaded: the queue is full").WithDetails(
 		&errdetails.ErrorInfo{Reason: CodeOverloaded, Domain: "nodecell", Metadata: map[string]string{"retryable": "true"}},
 		&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Second)},
+	)
+	return st.Err()
+}
+
+func drainingErr() error {
+	st, _ := status.New(codes.Unavailable, "draining: the service is shutting down").WithDetails(
+		&errdetails.ErrorInfo{Reason: CodeDraining, Domain: "nodecell", Metadata: map[string]string{"retryable": "true"}},
 	)
 	return st.Err()
 }
@@ -53,6 +62,9 @@ func (f *fakeServer) Execute(ctx context.Context, req *pb.ExecuteRequest) (*pb.E
 	f.record(ctx)
 	f.calls.Add(1)
 	if f.refuse.Add(-1) >= 0 {
+		if f.draining {
+			return nil, drainingErr()
+		}
 		return nil, overloaded()
 	}
 	return &pb.ExecuteResponse{Status: pb.Status_STATUS_OK, Result: structpb.NewStringValue(req.GetCode()),
@@ -104,6 +116,21 @@ func TestRetryOverloadedThenOK(t *testing.T) {
 	}
 	if len(*waits) != 2 || (*waits)[0] != time.Second || (*waits)[1] != time.Second {
 		t.Fatalf("waits %v, want the server's 1 s twice", *waits)
+	}
+}
+
+// A replica that is draining refused the call before running it: it is sent again (through
+// a load balancer, to another replica), after the client's own backoff.
+func TestRetryAfterDraining(t *testing.T) {
+	f := &fakeServer{draining: true}
+	f.refuse.Store(1)
+	c, waits := start(t, f)
+	out, err := c.Execute(context.Background(), Request{Code: "return 1"})
+	if err != nil || !out.OK() || f.calls.Load() != 2 {
+		t.Fatalf("outcome %+v, %v after %d calls", out, err, f.calls.Load())
+	}
+	if len(*waits) != 1 || (*waits)[0] != 100*time.Millisecond {
+		t.Fatalf("waits %v, want the client's first backoff", *waits)
 	}
 }
 

@@ -9,9 +9,10 @@ import (
 	"google.golang.org/grpc/codes"
 )
 
-// retryPolicy retries calls the service refused with RESOURCE_EXHAUSTED (overloaded,
-// client_share_exceeded) after the delay it asks for, capped and with jitter, never past the
-// context's deadline.
+// retryPolicy retries calls the service refused before running them: RESOURCE_EXHAUSTED
+// (overloaded, client_share_exceeded) after the delay it asks for, and UNAVAILABLE draining
+// (a replica shutting down; through a load balancer the retry reaches another) after its own
+// backoff; capped and with jitter, never past the context's deadline.
 type retryPolicy struct {
 	// maxAttempts is the number of tries in all (1: no retry).
 	maxAttempts int
@@ -44,8 +45,13 @@ func defaultRetryPolicy() retryPolicy {
 
 // retryable reports whether the policy retries e.
 func retryable(e *Error) bool {
-	return e.GRPCCode == codes.ResourceExhausted &&
-		(e.Code == CodeOverloaded || e.Code == CodeClientShareExceeded)
+	switch e.GRPCCode {
+	case codes.ResourceExhausted:
+		return e.Code == CodeOverloaded || e.Code == CodeClientShareExceeded
+	case codes.Unavailable:
+		return e.Code == CodeDraining
+	}
+	return false
 }
 
 // delay is the wait before the retry that follows attempt (1-based).
