@@ -55,6 +55,14 @@ fi
 if [ "$(id -u)" = 0 ]; then
   scripts/lb-test.sh
 fi
+# The container image of nodecell itself, built from this host (nothing pulled) and run with
+# exactly the least privilege deploy/image/README.md documents: smoke corpus and hostile subset
+# on native, landlock and nsjail inside it (~30 s); removed after.
+if [ "$(id -u)" = 0 ]; then
+  scripts/image.sh build
+  scripts/image.sh test || { scripts/image.sh clean; exit 1; }
+  scripts/image.sh clean
+fi
 # A short soak through the service on every backend this host has (bench/soak.py; about
 # 20-30 s each): no RSS growth, no leaked processes, fds, mounts, scratch directories or cgroups.
 if [ "$(id -u)" = 0 ]; then
