@@ -145,6 +145,7 @@ impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for AccessService<S>
 where
     S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Future: Send + 'static,
+    ResBody: http_body::Body,
 {
     type Response = Response<Logged<ResBody>>;
     type Error = S::Error;
@@ -178,7 +179,11 @@ where
             resp.headers_mut().insert(REQUEST_ID_HEADER, id);
             line.status = Some(resp.status().as_u16());
             line.grpc_status = grpc_status(resp.headers());
-            Ok(resp.map(|body| Logged { inner: body, line }))
+            Ok(resp.map(|body| {
+                // An empty body (a gRPC error, a 405) is never polled: it is complete as it is.
+                line.complete = body.is_end_stream();
+                Logged { inner: body, line }
+            }))
         })
     }
 }

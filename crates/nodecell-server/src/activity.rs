@@ -121,6 +121,14 @@ impl Activity {
         }
     }
 
+    /// The connection speaks HTTP/2, as TLS's ALPN agreed (its preface then comes encrypted,
+    /// where [`Activity::received`], which sees the bytes on the wire, cannot find it).
+    pub fn set_http2(&self) {
+        let mut s = self.lock();
+        s.preface = Preface::Http2;
+        s.header_since = None;
+    }
+
     /// A request's header has been read: the connection is busy until the guard drops.
     pub fn begin(self: &Arc<Self>) -> RequestGuard {
         let mut s = self.lock();
@@ -294,6 +302,24 @@ mod tests {
             other.deadline().unwrap().at,
             t0 + Duration::from_secs(10),
             "not the preface: HTTP/1"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn http2_by_tls_alpn_is_held_to_the_idle_timeout_only() {
+        // Under TLS the bytes on the wire are a handshake, then ciphertext: never the preface.
+        let a = activity();
+        a.received(b"\x16\x03\x01\x02\x00");
+        a.set_http2();
+        let t0 = Instant::now();
+        let request = a.begin();
+        drop(request);
+        tokio::time::advance(Duration::from_secs(30)).await;
+        a.received(b"\x17\x03\x03\x00\x20 an encrypted ping");
+        assert_eq!(
+            a.deadline().unwrap().at,
+            t0 + Duration::from_secs(60),
+            "bytes of an idle HTTP/2 connection start no header timer"
         );
     }
 }

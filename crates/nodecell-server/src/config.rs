@@ -179,7 +179,10 @@ impl ServerConfig {
         if c.engine.backends.nsjail.path == defaults.backends.nsjail.path {
             c.engine.backends.nsjail.path = found.backends.nsjail.path;
         }
-        settings::apply(&mut c, |s| env(s.env), |s| s.env.to_string()).map_err(ConfigError)?;
+        // An empty variable is unset (as a template's empty value leaves it): it never turns
+        // a file's tokens or required protections off.
+        let env_value = |s: &settings::Setting| env(s.env).filter(|v| !v.trim().is_empty());
+        settings::apply(&mut c, env_value, |s| s.env.to_string()).map_err(ConfigError)?;
         settings::apply(&mut c, |s| flags.get(s.flag), |s| format!("--{}", s.flag))
             .map_err(ConfigError)?;
         c.validate()?;
@@ -348,6 +351,34 @@ mod tests {
         );
         assert_eq!(c.engine.default_limits.timeout_ms, 1000);
         assert_eq!(c.http_listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn an_empty_variable_is_unset_and_an_empty_protection_list_refused() {
+        let dir =
+            std::env::temp_dir().join(format!("nodecell-config-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "auth_tokens = [\"a-token-of-enough-length-0123\"]\n").unwrap();
+        let c = ServerConfig::load(
+            Some(&file),
+            env(&[
+                ("NODECELL_AUTH_TOKENS", ""),
+                ("NODECELL_REQUIRED_PROTECTIONS", " "),
+            ]),
+            &Overrides::default(),
+        )
+        .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(c.auth_tokens, ["a-token-of-enough-length-0123"]);
+        assert_eq!(c.engine.required_protections, None);
+        let e = ServerConfig::load(
+            None,
+            env(&[]),
+            &Overrides::default().with("required-protections", ""),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("--required-protections: empty"), "{e}");
     }
 
     #[test]

@@ -78,8 +78,22 @@ async fn watch_eof(s: &TcpStream) {
         }
         match s.peek(&mut byte).await {
             Ok(0) | Err(_) => return,
+            // Data hyper has not read yet, after which the peer closed its side (TLS's
+            // close_notify, then FIN): gone.
+            Ok(_) if peer_hung_up(s) => return,
             // Pipelined data hyper has not read yet: look again a little later.
             Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
+}
+
+/// Whether the peer has shut down its side (POLLRDHUP), whatever data is still unread.
+fn peer_hung_up(s: &TcpStream) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    // nix names no POLLRDHUP; the kernel's bit is libc's.
+    let rdhup = PollFlags::from_bits_retain(libc::POLLRDHUP);
+    let gone = rdhup | PollFlags::POLLHUP | PollFlags::POLLERR;
+    let mut fds = [PollFd::new(s.as_fd(), rdhup)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        && fds[0].revents().is_some_and(|r| r.intersects(gone))
 }

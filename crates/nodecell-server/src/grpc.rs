@@ -61,17 +61,21 @@ pub async fn serve(
     use futures_util::StreamExt;
     tracing::debug!(addr = ?listener.local_addr().ok(), "serving gRPC");
     let timeout = state.connections.timeouts().header;
-    // Handshakes go on side by side (each within the header timeout); as many as
-    // connections may be open, so a slow one never holds up the others.
+    // Handshakes go on side by side, each in a task of its own (within the header timeout);
+    // as many as connections may be open, so a slow one never holds up the others.
     let incoming = Incoming::new(listener, state.connections.clone())
         .filter_map(|conn| std::future::ready(conn.ok()))
-        .map(move |conn| MaybeTls::accept(conn, tls.clone(), Listener::Grpc, timeout))
+        .map(move |conn| tokio::spawn(MaybeTls::accept(conn, tls.clone(), Listener::Grpc, timeout)))
         .buffer_unordered(state.config.max_connections)
         .filter_map(|io| {
             std::future::ready(match io {
-                Ok(io) => Some(Ok::<_, std::io::Error>(io)),
-                Err(e) => {
+                Ok(Ok(io)) => Some(Ok::<_, std::io::Error>(io)),
+                Ok(Err(e)) => {
                     tracing::debug!("TLS handshake: {e}");
+                    None
+                }
+                Err(e) => {
+                    tracing::debug!("TLS handshake task: {e}");
                     None
                 }
             })

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use nodecell::enforcement::Protection;
+use nodecell::EngineConfig;
 
 use crate::config::{listen_addr, ServerConfig};
 
@@ -34,6 +35,16 @@ where
     v.trim().parse().map_err(|e| format!("{v:?}: {e}"))
 }
 
+/// A path nodecell finds at start when nothing sets it (docs/configuration.md says where it
+/// looks), shown as such while it is the unlocated default.
+fn located(p: &std::path::Path, unlocated: &std::path::Path) -> String {
+    if p == unlocated {
+        "found at start (docs/configuration.md)".into()
+    } else {
+        p.display().to_string()
+    }
+}
+
 fn path_or_unset(p: &Option<PathBuf>) -> String {
     p.as_ref()
         .map(|p| p.display().to_string())
@@ -57,6 +68,12 @@ fn list(v: &str, sep: char) -> Vec<String> {
 }
 
 fn protections(v: &str) -> Result<Vec<Protection>, String> {
+    if list(v, ',').is_empty() {
+        return Err(
+            "empty: name at least one protection (unset, every one this host supports is required)"
+                .into(),
+        );
+    }
     list(v, ',')
         .iter()
         .map(|name| {
@@ -132,7 +149,8 @@ fn limit_settings() -> [Setting; 18] {
 
 /// Every setting, in the order `--help` shows them.
 pub fn settings() -> Vec<Setting> {
-    let mut all = vec![
+    let mut all =
+        vec![
         Setting {
             key: "http_listen",
             env: "NODECELL_HTTP_LISTEN",
@@ -353,7 +371,7 @@ pub fn settings() -> Vec<Setting> {
             flag: "runner-dir",
             unit: "path",
             help: "The runner directory (runner.js and its node_modules)",
-            get: |c| c.engine.runner_dir.display().to_string(),
+            get: |c| located(&c.engine.runner_dir, &EngineConfig::default().runner_dir),
             set: |c, v| {
                 c.engine.runner_dir = PathBuf::from(v);
                 Ok(())
@@ -365,7 +383,7 @@ pub fn settings() -> Vec<Setting> {
             flag: "launcher",
             unit: "path",
             help: "The nodecell-launcher binary (backends native and landlock)",
-            get: |c| c.engine.launcher_path.display().to_string(),
+            get: |c| located(&c.engine.launcher_path, &EngineConfig::default().launcher_path),
             set: |c, v| {
                 c.engine.launcher_path = PathBuf::from(v);
                 Ok(())
@@ -377,7 +395,12 @@ pub fn settings() -> Vec<Setting> {
             flag: "nsjail",
             unit: "path",
             help: "The nsjail binary (backend nsjail)",
-            get: |c| c.engine.backends.nsjail.path.display().to_string(),
+            get: |c| {
+                located(
+                    &c.engine.backends.nsjail.path,
+                    &EngineConfig::default().backends.nsjail.path,
+                )
+            },
             set: |c, v| {
                 c.engine.backends.nsjail.path = PathBuf::from(v);
                 Ok(())

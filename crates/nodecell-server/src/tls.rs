@@ -55,13 +55,15 @@ pub enum Listener {
 struct Current {
     http: Arc<rustls::ServerConfig>,
     grpc: Arc<rustls::ServerConfig>,
-    stamps: Vec<Option<(SystemTime, u64)>>,
+    stamps: Vec<Stamp>,
 }
 
 /// The TLS of a server.
 pub struct Tls {
     files: TlsFiles,
     current: RwLock<Current>,
+    /// One reload at a time (SIGHUP and the watcher): the last to finish is the newest.
+    reloading: std::sync::Mutex<()>,
 }
 
 impl Tls {
@@ -71,12 +73,21 @@ impl Tls {
         Ok(Tls {
             files,
             current: RwLock::new(current),
+            reloading: std::sync::Mutex::new(()),
         })
     }
 
     /// Reads the files again; on success new connections get what they hold.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let next = build(&self.files)?;
+        let _one = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        self.reload_locked().map_err(|(e, _)| e)
+    }
+
+    /// A reload under `reloading`; a failure comes with the stamps the files had before it
+    /// read them (a file finished after the failed read is then still seen as changed).
+    fn reload_locked(&self) -> Result<(), (TlsError, Vec<Stamp>)> {
+        let before = stamps(&self.files);
+        let next = build(&self.files).map_err(|e| (e, before))?;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = next;
         Ok(())
     }
@@ -108,7 +119,14 @@ impl Tls {
     ) -> io::Result<MaybeTls> {
         let acceptor = tokio_rustls::TlsAcceptor::from(self.config(listener));
         match tokio::time::timeout(timeout, acceptor.accept(conn)).await {
-            Ok(stream) => Ok(MaybeTls::Tls(Box::new(stream?))),
+            Ok(stream) => {
+                let stream = stream?;
+                let (conn, session) = stream.get_ref();
+                if session.alpn_protocol() == Some(b"h2") {
+                    conn.info().activity.set_http2();
+                }
+                Ok(MaybeTls::Tls(Box::new(stream)))
+            }
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "no TLS handshake within header_timeout_ms",
@@ -128,19 +146,27 @@ impl Tls {
 
     /// Reloads and says in the log how it went (a failed reload keeps what was serving).
     pub fn reload_and_log(&self, why: &str) {
-        match self.reload() {
+        let _one = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        match self.reload_locked() {
             Ok(()) => tracing::info!(why, cert = %self.files.cert.display(), "TLS reloaded"),
-            Err(e) => {
-                // Stamped anyway: the same broken files are not read again every interval.
+            Err((e, before)) => {
+                // Stamped as they were before the failed read: the same broken files are not
+                // read again every interval, and a write that ends after the read is seen.
                 let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-                current.stamps = stamps(&self.files);
+                current.stamps = before;
                 tracing::error!(why, error = %e, "TLS not reloaded; still serving what it had")
             }
         }
     }
 }
 
-fn stamps(files: &TlsFiles) -> Vec<Option<(SystemTime, u64)>> {
+/// What tells one version of a file from another: its inode (a renamed or swapped-in file,
+/// as Kubernetes updates a Secret), its change and modification times (a copy that kept its
+/// mtime still changes ctime) and its size.
+type Stamp = Option<(u64, i64, i64, SystemTime, u64)>;
+
+fn stamps(files: &TlsFiles) -> Vec<Stamp> {
+    use std::os::unix::fs::MetadataExt;
     [
         Some(&files.cert),
         Some(&files.key),
@@ -150,7 +176,13 @@ fn stamps(files: &TlsFiles) -> Vec<Option<(SystemTime, u64)>> {
     .flatten()
     .map(|p| {
         let m = std::fs::metadata(p).ok()?;
-        Some((m.modified().ok()?, m.len()))
+        Some((
+            m.ino(),
+            m.ctime(),
+            m.ctime_nsec(),
+            m.modified().ok()?,
+            m.len(),
+        ))
     })
     .collect()
 }

@@ -221,6 +221,36 @@ async fn both_listeners_serve_tls_require_client_certificates_and_reload() {
         .into_inner();
     assert_eq!(out.status(), pb::Status::Ok);
 
+    // A client that leaves mid-run over TLS (close_notify, then FIN, which hyper has not
+    // read) has its run dropped and its sandbox killed.
+    let tcp = tokio::net::TcpStream::connect(server.http_addr)
+        .await
+        .unwrap();
+    let mut tls = with_cert
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let forever = execute(r#"{"code": "while (true) {}", "limits": {"timeout_ms": 30000}}"#);
+    tls.write_all(forever.as_bytes()).await.unwrap();
+    let t = Instant::now();
+    while server.state.in_flight() == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the run never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tls.shutdown().await.unwrap();
+    drop(tls);
+    let t = Instant::now();
+    while server.state.in_flight() > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "the run goes on after its TLS client left"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
     // SIGHUP's reload: new connections get the new certificate.
     let second = ca.sign("second", false);
     write(&cert, &second.0);

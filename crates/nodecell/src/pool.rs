@@ -126,7 +126,7 @@ impl Pool {
             }
             Ok(sandbox) => sandbox.discard().await,
             Err(e) => {
-                // Aggregated: one line per failed start, with backoff between starts.
+                // One line per failed start, with backoff between starts, at most 10 a minute.
                 crate::warn_limited!(error = %e, "starting a warm sandbox failed");
                 *pool.last_error.lock().expect("pool lock") = Some(e.to_string());
                 pool.failing.store(true, Ordering::Release);
