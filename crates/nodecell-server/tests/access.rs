@@ -186,7 +186,9 @@ async fn request_ids_come_back_and_every_request_has_an_access_line() {
     assert!(is_uuid(made), "{made}");
     let code = (resp.code() as i32).to_string();
     assert_ne!(code, "0");
-    assert_eq!(line_of(made).await["grpc_status"], code);
+    let line = line_of(made).await;
+    assert_eq!(line["grpc_status"], code);
+    assert_eq!(line["complete"], "true", "an error with no body is complete");
 
     let mut req = tonic::Request::new(pb::ExecuteStreamRequest {
         request: Some(run("console.log('x'); return 2")),
