@@ -71,7 +71,7 @@ impl HostSupport {
     pub fn cgroup_detail(&self, what: &str) -> String {
         match &self.cgroups {
             Ok(d) => format!("cgroup v{}: {what}", d.version()),
-            Err(e) => e.clone(),
+            Err(e) => no_cgroups(e),
         }
     }
 
@@ -80,7 +80,7 @@ impl HostSupport {
     pub fn cpu_offer(&self, cpu_ms_per_sec: u64, whose: &str) -> Offer {
         let p = Protection::CgroupCpu;
         match &self.cgroups {
-            Err(e) => Offer::applies(p, false, e.clone()),
+            Err(e) => Offer::applies(p, false, no_cgroups(e)),
             Ok(d) if !d.has_cpu_controller() => Offer::applies(
                 p,
                 false,
@@ -140,4 +140,10 @@ pub fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p)
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
+}
+
+/// Why no cgroup limit holds: nodecell could not make its cgroups at all (the probe's error
+/// names the first hierarchy it tried, which need not be this limit's controller).
+fn no_cgroups(probe_error: &str) -> String {
+    format!("no cgroup can be made here ({probe_error})")
 }

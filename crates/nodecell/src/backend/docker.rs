@@ -126,6 +126,13 @@ fn offers(runtime: Option<&str>, host: &HostSupport, config: &EngineConfig) -> V
         },
         (Some(r), None) => (true, format!("gVisor's Sentry (runtime {r})")),
     };
+    let boundary = match facts {
+        Some(_) => boundary,
+        None => format!(
+            "{boundary}; no engine answered at discovery: each start fails with \
+             sandbox_unavailable until one does"
+        ),
+    };
     let user = match facts {
         Some(f) if f.userns_remap => "user namespace: the daemon's userns-remap",
         Some(f) if f.rootless => "user namespace: the engine is rootless",
