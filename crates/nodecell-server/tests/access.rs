@@ -188,7 +188,10 @@ async fn request_ids_come_back_and_every_request_has_an_access_line() {
     assert_ne!(code, "0");
     let line = line_of(made).await;
     assert_eq!(line["grpc_status"], code);
-    assert_eq!(line["complete"], "true", "an error with no body is complete");
+    assert_eq!(
+        line["complete"], "true",
+        "an error with no body is complete"
+    );
 
     let mut req = tonic::Request::new(pb::ExecuteStreamRequest {
         request: Some(run("console.log('x'); return 2")),
