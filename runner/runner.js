@@ -169,6 +169,12 @@ function loadMain() {
 }
 
 if (require.main === module) {
+  const lines = require('./lib/node-lines');
+  const refused = lines.refusal(process.versions.node);
+  if (refused !== null) {
+    process.stderr.write(refused + '\n');
+    process.exit(lines.EXIT_UNSUPPORTED);
+  }
   loadMain().start();
 } else {
   // for lib/cache.js (building the caches), tests and benchmarks

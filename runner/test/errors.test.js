@@ -114,12 +114,14 @@ describe('syntax errors', { concurrency: 4 }, () => {
   });
 
   test('early errors only V8 reports still get a position', async () => {
-    // duplicate named groups: accepted by the parser, rejected by node 20's V8
-    const e = await error('const a = 1;\n  const r = /(?<n>a)|(?<n>b)/;');
+    // a call with more arguments than V8 takes: accepted by the parser, rejected by V8 (on
+    // every supported line; Node 22+ accepts the duplicate named groups used before)
+    const args = Array(70000).fill('0').join(',');
+    const e = await error(`const a = 1;\n  f(${args});`);
     assert.equal(e.name, 'SyntaxError');
-    assert.match(e.message, /Duplicate capture group name/);
+    assert.match(e.message, /Too many arguments in function call/);
     assert.equal(e.line, 2);
-    assert.equal(e.column, 13);
+    assert.equal(e.column, null); // V8 shows no caret for this one
   });
 
   test('await inside a non-async function', async () => {

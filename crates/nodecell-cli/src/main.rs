@@ -237,21 +237,26 @@ async fn run(cli: Cli) -> ExitCode {
                 .backends()
                 .map(|b| engine.report(b).clone())
                 .collect();
+            let node = engine.layout().supported_node_version();
             if json {
+                if let Err(e) = &node {
+                    eprintln!("nodecell: {e}");
+                }
                 print_line(&serde_json::to_string_pretty(&reports).expect("reports serialize"));
             } else {
-                let version = engine
-                    .layout()
-                    .node_version()
-                    .unwrap_or_else(|e| format!("unknown ({e})"));
-                let mut text = format!("node {version} at {}\n", engine.layout().node.display());
+                let mut text = match &node {
+                    Ok(version) => {
+                        format!("node {version} at {}\n", engine.layout().node.display())
+                    }
+                    Err(e) => format!("node: {e}\n"),
+                };
                 for r in &reports {
                     text.push_str(&r.to_string());
                 }
                 text.push_str(&docker_engine_line(&engine).await);
                 print_line(text.trim_end());
             }
-            if reports.iter().all(|r| r.available) {
+            if node.is_ok() && reports.iter().all(|r| r.available) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

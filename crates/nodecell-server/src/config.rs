@@ -162,9 +162,12 @@ impl ServerConfig {
             }
             None => ServerConfig::default(),
         };
-        // Where the runner, the launcher and nsjail are, unless the file said so.
+        // Where Node, the runner, the launcher and nsjail are, unless the file said so.
         let found = EngineConfig::default().locate_installation();
         let defaults = EngineConfig::default();
+        if c.engine.node_path == defaults.node_path {
+            c.engine.node_path = found.node_path;
+        }
         if c.engine.runner_dir == defaults.runner_dir {
             c.engine.runner_dir = found.runner_dir;
         }

@@ -92,6 +92,11 @@ impl Server {
     pub async fn start(config: ServerConfig) -> Result<Server, ServeError> {
         let engine = nodecell::Engine::new(config.engine.clone())
             .map_err(|e| ServeError::Config(e.to_string()))?;
+        // A Node that gets no security fixes (or one never verified) is refused at start.
+        engine
+            .layout()
+            .supported_node_version()
+            .map_err(|e| ServeError::Config(e.to_string()))?;
         Server::start_with_engine(config, Arc::new(engine)).await
     }
 

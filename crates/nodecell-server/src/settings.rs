@@ -358,8 +358,8 @@ pub fn settings() -> Vec<Setting> {
             env: "NODECELL_NODE",
             flag: "node",
             unit: "path",
-            help: "The Node.js binary of the sandboxes",
-            get: |c| c.engine.node_path.display().to_string(),
+            help: "The Node.js binary of the sandboxes (Node 22, 24 or 26)",
+            get: |c| located(&c.engine.node_path, &EngineConfig::default().node_path),
             set: |c, v| {
                 c.engine.node_path = PathBuf::from(v);
                 Ok(())

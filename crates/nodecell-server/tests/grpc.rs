@@ -1,5 +1,7 @@
 //! The gRPC API against a real server on a loopback port, with real sandboxes.
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +57,7 @@ impl TestServer {
         };
         config.engine.launcher_path = launcher;
         config.engine.runner_dir = repo.join("runner");
+        config.engine.node_path = support::node();
         let engine = Arc::new(Engine::new(config.engine.clone()).expect("engine starts"));
         let state = AppState::new(config, engine, nodecell_server::metrics_handle());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

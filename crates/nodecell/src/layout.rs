@@ -12,6 +12,12 @@ use crate::launch::spec::RootEntry;
 /// Where the runner directory appears inside a sandbox.
 pub const RUNNER_MOUNT: &str = "/runner";
 
+/// Where the Node binary appears inside a sandbox with its own root filesystem (backends
+/// native, nsjail, docker): one fixed path, whatever the host path (a Node installed in a
+/// checkout under /tmp would otherwise be hidden by the sandbox's private /tmp, and the
+/// sandbox learns nothing of the host's directories).
+pub const NODE_MOUNT: &str = "/usr/local/bin/node";
+
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
     #[error("node binary {path}: {source}")]
@@ -25,13 +31,17 @@ pub enum LayoutError {
     Libraries { node: PathBuf, reason: String },
     #[error("path {path}: {reason}")]
     Path { path: PathBuf, reason: String },
+    #[error("node binary {path}: {reason}")]
+    Unsupported { path: PathBuf, reason: String },
 }
 
 /// The resolved layout.
 #[derive(Clone, Debug)]
 pub struct NodeLayout {
-    /// The Node binary, as configured (the same path works inside the sandbox).
+    /// The Node binary on the host, as configured (backend landlock runs it there).
     pub node: PathBuf,
+    /// The Node binary inside a sandbox with its own root filesystem: [`NODE_MOUNT`].
+    pub sandbox_node: PathBuf,
     /// Entries of the sandbox's root filesystem, in creation order.
     pub entries: Vec<RootEntry>,
     /// The runner directory on the host.
@@ -296,8 +306,12 @@ impl NodeLayout {
                 reason: "allowlist.json is not a JSON array of strings".into(),
             })?;
 
-        let mut entries = Vec::new();
-        expose(node, true, &mut entries)?;
+        let mut entries = vec![RootEntry::Bind {
+            source: real_node.clone(),
+            path: NODE_MOUNT.into(),
+            dir: false,
+            exec: true,
+        }];
         let lib_err = |reason: String| LayoutError::Libraries {
             node: real_node.clone(),
             reason,
@@ -323,6 +337,7 @@ impl NodeLayout {
             crate::trust::caches_trusted(&runner_dir.join(crate::trust::CODE_CACHE_DIR));
         Ok(NodeLayout {
             node: node.to_path_buf(),
+            sandbox_node: NODE_MOUNT.into(),
             entries,
             runner_dir,
             allowed_modules,
@@ -351,6 +366,17 @@ impl NodeLayout {
             });
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// [`Self::node_version`], refused unless it is a supported line
+    /// ([`crate::node_version::SUPPORTED_NODE_MAJORS`]).
+    pub fn supported_node_version(&self) -> Result<String, LayoutError> {
+        let version = self.node_version()?;
+        crate::node_version::check(&version).map_err(|reason| LayoutError::Unsupported {
+            path: self.node.clone(),
+            reason,
+        })?;
+        Ok(version)
     }
 }
 

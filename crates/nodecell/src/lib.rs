@@ -32,6 +32,7 @@ mod layout;
 pub mod limits;
 pub mod log_limit;
 mod node_command;
+pub mod node_version;
 pub mod outcome;
 mod pool;
 pub mod procfs;

@@ -49,10 +49,10 @@ pub struct RunnerStart {
     pub caches: bool,
 }
 
-/// Node's command line: the binary, its flags, the snapshot if there is one, the runner in
-/// `runner_dir` as the sandbox sees it.
-pub fn node_argv(layout: &NodeLayout, runner_dir: &Path, start: &RunnerStart) -> Vec<String> {
-    let mut argv = vec![layout.node.to_string_lossy().into_owned()];
+/// Node's command line: `node` and `runner_dir` as the sandbox sees them, Node's flags, the
+/// snapshot if there is one, the runner.
+pub fn node_argv(node: &Path, runner_dir: &Path, start: &RunnerStart) -> Vec<String> {
+    let mut argv = vec![node.to_string_lossy().into_owned()];
     argv.extend(start.flags.iter().cloned());
     if let Some(blob) = &start.snapshot {
         argv.push("--snapshot-blob".into());
@@ -68,21 +68,29 @@ pub fn node_argv(layout: &NodeLayout, runner_dir: &Path, start: &RunnerStart) ->
     argv
 }
 
-/// Regular files of the layout that are executed (Node and its ELF interpreter).
+/// Regular files of the layout that are executed (Node and its ELF interpreter), where the
+/// sandbox sees them.
 pub fn executables(layout: &NodeLayout) -> Vec<PathBuf> {
-    layout
-        .entries
-        .iter()
-        .filter_map(|e| match e {
-            RootEntry::Bind {
-                path,
-                exec: true,
-                dir: false,
-                ..
-            } => Some(path.clone()),
-            _ => None,
-        })
+    executable_entries(layout).map(|(_, path)| path).collect()
+}
+
+/// [`executables`] at their host paths (backend landlock, which runs them there).
+pub fn host_executables(layout: &NodeLayout) -> Vec<PathBuf> {
+    executable_entries(layout)
+        .map(|(source, _)| source)
         .collect()
+}
+
+fn executable_entries(layout: &NodeLayout) -> impl Iterator<Item = (PathBuf, PathBuf)> + '_ {
+    layout.entries.iter().filter_map(|e| match e {
+        RootEntry::Bind {
+            source,
+            path,
+            exec: true,
+            dir: false,
+        } => Some((source.clone(), path.clone())),
+        _ => None,
+    })
 }
 
 /// The device nodes of [`DEVICES`] this host has.

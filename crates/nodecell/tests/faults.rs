@@ -232,7 +232,7 @@ fn a_missing_node_is_a_clear_error() {
     // which would hide it; the checkout, and so the target directory, may be under /tmp).
     let outside = TempDir::new(Path::new("/var/tmp"), "node");
     let node = outside.0.join("node");
-    std::fs::copy("/usr/bin/node", &node).unwrap();
+    std::fs::copy(common::node(), &node).unwrap();
     let engine = format!("node_path = {node:?}");
     let (config, port) = write_config(&tmp.0, "serve", "", &engine, None);
     let server = Serve::start(&[], &config, port, &[]);

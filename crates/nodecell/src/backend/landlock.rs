@@ -26,7 +26,7 @@ use crate::enforcement::{Guarantee, Offer, Protection};
 use crate::error::StartError;
 use crate::host::{landlock_detail, HostSupport, SECCOMP_DETAIL};
 use crate::launch::spec::{LandlockSpec, LaunchSpec, RootEntry};
-use crate::node_command::{devices, executables, node_argv};
+use crate::node_command::{devices, host_executables, node_argv};
 use crate::run_uid::RunUid;
 use crate::sandbox::plan::{AccountingPlan, SandboxPlan};
 use crate::sandbox::Prelaunch;
@@ -39,9 +39,11 @@ use super::{launcher, Backend, PlanContext};
 const NODE_READS: [&str; 1] = ["/etc/ssl/openssl.cnf"];
 
 /// RLIMIT_DATA while the sandbox boots, above its memory limit: Node's own private memory
-/// (heap, thread stacks, the loaded modules; ~55 MiB). For the job the host sets the limit to
-/// what the ready sandbox uses plus the job's memory limit.
-pub const BOOT_DATA_ALLOWANCE: u64 = 256 << 20;
+/// (heap, thread stacks, the loaded modules; ~55 MiB resident) and what it reserves without
+/// touching: since Node 22, V8 reserves its whole 510 MiB code range at start (private
+/// mappings count against RLIMIT_DATA when they are made, not when used). For the job the
+/// host sets the limit to what the ready sandbox uses plus the job's memory limit.
+pub const BOOT_DATA_ALLOWANCE: u64 = 768 << 20;
 
 pub(crate) struct Landlock;
 
@@ -152,13 +154,13 @@ fn launch_spec(cx: &PlanContext<'_>, scratch_dir: &Path, run_as: Option<u32>) ->
         landlock: Some(LandlockSpec {
             read,
             read_write: vec![scratch_dir.to_path_buf()],
-            execute: executables(layout),
+            execute: host_executables(layout),
             devices,
             required: true,
         }),
         seccomp: cx.report.enforces(Protection::Seccomp),
         env,
-        argv: node_argv(layout, &layout.runner_dir, &cx.runner),
+        argv: node_argv(&layout.node, &layout.runner_dir, &cx.runner),
         cwd: scratch_dir.to_path_buf(),
         hostname: String::new(),
         run_as,

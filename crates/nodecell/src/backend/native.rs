@@ -77,7 +77,7 @@ fn launch_spec(cx: &PlanContext<'_>) -> LaunchSpec {
     let (layout, config, limits, report) = (cx.layout, cx.config, cx.limits, cx.report);
     let executables = executables(layout);
     let devices = devices();
-    let argv = node_argv(layout, Path::new(RUNNER_MOUNT), &cx.runner);
+    let argv = node_argv(&layout.sandbox_node, Path::new(RUNNER_MOUNT), &cx.runner);
     LaunchSpec {
         namespaces: true,
         rootfs: Some(RootFs {

@@ -300,6 +300,7 @@ mod tests {
     fn layout_of(dir: &Path) -> NodeLayout {
         NodeLayout {
             node: dir.join("bin/node"),
+            sandbox_node: "/usr/bin/node".into(),
             entries: vec![
                 RootEntry::Bind {
                     source: dir.join("bin"),

