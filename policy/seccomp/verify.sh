@@ -24,7 +24,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 POLICY=${POLICY:-$HERE/node.json} # override to try a candidate policy
-NODE_BIN=${NODE_BIN:-/usr/bin/node}
+NODE_BIN=${NODE_BIN:-$(command -v node)}
 export NODE_BIN
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/nodecell-seccomp-verify.XXXXXX")
 cleanup() { rm -rf -- "$WORK"; }
@@ -133,8 +133,9 @@ if [[ $HAVE_STRACE == 1 ]]; then
   # Denials that are expected by design (syscall errno workload-regex reason):
   EXPECTED_DENIALS=(
     "clone3 ENOSYS .* glibc tries clone3 for every thread, then uses clone"
-    "io_uring_setup ENOSYS fs_uring libuv io_uring probe (UV_USE_IO_URING=1), falls back to epoll/threadpool"
+    "io_uring_setup ENOSYS .* libuv's io_uring probe (Node 24+ at every start; Node 20/22 with UV_USE_IO_URING=1), falls back to epoll/threadpool"
     "inotify_init1 EPERM fs(_uring)? fs.watch probe: inotify is not allowed"
+    "fchown EPERM fs(_uring)? Node 24+ fchowns in the fs workload (file copies): chown is not allowed, files stay the sandbox user's"
     "socket EPERM system glibc nscd lookup (os.userInfo/dns.lookup) and getifaddrs netlink (os.networkInterfaces/process.report)"
   )
   SOUT=$WORK/survey

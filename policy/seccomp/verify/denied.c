@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -109,6 +110,24 @@ int main(void) {
   expect("prctl(PR_SET_SECUREBITS, 0)", SYS(SYS_prctl, PR_SET_SECUREBITS, 0, 0, 0, 0), EPERM);
   expect("seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER, NULL)", SYS(SYS_seccomp, 1, 8, NULL), EPERM);
   expect("seccomp(SECCOMP_GET_ACTION_AVAIL, 0, NULL)", SYS(SYS_seccomp, 2, 0, NULL), EPERM);
+  {
+    int sp[2] = {-1, -1}, v = 4096;
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sp); /* allowed (probed below) */
+    expect("setsockopt(SOL_SOCKET, SO_REUSEADDR)", SYS(SYS_setsockopt, sp[0], SOL_SOCKET, SO_REUSEADDR, &v, sizeof v), EPERM);
+    expect("setsockopt(SOL_SOCKET, SO_PASSCRED)", SYS(SYS_setsockopt, sp[0], SOL_SOCKET, SO_PASSCRED, &v, sizeof v), EPERM);
+    expect("setsockopt(SOL_SOCKET | 1<<32, SO_SNDBUF) [level checked on 32 bits: allowed]", SYS(SYS_setsockopt, sp[0], SOL_SOCKET | (1UL << 32), SO_SNDBUF, &v, sizeof v), 0);
+    expect("setsockopt(IPPROTO_TCP, SO_SNDBUF)", SYS(SYS_setsockopt, sp[0], IPPROTO_TCP, SO_SNDBUF, &v, sizeof v), EPERM);
+    expect("setsockopt(SOL_SOCKET, SO_SNDBUF)", SYS(SYS_setsockopt, sp[0], SOL_SOCKET, SO_SNDBUF, &v, sizeof v), 0);
+    expect("setsockopt(SOL_SOCKET, SO_RCVBUF)", SYS(SYS_setsockopt, sp[0], SOL_SOCKET, SO_RCVBUF, &v, sizeof v), 0);
+    close(sp[0]);
+    close(sp[1]);
+  }
+  {
+    struct sched_param sp = {0};
+    expect("sched_setscheduler(0, SCHED_OTHER)", SYS(SYS_sched_setscheduler, 0, SCHED_OTHER, &sp), EPERM);
+    expect("sched_setparam(0)", SYS(SYS_sched_setparam, 0, &sp), EPERM);
+    expect("sched_getparam(0) (allowed)", SYS(SYS_sched_getparam, 0, &sp), 0);
+  }
   expect("x32 ABI getpid (0x40000000|39)", SYS(0x40000000 | 39), EPERM);
 
   puts("# answered by node_enosys -> ENOSYS (so glibc/libuv fall back)");

@@ -26,7 +26,7 @@ const DENIED_BY_DESIGN: &[&str] = &[
     "set_mempolicy",
 ];
 const ENOSYS_EXPECTED: &[&str] = &["clone3", "io_uring_setup", "io_uring_enter", "io_uring_register"];
-const MUST_BE_CONDITIONAL: &[&str] = &["clone", "socketpair", "ioctl", "prctl", "kill", "prlimit64", "seccomp"];
+const MUST_BE_CONDITIONAL: &[&str] = &["clone", "socketpair", "ioctl", "prctl", "kill", "prlimit64", "seccomp", "setsockopt"];
 
 fn die(msg: String) -> ! {
     eprintln!("seccomp-exec: {msg}");

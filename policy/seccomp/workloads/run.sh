@@ -8,7 +8,7 @@
 # For each workload NAME it writes OUTDIR/NAME.out, OUTDIR/NAME.err and OUTDIR/NAME.rc.
 
 WORKLOAD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-NODE_BIN=${NODE_BIN:-/usr/bin/node}
+NODE_BIN=${NODE_BIN:-$(command -v node)}
 
 # name | needs-pidns(0/1) | expected rc | extra env (space-separated K=V) | node args...
 # (node args are split on spaces, except that everything after "-e " is one script argument)
