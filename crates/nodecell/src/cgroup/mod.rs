@@ -3,12 +3,14 @@
 //! /sys/fs/cgroup/<controller>).
 //!
 //! Each process has one instance directory `nodecell-<32 random hex digits>` at the top of
-//! every hierarchy, locked while it lives ([`instance`]); each run gets `run-<n>` inside it
+//! every hierarchy (on v2, in the cgroup delegated to it where it may not write at the top:
+//! [`delegation`]), locked while it lives ([`instance`]); each run gets `run-<n>` inside it
 //! in every hierarchy. The host moves Node into it while Node boots, so every process of
 //! the sandbox is inside; the host kills through it, reads usage from it, and removes it
 //! after the run. The instances of dead processes (their lock is free, whatever PID
 //! namespace they ran in) are swept when the next process makes its own.
 
+pub mod delegation;
 pub mod instance;
 
 use std::fs;
@@ -22,6 +24,8 @@ use instance::Instance;
 pub enum CgroupError {
     #[error("no usable cgroup hierarchy under {0} (need memory and pids controllers)")]
     NotFound(PathBuf),
+    #[error("cgroup v2: {0}")]
+    Delegation(String),
     #[error("cannot create cgroup {path}: {source}")]
     Create { path: PathBuf, source: io::Error },
     #[error("cannot write {value} to {path}: {source}")]
@@ -111,11 +115,10 @@ impl Layout {
         if controllers.split_whitespace().any(|c| c == "memory")
             && controllers.split_whitespace().any(|c| c == "pids")
         {
-            // Children of `root` get the controllers only if they are enabled in its subtree.
-            instance::enable_controllers(root);
-            Ok(Layout::V2 {
-                parent: root.to_path_buf(),
-            })
+            // The top of the tree, or the cgroup delegated to this process, with the
+            // controllers passed on to its children.
+            let parent = delegation::parent(root).map_err(CgroupError::Delegation)?;
+            Ok(Layout::V2 { parent })
         } else if root.join("memory/memory.limit_in_bytes").exists() && root.join("pids").is_dir() {
             let cpuacct = root.join("cpuacct");
             let cpu = root.join("cpu");
