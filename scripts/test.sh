@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every check: formatting, lints, the runner's own tests,
-# the seccomp policy check, the Rust unit, integration and corpus tests, the Go client's checks
+# the seccomp policy check, the Rust unit, integration and corpus tests, the other Node lines,
+# the cgroup v2 VM, the Go client's checks
 # and tests, the deployment files' checks, and fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# shellcheck source=scripts/node-env.sh
+. scripts/node-env.sh
 # A Docker Engine for the docker image tests: one already running is used as it is; otherwise
 # nodecell's own is started (as root; installed from Debian's docker.io if missing) and stopped
 # when the tests end.
@@ -27,6 +30,17 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --release --locked --no-fail-fast
 else
   cargo test --release --locked --no-fail-fast
+fi
+# The other Node lines (scripts/node-lines.sh): Node 22 and 26 pass the runner's tests, the
+# contract corpus and (as root) the seccomp policy's checks; Node 20 is refused (~6 min).
+scripts/node-lines.sh test
+# cgroup v2 (this host mounts v1): Debian's kernel booted under QEMU with a v2-only hierarchy
+# over this checkout (scripts/cgroup2-vm.sh), running scripts/cgroup2-suite.sh: check, the
+# contract and hostile corpora, delegation to an unprivileged service (~5 min; root only:
+# qemu-system-x86 and the kernel come from Debian's packages).
+if [ "$(id -u)" = 0 ] && [ "${NODECELL_TEST_CGROUP2_VM:-1}" != 0 ]; then
+  scripts/cgroup2-vm.sh setup
+  scripts/cgroup2-vm.sh run -- scripts/cgroup2-suite.sh
 fi
 # The Go client's unit tests, and its AVS-shaped integration tests against a real
 # `nodecell serve` on every available backend (clients/go/examples/avs).
