@@ -25,7 +25,7 @@ for p in cgroup_memory cgroup_pids cgroup_cpu; do
 done
 
 echo "== corpora on cgroup v2"
-CI=true cargo test --release --locked -q -p nodecell --test corpus -- \
+CI=true cargo test --release --locked -q --test corpus -- \
   contract_corpus::native hostile_corpus::native hostile_corpus::nsjail
 
 echo "== delegation to an unprivileged service (uid 65534)"

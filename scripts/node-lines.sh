@@ -33,7 +33,7 @@ supported() {
   # caches are files of their own (.v8cache/<version>-…), the default's stay.
   (cd runner && PATH="$(dirname "$node"):$PATH" npm test --silent)
   echo "== Node $("$node" --version): the contract corpus on the native backend"
-  NODECELL_NODE=$node cargo test --release --locked -q -p nodecell --test corpus -- contract_corpus::native
+  NODECELL_NODE=$node cargo test --release --locked -q --test corpus -- contract_corpus::native
   if [ "$(id -u)" = 0 ] && command -v strace >/dev/null && command -v gcc >/dev/null; then
     echo "== Node $("$node" --version): the seccomp policy"
     NODE_BIN=$node policy/seccomp/verify.sh >/tmp/nodecell-node-lines-verify.$$ 2>&1 || {

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Sets everything up and runs every check: formatting, lints, the runner's own tests,
-# the seccomp policy check, the Rust unit, integration and corpus tests, the other Node lines,
-# the cgroup v2 VM, the Go client's checks
-# and tests, the deployment files' checks, and fuzzing.
+# Sets everything up and runs every check: formatting, lints, the runner's own tests, the
+# seccomp policy check, the Rust unit, integration and corpus tests, the other Node lines, the
+# cgroup v2 VM, the Go client's checks and tests, the deployment files' checks, and fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

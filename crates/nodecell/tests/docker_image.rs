@@ -114,7 +114,7 @@ async fn the_sandbox_image_is_built_locally_by_content_and_runs_node() {
         (made.reference.as_str(), false)
     );
 
-    let node = layout.node.to_string_lossy().into_owned();
+    let node = layout.sandbox_node.to_string_lossy().into_owned();
     let probe = "const fs = require('fs'); let rofs; try { fs.writeFileSync('/x', ''); } catch (e) { rofs = e.code } \
                  console.log(JSON.stringify({sum: 6 * 7, uid: process.getuid(), rofs, \
                  runner: fs.existsSync('/runner/package.json') || fs.readdirSync('/').join(',')}))";
