@@ -81,7 +81,18 @@ fail() {
 "$D/busybox" mkdir -p "$D/bin"
 "$D/busybox" --install -s "$D/bin"
 export PATH="$D/bin"
+# shellcheck source=/dev/null
+. "$D/job" || fail "read job"
+PATH="$D/bin" # the job's PATH is for its command
+# A checkout under /tmp (CI may clone there) stays visible under the fresh /tmp: bound aside
+# first, moved back after.
+case "$CGROUP2_VM_CWD" in
+  /tmp/*) { mkdir -p "$D/cwd" && mount --bind "$CGROUP2_VM_CWD" "$D/cwd"; } || fail "bind $CGROUP2_VM_CWD" ;;
+esac
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp || fail "mount /tmp"
+case "$CGROUP2_VM_CWD" in
+  /tmp/*) { mkdir -p "$CGROUP2_VM_CWD" && mount --move "$D/cwd" "$CGROUP2_VM_CWD"; } || fail "move $CGROUP2_VM_CWD back" ;;
+esac
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o mode=0620,ptmxmode=0666,gid=5 devpts /dev/pts || fail "mount /dev/pts"
 mount -t tmpfs -o mode=1777,nosuid,nodev shm /dev/shm || fail "mount /dev/shm"
@@ -94,7 +105,7 @@ hostname cgroup2-vm
 
 # shellcheck source=/dev/null
 . "$D/job" || fail "read job"
-cd "$CGROUP2_VM_CWD" || fail "cd $CGROUP2_VM_CWD (only paths on the host's / are there; /tmp and /run are fresh)"
+cd "$CGROUP2_VM_CWD" || fail "cd $CGROUP2_VM_CWD (only paths on the host's / are there; /run is fresh)"
 shell=/bin/sh
 [ ! -x /bin/bash ] || shell=/bin/bash
 "$shell" -c "$CGROUP2_VM_CMD" </dev/null

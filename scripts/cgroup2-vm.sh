@@ -11,7 +11,7 @@
 #       shell command line; several words are joined with spaces) with bash -c as root in the
 #       guest, in the caller's $PWD, and exits with CMD's status. The guest's root is the host's /
 #       (9p, read-only) under a tmpfs overlay: everything is writable, nothing reaches the host;
-#       /tmp and /run are empty tmpfs. CI, PATH, NODECELL_* and CARGO_* are passed through,
+#       /tmp and /run are empty tmpfs (a $PWD under /tmp is carried over). CI, PATH, NODECELL_* and CARGO_* are passed through,
 #       HOME=/root. Exits 124 on timeout (default 1800 s) and 125 when the VM fails or stops
 #       without reporting CMD's status. Defaults: --mem 4096.
 #   scripts/cgroup2-vm.sh check
