@@ -59,13 +59,11 @@ pub fn parent(root: &Path) -> Result<PathBuf, String> {
 }
 
 /// Enables memory, pids and cpu for the children of `dir`, first moving this process into
-/// `dir`/[`LEAF`] if it is in `dir` itself (`here`) and the kernel refuses otherwise.
+/// `dir`/[`LEAF`] if it is in `dir` itself (`here`). The move comes first: pids and cpu are
+/// threaded controllers, which the kernel lets a cgroup with processes enable, and that would
+/// make `dir` a thread root, whose domain children (the leaf) can take no process.
 fn prepare(dir: &Path, here: bool) -> Result<(), String> {
-    super::instance::enable_controllers(dir);
-    if has_controllers(&dir.join("cgroup.subtree_control")) {
-        return Ok(());
-    }
-    if here {
+    if here && !has_controllers(&dir.join("cgroup.subtree_control")) {
         let leaf = dir.join(LEAF);
         match fs::create_dir(&leaf) {
             Ok(()) => {}
@@ -74,10 +72,10 @@ fn prepare(dir: &Path, here: bool) -> Result<(), String> {
         }
         fs::write(leaf.join("cgroup.procs"), std::process::id().to_string())
             .map_err(|e| format!("moving this process into {}: {e}", leaf.display()))?;
-        super::instance::enable_controllers(dir);
-        if has_controllers(&dir.join("cgroup.subtree_control")) {
-            return Ok(());
-        }
+    }
+    super::instance::enable_controllers(dir);
+    if has_controllers(&dir.join("cgroup.subtree_control")) {
+        return Ok(());
     }
     let available = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
     Err(format!(
