@@ -177,10 +177,7 @@ fn run_works_without_root() {
         || (v["status"] == "error"
             && v["error"]["message"]
                 .as_str()
-                // Node 20: "Array buffer allocation failed"; 22+: "Failed to allocate memory"
-                .is_some_and(|m| {
-                    m.contains("allocation failed") || m.contains("Failed to allocate memory")
-                }));
+                .is_some_and(common::is_allocation_failure));
     assert!(contained, "memory is held without a cgroup: {v}");
 }
 

@@ -239,11 +239,7 @@ async fn without_requirements_unsupported_protections_are_reported_not_faked() {
         && outcome
             .error
             .as_ref()
-            // Node 20: "Array buffer allocation failed"; 22+: "Failed to allocate memory"
-            .is_some_and(|e| {
-                e.message.contains("allocation failed")
-                    || e.message.contains("Failed to allocate memory")
-            });
+            .is_some_and(|e| common::is_allocation_failure(&e.message));
     assert!(
         outcome.status == Status::MemoryLimit || refused,
         "Buffers are held to the limit without a cgroup: {outcome:?}"

@@ -384,7 +384,7 @@ fn a_read_only_cgroup_tree_falls_back_or_fails_clearly() {
         let o = nodecell(&enter, &args, &[], bomb);
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         let held = v["status"] == "memory_limit"
-            || (v["status"] == "error" && message(&v).contains("allocation failed"));
+            || (v["status"] == "error" && common::is_allocation_failure(message(&v)));
         assert!(held, "{backend}: memory is held without cgroups: {v}");
     }
     let o = nodecell(&enter, &["check"], &[], "");

@@ -66,6 +66,12 @@ pub fn node() -> PathBuf {
     }
 }
 
+/// Whether `message` is Node's error for an allocation refused by RLIMIT_DATA:
+/// "Array buffer allocation failed" on Node 20, "Failed to allocate memory" on 22 and later.
+pub fn is_allocation_failure(message: &str) -> bool {
+    message.contains("allocation failed") || message.contains("Failed to allocate memory")
+}
+
 pub fn config() -> EngineConfig {
     nsjail_dirs_at_start(); // before any run of this test process
     EngineConfig {
