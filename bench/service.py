@@ -119,6 +119,7 @@ def bare_reference(n, seconds):
 
 
 BACKEND = "native"
+ZYGOTE = False  # backend native forks its sandboxes from a zygote (--native-zygote)
 
 
 class Server:
@@ -130,7 +131,8 @@ class Server:
                     "--http-listen", f"127.0.0.1:{http_port}",
                     "--grpc-listen", f"127.0.0.1:{grpc_port}",
                     "--pool-size", str(pool), "--max-concurrent", str(max_conc),
-                    "--max-queue", str(max_queue), "--backend", BACKEND]
+                    "--max-queue", str(max_queue), "--backend", BACKEND,
+                    "--native-zygote", "true" if ZYGOTE else "false"]
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=clean_env(),
                                      stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -372,10 +374,40 @@ def warm_sandbox_rss(server, settle):
     if not nodes:
         raise RuntimeError(f"no descendant of server {server.proc.pid} runs {NODE}: "
                            f"{server.descendants()}")
+    if ZYGOTE:
+        # One warm unit: the warm child and its intermediate (forks of the zygote; the
+        # zygote's own memory is shared by all its children), by PSS, which splits pages
+        # shared with the zygote among those that map them.
+        units = [p for p in nodes if not is_zygote(p)]
+        return sum(pss_kb(p) for p in units), units
     if len(nodes) != 1:
         problem(f"--pool-size 1 server has {len(nodes)} node descendants {nodes}; "
                 "using the smallest RSS")
     return min((vmrss_kb(p), p) for p in nodes)
+
+
+def is_zygote(pid):
+    """The zygote itself: started with --zygote= and not a fork of one (its parent is not)."""
+    def zygote_cmd(p):
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                return any(a.startswith(b"--zygote=") for a in f.read().split(b"\0"))
+        except OSError:
+            return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            ppid = int(f.read().rsplit(") ", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return False
+    return zygote_cmd(pid) and not zygote_cmd(ppid)
+
+
+def pss_kb(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no Pss in /proc/{pid}/smaps_rollup")
 
 
 def bare_idle_rss(settle):
@@ -383,7 +415,7 @@ def bare_idle_rss(settle):
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(settle)
-        return vmrss_kb(p.pid)
+        return pss_kb(p.pid) if ZYGOTE else vmrss_kb(p.pid)
     finally:
         p.kill()
         p.wait()
@@ -399,9 +431,14 @@ def main():
                     help="the servers' default backend (every request runs on it)")
     ap.add_argument("--port-base", type=int, default=18470,
                     help="uses PORT..PORT+3 (HTTP and gRPC of two servers)")
+    ap.add_argument("--zygote", action="store_true",
+                    help="backend native forks its sandboxes from a pre-booted zygote")
     args = ap.parse_args()
-    global BACKEND
+    global BACKEND, ZYGOTE
     BACKEND = args.backend
+    ZYGOTE = args.zygote
+    if ZYGOTE and BACKEND != "native":
+        sys.exit("--zygote is backend native's")
     if not os.path.exists(NODECELL):
         sys.exit(f"build first: {NODECELL} missing (scripts/setup.sh)")
     # A SIGTERM/SIGHUP to this script should still run the finally blocks.
@@ -415,7 +452,8 @@ def main():
     conc = 2 * cores
     print(f"machine: {cores} cores, {u.sysname} {u.release} {u.machine}; node "
           f"{subprocess.run([NODE, '--version'], env={}, capture_output=True, text=True).stdout.strip()}")
-    print(f"mode: {'quick' if args.quick else 'default'}; backend {BACKEND}; server --pool-size 4 "
+    print(f"mode: {'quick' if args.quick else 'default'}; backend {BACKEND}"
+          f"{' (zygote)' if ZYGOTE else ''}; server --pool-size 4 "
           f"--max-concurrent {conc} --max-queue 256; saturation concurrency {conc}", flush=True)
 
     print("\n[1/3] bare node reference ...", flush=True)
@@ -487,7 +525,7 @@ def main():
           f"workload; 429s retried after 10 ms; errors = non-200/429, non-ok outcomes, "
           f"connection errors)")
     print()
-    print(f"{'idle RSS':<34} {'MiB':>9}")
+    print(f"{'idle PSS' if ZYGOTE else 'idle RSS':<34} {'MiB':>9}")
     if cell_kb is not None:
         print(f"{'warm sandbox (pool-size 1)':<34} {cell_kb / 1024:>9.1f}   (pid {cell_pid})")
     print(f"{'bare node setInterval, 300 ms':<34} {bare_kb / 1024:>9.1f}")
@@ -496,16 +534,24 @@ def main():
     r1 = rows[0] if rows and rows[0][1] else None
     paced = rows[1] if len(rows) > 1 and rows[1][1] else None
     ratios = []
+    # Targets: the boot path's, or the zygote's (issue 17).
+    t = {"paced": 0.05, "b2b": 0.10, "b2b99": 0.30, "sat": 2.0, "mem": 0.5} if ZYGOTE else \
+        {"paced": 0.15, "b2b": 0.15, "b2b99": None, "sat": 0.8, "mem": 1.3}
     if paced:
         ratios.append((f"p50 `return 1` HTTP c1 paced / one bare spawn",
-                       statistics.median(paced[1]) / bare_p50, "<=", 0.15))
+                       statistics.median(paced[1]) / bare_p50, "<=", t["paced"]))
     if r1:
         ratios.append(("p50 `return 1` HTTP c1 back to back / bare spawn",
-                       statistics.median(r1[1]) / bare_p50, "<=", 0.15))
+                       statistics.median(r1[1]) / bare_p50, "<=", t["b2b"]))
+        if t["b2b99"] is not None:
+            ratios.append(("p99 `return 1` HTTP c1 back to back / bare spawn",
+                           pct(r1[1], 0.99) / bare_p50, "<=", t["b2b99"]))
         ratios.append(("`return 1` req/s at saturation / bare spawns/s",
-                       r1[3] / spawns_per_s, ">=", 0.8))
+                       r1[3] / spawns_per_s, ">=", t["sat"]))
     if cell_kb is not None:
-        ratios.append(("idle warm sandbox RSS / idle bare node RSS", cell_kb / bare_kb, "<=", 1.3))
+        what = "PSS" if ZYGOTE else "RSS"
+        ratios.append((f"idle warm sandbox {what} / idle bare node {what}", cell_kb / bare_kb,
+                       "<=", t["mem"]))
     print(f"{'ratio':<50} {'value':>7} {'target':>9}  met")
     for name, v, op, tgt in ratios:
         met = v <= tgt if op == "<=" else v >= tgt

@@ -168,6 +168,48 @@ function loadMain() {
   return m;
 }
 
+// `--zygote=ADDON`: this Node is a zygote (crates/nodecell/src/launch/zygote.rs). It loads
+// the runner as for a job, then, instead of reading one, serves fork requests through the
+// addon; each child, confined by the addon, returns from serve() and runs one job. Null
+// for a plain runner.
+function zygoteAddon() {
+  const arg = process.argv.find((a) => a.startsWith('--zygote='));
+  if (arg === undefined) return null;
+  const addon = { exports: {} };
+  process.dlopen(addon, arg.slice('--zygote='.length));
+  return addon.exports;
+}
+
+// A child loads no addon, as with --no-addons (which the zygote could not have): every
+// mount it sees is noexec but Node's own binary and libraries, and its zygote's addon is
+// hidden; this makes it the same error as in a plain sandbox.
+function noAddons() {
+  process.dlopen = function dlopen() {
+    const err = new Error('Cannot load native addon because loading addons is disabled.');
+    err.code = 'ERR_DLOPEN_DISABLED';
+    throw err;
+  };
+}
+
+// What a child must not share with its zygote and siblings: Math.random's state is seeded
+// on a context's first call, from V8's own generator (the zygote's, copied) unless
+// --random-seed is set, so each child sets it from the kernel's generator first. (OpenSSL,
+// behind crypto, reseeds by itself: its state notices the new pid.)
+function reseedChild() {
+  const seed = require('crypto').randomFillSync(new Int32Array(1))[0] || 1;
+  require('v8').setFlagsFromString(`--random-seed=${seed}`);
+}
+
+// process.uptime() counts from the child's fork, as it would from a plain sandbox's start
+// (not from its zygote's).
+function rebaseUptime() {
+  const sinceZygote = process.uptime;
+  const forkedAt = sinceZygote();
+  process.uptime = function uptime() {
+    return sinceZygote() - forkedAt;
+  };
+}
+
 if (require.main === module) {
   const lines = require('./lib/node-lines');
   const refused = lines.refusal(process.versions.node);
@@ -175,7 +217,17 @@ if (require.main === module) {
     process.stderr.write(refused + '\n');
     process.exit(lines.EXIT_UNSUPPORTED);
   }
-  loadMain().start();
+  const main = loadMain();
+  const zygote = zygoteAddon();
+  if (zygote !== null) {
+    main.warmUp(); // compiled once here, inherited by every child
+    require('./lib/protocol').writeFrame('{"type":"ready"}'); // to the host, on fd 4
+    if (!zygote.serve()) process.reallyExit(0); // the host closed the control socket
+    noAddons();
+    reseedChild();
+    rebaseUptime();
+  }
+  main.start();
 } else {
   // for lib/cache.js (building the caches), tests and benchmarks
   module.exports = { ROOT, WRAP_HEAD, WRAP_TAIL, cacheFile, tableLoader, mainFromTable };

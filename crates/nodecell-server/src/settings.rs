@@ -406,6 +406,34 @@ pub fn settings() -> Vec<Setting> {
                 Ok(())
             },
         },
+        Setting {
+            key: "engine.backends.native.zygote",
+            env: "NODECELL_NATIVE_ZYGOTE",
+            flag: "native-zygote",
+            unit: "true|false",
+            help: "Backend native: fork sandboxes from a pre-booted zygote instead of booting Node",
+            get: |c| c.engine.backends.native.zygote.to_string(),
+            set: |c, v| {
+                c.engine.backends.native.zygote = boolean(v)?;
+                Ok(())
+            },
+        },
+        scalar!(
+            "engine.backends.native.zygote_max_forks",
+            "NODECELL_NATIVE_ZYGOTE_MAX_FORKS",
+            "native-zygote-max-forks",
+            "sandboxes",
+            "Backend native: sandboxes one zygote forks before a fresh one takes over",
+            engine.backends.native.zygote_max_forks
+        ),
+        scalar!(
+            "engine.backends.native.zygote_max_age_ms",
+            "NODECELL_NATIVE_ZYGOTE_MAX_AGE_MS",
+            "native-zygote-max-age-ms",
+            "ms",
+            "Backend native: how long one zygote forks before a fresh one takes over",
+            engine.backends.native.zygote_max_age_ms
+        ),
         scalar!(
             "engine.backends.landlock.user_max_processes",
             "NODECELL_LANDLOCK_USER_MAX_PROCESSES",

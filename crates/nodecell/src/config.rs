@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::enforcement::Protection;
 use crate::limits::{Limits, DEFAULT_LIMITS, MAX_LIMITS};
 
+/// The zygote addon's file name (a cdylib of crates/nodecell-zygote).
+pub const ZYGOTE_ADDON: &str = "libnodecell_zygote.so";
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
@@ -63,6 +66,11 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// The zygote addon (crates/nodecell-zygote), built next to the launcher.
+    pub fn zygote_addon_path(&self) -> PathBuf {
+        self.launcher_path.with_file_name(ZYGOTE_ADDON)
+    }
+
     /// The most any sandbox may live: its start, its wait in a pool, the longest job, and a
     /// minute for the teardown.
     pub fn sandbox_life_limit(&self) -> std::time::Duration {
@@ -79,9 +87,34 @@ impl EngineConfig {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackendsConfig {
+    pub native: NativeConfig,
     pub nsjail: NsjailConfig,
     pub landlock: LandlockConfig,
     pub docker: DockerConfig,
+}
+
+/// `[backends.native]`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NativeConfig {
+    /// Fork each sandbox from a zygote (a Node that booted the runner once, in a base
+    /// sandbox; docs/architecture.md, "Zygotes") instead of booting Node in it. Needs the
+    /// zygote addon next to the launcher (`libnodecell_zygote.so`).
+    pub zygote: bool,
+    /// A zygote forks at most this many sandboxes; then a fresh one takes over.
+    pub zygote_max_forks: u64,
+    /// A zygote forks for at most this long; then a fresh one takes over.
+    pub zygote_max_age_ms: u64,
+}
+
+impl Default for NativeConfig {
+    fn default() -> Self {
+        NativeConfig {
+            zygote: false,
+            zygote_max_forks: 1000,
+            zygote_max_age_ms: 600_000,
+        }
+    }
 }
 
 /// `[backends.docker]`, for the docker and gvisor backends.

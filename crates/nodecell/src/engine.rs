@@ -69,6 +69,9 @@ pub struct Engine {
     /// The default first.
     backends: Vec<Entry>,
     snapshots: RunnerSnapshots,
+    /// The zygotes of backend native (`[backends.native] zygote`), killed with the engine
+    /// once no sandbox of theirs is left.
+    zygotes: crate::backend::zygote::Zygotes,
 }
 
 impl Engine {
@@ -163,6 +166,7 @@ impl Engine {
             host,
             backends,
             snapshots,
+            zygotes: Default::default(),
         }
     }
 
@@ -287,6 +291,7 @@ impl Engine {
             report,
             limits,
             runner,
+            zygotes: &self.zygotes,
         })?;
         let sandbox = Sandbox::start(
             plan,

@@ -48,7 +48,7 @@ mod trust;
 
 pub use batch::{BatchOutcome, BatchRequest, Isolation};
 pub use cgroup::instance::{current as cgroup_instance, made as cgroup_instances_made};
-pub use config::{BackendsConfig, EngineConfig, LandlockConfig, NsjailConfig};
+pub use config::{BackendsConfig, EngineConfig, LandlockConfig, NativeConfig, NsjailConfig};
 pub use enforcement::{EnforcementReport, Guarantee, Protection, ProtectionState};
 pub use engine::{BackendId, CheckedRequest, Engine};
 pub use error::{EngineError, RequestError, RunError, StartError};

@@ -193,8 +193,10 @@ async fn warm_sandboxes_start_from_the_snapshot_with_their_own_randomness() {
             let o = pool.run(&r, None).await.unwrap();
             assert_eq!(o.status, Status::Ok, "{backend:?}: {o:?}");
             let v = o.result.unwrap().to_value();
+            // (A zygote's children are forks of a Node that booted from the runner's files.)
+            let forked = name == "native" && common::zygote();
             assert_eq!(
-                v[0], true,
+                v[0], !forked,
                 "{backend:?} did not start from the snapshot: {v}"
             );
             seen.push(v);

@@ -317,6 +317,7 @@ fn plan(
         hostname: "nodecell".into(),
         run_as: None,
         in_container: true,
+        zygote: false,
     };
     let mut spec = ContainerSpec {
         image: String::new(),

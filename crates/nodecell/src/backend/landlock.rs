@@ -165,5 +165,6 @@ fn launch_spec(cx: &PlanContext<'_>, scratch_dir: &Path, run_as: Option<u32>) ->
         hostname: String::new(),
         run_as,
         in_container: false,
+        zygote: false,
     }
 }

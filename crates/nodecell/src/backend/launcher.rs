@@ -14,7 +14,7 @@ use crate::scratch::ScratchDir;
 
 /// The launcher's arguments: with or without namespaces, and the host's pid (the launcher's
 /// parent, which it checks is still there once it has its parent-death signal).
-fn args(namespaces: bool) -> Vec<String> {
+pub(crate) fn args(namespaces: bool) -> Vec<String> {
     vec![
         if namespaces {
             WITH_NAMESPACES

@@ -11,6 +11,7 @@ pub(crate) mod landlock;
 pub(crate) mod launcher;
 pub(crate) mod native;
 pub(crate) mod nsjail;
+pub(crate) mod zygote;
 
 #[cfg(feature = "fake")]
 pub(crate) mod fake;
@@ -67,6 +68,8 @@ pub(crate) struct PlanContext<'a> {
     /// Node's flags (with V8's heap capped where no memory cgroup holds the limit) and how
     /// the runner starts.
     pub runner: RunnerStart,
+    /// The engine's zygotes (backend native's zygote path).
+    pub zygotes: &'a zygote::Zygotes,
 }
 
 /// The names of every backend, the default first.

@@ -8,13 +8,14 @@ use crate::config::EngineConfig;
 use crate::enforcement::{Guarantee, Offer, Protection};
 use crate::error::StartError;
 use crate::host::{landlock_detail, HostSupport, SECCOMP_DETAIL};
-use crate::launch::spec::{LandlockSpec, LaunchSpec, RootFs};
+use crate::launch::spec::{LandlockSpec, LaunchSpec, RlimitResource, RootEntry, RootFs};
+use crate::launch::zygote::ChildSpec;
 use crate::layout::RUNNER_MOUNT;
-use crate::node_command::{devices, executables, node_argv};
-use crate::sandbox::plan::{AccountingPlan, SandboxPlan};
+use crate::node_command::{devices, executables, node_argv, ModuleLoading, RunnerStart};
+use crate::sandbox::plan::{AccountingPlan, Confirmation, Program, SandboxPlan};
 use crate::sandbox::Prelaunch;
 
-use super::{launcher, Backend, PlanContext};
+use super::{launcher, zygote, Backend, PlanContext};
 
 pub(crate) struct Native;
 
@@ -64,12 +65,92 @@ impl Backend for Native {
             }),
             _ => AccountingPlan::Watchdog,
         };
+        if cx.config.backends.native.zygote {
+            return Ok(zygote_plan(cx, accounting));
+        }
         // launcher → init → node
         launcher::plan(cx.config, &launch_spec(cx), 2, accounting, None)
     }
 
     fn prelaunch(&self, config: &EngineConfig) -> Result<Option<Prelaunch>, StartError> {
         launcher::prelaunch(config, true)
+    }
+}
+
+/// Where a zygote sees its addon; hidden from its children.
+const ZYGOTE_ADDON_DIR: &str = "/nodecell-zygote";
+
+/// A sandbox forked from the zygote of this plan's Node flags (started on first use): the
+/// zygote runs in a sandbox like [`launch_spec`]'s, without Landlock and seccomp (it never
+/// runs user code, and its children apply both after their own mounts); each child gets
+/// the run's own limits, /tmp, Landlock and seccomp.
+fn zygote_plan(cx: &PlanContext<'_>, accounting: AccountingPlan) -> SandboxPlan {
+    let mut zygote = launch_spec(cx);
+    let addon = Path::new(ZYGOTE_ADDON_DIR).join("zygote.node");
+    if let Some(rootfs) = zygote.rootfs.as_mut() {
+        rootfs.entries.push(RootEntry::Bind {
+            source: cx.config.zygote_addon_path(),
+            path: addon.clone(),
+            dir: false,
+            exec: true,
+        });
+        // Its own /tmp is never used: each child mounts its own.
+        rootfs.tmp_size_bytes = 1 << 20;
+        rootfs.tmp_inodes = 64;
+    }
+    // The zygote loads its addon (children cannot: see runner.js's zygote path), and runs V8
+    // on one thread (a fork keeps only the forking thread).
+    let mut flags: Vec<String> = cx
+        .runner
+        .flags
+        .iter()
+        .filter(|f| *f != "--no-addons")
+        .cloned()
+        .collect();
+    flags.push("--single-threaded".into());
+    let start = RunnerStart {
+        flags,
+        modules: ModuleLoading::Eager,
+        snapshot: None,
+        caches: cx.runner.caches,
+    };
+    zygote.argv = node_argv(&cx.layout.sandbox_node, Path::new(RUNNER_MOUNT), &start);
+    zygote.argv.push(format!("--zygote={}", addon.display()));
+    zygote.zygote = true;
+    let child = ChildSpec {
+        tmp_size_bytes: cx.limits.tmp_size_bytes(),
+        tmp_inodes: cx.limits.tmp_inodes(),
+        rlimits: std::mem::take(&mut zygote.rlimits),
+        landlock: zygote.landlock.take(),
+        seccomp: std::mem::replace(&mut zygote.seccomp, false),
+        hostname: zygote.hostname.clone(),
+        hide: vec![ZYGOTE_ADDON_DIR.into()],
+    };
+    // The zygote's own: open files and no core dumps (its children set theirs).
+    zygote.rlimits = launcher::rlimits(cx.limits, u64::MAX, None)
+        .into_iter()
+        .filter(|r| matches!(r.resource, RlimitResource::Nofile | RlimitResource::Core))
+        .collect();
+    let config = cx.config.clone();
+    let timeout_ms = cx.config.startup_timeout_ms;
+    let zygotes = cx.zygotes.clone();
+    SandboxPlan {
+        program: Program::Starting(Box::pin(async move {
+            // A zygote found gone when asked (killed, or its launcher ended) is replaced once.
+            let z = zygotes.get(&config, &zygote).await?;
+            match zygote::fork(z, child.clone(), timeout_ms).await {
+                Err(zygote::ForkError::Gone(_)) => {
+                    let z = zygotes.get(&config, &zygote).await?;
+                    zygote::fork(z, child, timeout_ms)
+                        .await
+                        .map_err(StartError::from)
+                }
+                other => other.map_err(StartError::from),
+            }
+        })),
+        confirmation: Confirmation::LauncherReport { node_depth: 0 },
+        accounting,
+        scratch: None,
     }
 }
 
@@ -101,5 +182,6 @@ fn launch_spec(cx: &PlanContext<'_>) -> LaunchSpec {
         hostname: "nodecell".into(),
         run_as: None,
         in_container: false,
+        zygote: false,
     }
 }

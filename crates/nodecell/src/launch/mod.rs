@@ -26,6 +26,7 @@ pub mod landlock;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
+pub mod zygote;
 
 use std::ffi::CString;
 use std::fs::File;
@@ -349,64 +350,6 @@ fn confine_and_exec(
     host_root: bool,
     namespaces: Vec<String>,
 ) -> Result<i32, StepError> {
-    let in_userns = spec.namespaces;
-    // a. A session of its own: no controlling terminal to push keystrokes into.
-    setsid().step(LaunchStep::NewSession)?;
-    // b. Bounding and ambient sets first: emptying the bounding set needs CAP_SETPCAP,
-    //    which the identity change below removes.
-    sys::drop_bounding_and_ambient_capabilities().step(LaunchStep::DropBoundingSet)?;
-    // c. Identity: nobody in a user namespace; without one, the run's own uid given by the
-    //    host (never root's).
-    let id = if in_userns {
-        Some(SANDBOX_ID)
-    } else {
-        spec.run_as
-    };
-    match id {
-        Some(id) => {
-            setresgid(Gid::from_raw(id), Gid::from_raw(id), Gid::from_raw(id))
-                .step(LaunchStep::SetGid)?;
-            setresuid(Uid::from_raw(id), Uid::from_raw(id), Uid::from_raw(id))
-                .step(LaunchStep::SetUid)?;
-        }
-        None if host_root => {
-            return Err(std::io::Error::other(
-                "as root without a user namespace, the spec must give the run's uid",
-            ))
-            .step(LaunchStep::SetUid)
-        }
-        None => {}
-    }
-    // A changed identity cleared the parent-death signal: without a pid namespace (whose init
-    // takes everything with it) Node must still die with the launcher.
-    if !in_userns {
-        prctl::set_pdeathsig(Signal::SIGKILL).step(LaunchStep::DieWithLauncher)?;
-    }
-    // d. Effective, permitted and inheritable sets empty.
-    sys::clear_capability_sets().step(LaunchStep::DropCapabilities)?;
-    // e. Resource limits.
-    for r in &spec.rlimits {
-        let res = match r.resource {
-            RlimitResource::Nofile => Resource::RLIMIT_NOFILE,
-            RlimitResource::Nproc => Resource::RLIMIT_NPROC,
-            RlimitResource::Core => Resource::RLIMIT_CORE,
-            RlimitResource::Fsize => Resource::RLIMIT_FSIZE,
-            RlimitResource::Data => Resource::RLIMIT_DATA,
-        };
-        setrlimit(res, r.value, r.value).step(LaunchStep::SetRlimits)?;
-    }
-    std::env::set_current_dir(&spec.cwd).step(LaunchStep::Chdir)?;
-    // f. no_new_privs: exec can never gain privileges again (and Landlock/seccomp need it).
-    prctl::set_no_new_privs().step(LaunchStep::NoNewPrivs)?;
-    // g. Landlock.
-    let (landlock_status, landlock_abi) = match &spec.landlock {
-        Some(l) => {
-            let applied = landlock::apply(l).step(LaunchStep::Landlock)?;
-            (applied.status, applied.abi)
-        }
-        None => (LandlockStatus::Off, sys::landlock_abi().unwrap_or(0)),
-    };
-    // h. seccomp, last.
     let argv: Vec<CString> = spec
         .argv
         .iter()
@@ -419,26 +362,37 @@ fn confine_and_exec(
         .map(|(k, v)| CString::new(format!("{k}={v}")))
         .collect::<Result<_, _>>()
         .step(LaunchStep::Env)?;
-    if spec.seccomp {
-        seccomp::install().step(LaunchStep::Seccomp)?;
-    }
-    report(&LaunchMessage::Enforced(LaunchReport {
-        namespaces,
-        rootfs: spec.rootfs.is_some(),
-        landlock: landlock_status,
-        landlock_abi,
+    let confinement = Confinement {
+        in_userns: spec.namespaces,
+        run_as: spec.run_as,
+        rlimits: &spec.rlimits,
+        cwd: &spec.cwd,
+        landlock: spec.landlock.as_ref(),
         seccomp: spec.seccomp,
-        no_new_privs: true,
-        capabilities_dropped: true,
-        uid: nix::unistd::getuid().as_raw(),
-        gid: nix::unistd::getgid().as_raw(),
-    }));
-    // The status fd must not reach Node.
-    nix::fcntl::fcntl(
-        status_fd(),
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    )
-    .step(LaunchStep::CloseStatusOnExec)?;
+        rootfs: spec.rootfs.is_some(),
+    };
+    let enforced = confinement.apply(host_root, namespaces)?;
+    if spec.zygote {
+        seccomp::install_enosys().step(LaunchStep::Seccomp)?;
+    }
+    report(&LaunchMessage::Enforced(enforced));
+    if spec.zygote {
+        // A zygote keeps fd 5 taken (by /dev/null): see LaunchSpec::zygote.
+        let null = nix::fcntl::open(
+            "/dev/null",
+            nix::fcntl::OFlag::O_RDWR,
+            nix::sys::stat::Mode::empty(),
+        )
+        .step(LaunchStep::CloseStatusOnExec)?;
+        sys::place_fd(null, STATUS_FD).step(LaunchStep::CloseStatusOnExec)?;
+    } else {
+        // The status fd must not reach Node.
+        nix::fcntl::fcntl(
+            status_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .step(LaunchStep::CloseStatusOnExec)?;
+    }
     let Some(program) = argv.first() else {
         return Err(StepError {
             step: LaunchStep::ExecNode,
@@ -447,4 +401,97 @@ fn confine_and_exec(
     };
     let err = nix::unistd::execve(program, &argv, &env).unwrap_err();
     Err(err).step(LaunchStep::ExecNode)
+}
+
+/// What the last process of a sandbox gives up before any of its code runs: Node's process
+/// before it execs, or a zygote's child before it returns to JavaScript.
+struct Confinement<'a> {
+    /// In a user namespace of the sandbox's own: the identity is [`SANDBOX_ID`].
+    in_userns: bool,
+    /// Without one: the host uid and gid to take (see [`LaunchSpec::run_as`]).
+    run_as: Option<u32>,
+    rlimits: &'a [spec::Rlimit],
+    cwd: &'a std::path::Path,
+    landlock: Option<&'a spec::LandlockSpec>,
+    seccomp: bool,
+    /// Reported only: whether the sandbox has a root filesystem of its own.
+    rootfs: bool,
+}
+
+impl Confinement<'_> {
+    /// Applies everything, in order; what is in force when it returns.
+    fn apply(&self, host_root: bool, namespaces: Vec<String>) -> Result<LaunchReport, StepError> {
+        // a. A session of its own: no controlling terminal to push keystrokes into.
+        setsid().step(LaunchStep::NewSession)?;
+        // b. Bounding and ambient sets first: emptying the bounding set needs CAP_SETPCAP,
+        //    which the identity change below removes.
+        sys::drop_bounding_and_ambient_capabilities().step(LaunchStep::DropBoundingSet)?;
+        // c. Identity: nobody in a user namespace; without one, the run's own uid given by
+        //    the host (never root's).
+        let id = if self.in_userns {
+            Some(SANDBOX_ID)
+        } else {
+            self.run_as
+        };
+        match id {
+            Some(id) => {
+                setresgid(Gid::from_raw(id), Gid::from_raw(id), Gid::from_raw(id))
+                    .step(LaunchStep::SetGid)?;
+                setresuid(Uid::from_raw(id), Uid::from_raw(id), Uid::from_raw(id))
+                    .step(LaunchStep::SetUid)?;
+            }
+            None if host_root => {
+                return Err(std::io::Error::other(
+                    "as root without a user namespace, the spec must give the run's uid",
+                ))
+                .step(LaunchStep::SetUid)
+            }
+            None => {}
+        }
+        // A changed identity cleared the parent-death signal: without a pid namespace (whose
+        // init takes everything with it) Node must still die with the launcher.
+        if !self.in_userns {
+            prctl::set_pdeathsig(Signal::SIGKILL).step(LaunchStep::DieWithLauncher)?;
+        }
+        // d. Effective, permitted and inheritable sets empty.
+        sys::clear_capability_sets().step(LaunchStep::DropCapabilities)?;
+        // e. Resource limits.
+        for r in self.rlimits {
+            let res = match r.resource {
+                RlimitResource::Nofile => Resource::RLIMIT_NOFILE,
+                RlimitResource::Nproc => Resource::RLIMIT_NPROC,
+                RlimitResource::Core => Resource::RLIMIT_CORE,
+                RlimitResource::Fsize => Resource::RLIMIT_FSIZE,
+                RlimitResource::Data => Resource::RLIMIT_DATA,
+            };
+            setrlimit(res, r.value, r.value).step(LaunchStep::SetRlimits)?;
+        }
+        std::env::set_current_dir(self.cwd).step(LaunchStep::Chdir)?;
+        // f. no_new_privs: exec can never gain privileges again (and Landlock/seccomp need
+        //    it).
+        prctl::set_no_new_privs().step(LaunchStep::NoNewPrivs)?;
+        // g. Landlock.
+        let (landlock_status, landlock_abi) = match self.landlock {
+            Some(l) => {
+                let applied = landlock::apply(l).step(LaunchStep::Landlock)?;
+                (applied.status, applied.abi)
+            }
+            None => (LandlockStatus::Off, sys::landlock_abi().unwrap_or(0)),
+        };
+        // h. seccomp, last.
+        if self.seccomp {
+            seccomp::install().step(LaunchStep::Seccomp)?;
+        }
+        Ok(LaunchReport {
+            namespaces,
+            rootfs: self.rootfs,
+            landlock: landlock_status,
+            landlock_abi,
+            seccomp: self.seccomp,
+            no_new_privs: true,
+            capabilities_dropped: true,
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+        })
+    }
 }

@@ -28,6 +28,13 @@ pub fn install() -> Result<(), seccompiler::Error> {
     Ok(())
 }
 
+/// Installs only the ENOSYS filter: for a zygote, whose Node must not set up io_uring (its
+/// children, under the whole policy, could not use it) but whose children still need the
+/// calls the allowlist refuses.
+pub fn install_enosys() -> Result<(), seccompiler::Error> {
+    seccompiler::apply_filter(&decode(NODE_ENOSYS))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -56,6 +56,11 @@ pub struct LaunchSpec {
     /// not offer it).
     #[serde(default)]
     pub in_container: bool,
+    /// Node is a zygote (see the zygote module): at exec, fd 5 becomes /dev/null instead
+    /// of closing, so that none of Node's own fds takes 3-5, where its children's go; and
+    /// only seccomp's ENOSYS filter is installed (no io_uring: its children could not use it).
+    #[serde(default)]
+    pub zygote: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -212,6 +217,9 @@ pub enum LaunchStep {
     Seccomp,
     CloseStatusOnExec,
     ExecNode,
+    // A zygote's child (launch/zygote.rs), before it returns to JavaScript.
+    PlaceFds,
+    LoopFork,
 }
 
 impl LaunchStep {

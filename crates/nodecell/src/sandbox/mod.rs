@@ -21,7 +21,7 @@
 
 mod accounting;
 pub(crate) mod channel;
-mod confirm;
+pub(crate) mod confirm;
 mod end;
 mod host_link;
 mod output;

@@ -72,6 +72,13 @@ pub fn is_allocation_failure(message: &str) -> bool {
     message.contains("allocation failed") || message.contains("Failed to allocate memory")
 }
 
+/// Whether backend native forks its sandboxes from a zygote in this test run:
+/// `NODECELL_NATIVE_ZYGOTE=true` (the server's setting, which the servers the tests start
+/// read too; scripts/test.sh runs the suites both ways).
+pub fn zygote() -> bool {
+    std::env::var("NODECELL_NATIVE_ZYGOTE").is_ok_and(|v| v == "true")
+}
+
 pub fn config() -> EngineConfig {
     nsjail_dirs_at_start(); // before any run of this test process
     EngineConfig {
@@ -79,6 +86,10 @@ pub fn config() -> EngineConfig {
         launcher_path: env!("CARGO_BIN_EXE_nodecell-launcher").into(),
         runner_dir: repo().join("runner"),
         backends: nodecell::BackendsConfig {
+            native: nodecell::NativeConfig {
+                zygote: zygote(),
+                ..Default::default()
+            },
             nsjail: nodecell::NsjailConfig {
                 path: std::env::var_os("NODECELL_NSJAIL")
                     .map(PathBuf::from)
@@ -224,10 +235,56 @@ pub fn spawn_nodecell(wrapper: &[&str], args: &[&str]) -> std::process::Child {
 /// Processes below this test process, other than `except`.
 pub fn leftover_processes(except: &[u32]) -> Vec<i32> {
     let me = std::process::id() as i32;
+    let zygotes = zygote_processes();
     nodecell::procfs::tree(me)
         .into_iter()
-        .filter(|&p| p != me && !except.contains(&(p as u32)))
+        .filter(|&p| p != me && !except.contains(&(p as u32)) && !zygotes.contains(&p))
         .collect()
+}
+
+/// The processes of this test process's zygotes (backend native's zygote path), which live
+/// as long as their engine: each zygote's Node, its sandbox's init and its launcher. (Not
+/// its children, which must be gone after their run like any sandbox.)
+pub fn zygote_processes() -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let forked_node = |p: i32| {
+        std::fs::read(format!("/proc/{p}/cmdline"))
+            .unwrap_or_default()
+            .split(|&b| b == 0)
+            .any(|arg| arg.starts_with(b"--zygote="))
+    };
+    let mut out = Vec::new();
+    for p in nodecell::procfs::tree(me) {
+        // A zygote's forks have its command line, but a zygote for a parent (its
+        // intermediates) or a pid namespace of their own (its children).
+        let zygote = forked_node(p)
+            && !parent(p).is_some_and(forked_node)
+            && nspid_depth(p) == nspid_depth(me) + 1;
+        if zygote {
+            out.push(p);
+            let init = parent(p);
+            out.extend(init);
+            out.extend(init.and_then(parent));
+        }
+    }
+    out
+}
+
+fn parent(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
+}
+
+/// How many pid namespaces `pid` is in (counted from this one).
+fn nspid_depth(pid: i32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("NSpid:"))
+                .map(|l| l.split_whitespace().count() - 1)
+        })
+        .unwrap_or(0)
 }
 
 /// Scratch directories of this test process (landlock backend) still present.

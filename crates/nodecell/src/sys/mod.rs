@@ -4,6 +4,9 @@
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
+mod zygote;
+pub use zygote::*;
+
 /// Flags of every namespace a native sandbox gets.
 pub const SANDBOX_NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
     | libc::CLONE_NEWPID

@@ -1,0 +1,155 @@
+//! Zygotes, from the host's side: one pre-booted Node per launch spec (backend native with
+//! `[backends.native] zygote`), started by nodecell-launcher in a base sandbox and asked for
+//! one child per sandbox (`child.rs`; the zygote's side is `crate::launch::zygote`).
+//!
+//! A zygote serves at most `zygote_max_forks` children or `zygote_max_age_ms`; then a fresh
+//! one takes over. The old one stays until its last child is gone (each child holds it):
+//! its children are processes of its pid namespace and die with it. A zygote that stops
+//! answering is replaced at the next request.
+
+mod child;
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use tokio::io::AsyncWriteExt;
+use tokio::net::unix::pipe;
+use tokio::process::{Child, Command};
+
+use crate::config::EngineConfig;
+use crate::error::StartError;
+use crate::launch::spec::{LaunchSpec, EVENT_FD, SPEC_FD, STATUS_FD};
+use crate::launch::zygote::CONTROL_FD;
+use crate::sandbox::channel::{ready_frame, ReadHalf};
+
+pub(crate) use child::{fork, ForkError};
+
+/// One zygote: its launcher (killed on drop, which ends its pid namespace) and the host's
+/// end of its control socket.
+pub(crate) struct Zygote {
+    launcher: std::sync::Mutex<Child>,
+    control: OwnedFd,
+    born: Instant,
+    forks: AtomicU64,
+    broken: AtomicBool,
+    max_forks: u64,
+    max_age: Duration,
+}
+
+impl Zygote {
+    /// Whether its launcher still runs (it exits once the zygote's Node has).
+    fn running(&self) -> bool {
+        self.launcher
+            .lock()
+            .map(|mut l| matches!(l.try_wait(), Ok(None)))
+            .unwrap_or(false)
+    }
+
+    /// Whether new children may still come from it.
+    fn serves(&self) -> bool {
+        self.running()
+            && !self.broken.load(Ordering::Relaxed)
+            && self.forks.load(Ordering::Relaxed) < self.max_forks
+            && self.born.elapsed() < self.max_age
+    }
+}
+
+/// An engine's serving zygote of each launch spec (keyed by the spec's JSON).
+#[derive(Clone, Default)]
+pub(crate) struct Zygotes(Arc<tokio::sync::Mutex<HashMap<String, Arc<Zygote>>>>);
+
+impl Zygotes {
+    /// The zygote for `spec`: the serving one, or a fresh one started now.
+    pub(crate) async fn get(
+        &self,
+        config: &EngineConfig,
+        spec: &LaunchSpec,
+    ) -> Result<Arc<Zygote>, StartError> {
+        let key = serde_json::to_string(spec).map_err(|e| StartError::Spawn(e.into()))?;
+        let mut zygotes = self.0.lock().await;
+        if let Some(z) = zygotes.get(&key) {
+            if z.serves() {
+                return Ok(z.clone());
+            }
+        }
+        zygotes.remove(&key);
+        let z = Arc::new(start(config, spec).await?);
+        zygotes.insert(key, z.clone());
+        Ok(z)
+    }
+}
+
+/// Starts a zygote: the launcher with `spec`, fd 3 the control socket; ready once the
+/// launcher reported what it applied and the zygote's Node said "ready" on fd 4.
+async fn start(config: &EngineConfig, spec: &LaunchSpec) -> Result<Zygote, StartError> {
+    let spawn = |e: std::io::Error| StartError::Spawn(e);
+    let (control, zygote_end) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| spawn(e.into()))?;
+    let pipe_pair =
+        || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn(e.into()));
+    let (ev_r, ev_w) = pipe_pair()?;
+    let (st_r, st_w) = pipe_pair()?;
+    let (err_r, err_w) = pipe_pair()?;
+    let (spec_r, spec_w) = pipe_pair()?;
+    let mut cmd = Command::new(&config.launcher_path);
+    cmd.args(super::launcher::args(true))
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(err_w))
+        .kill_on_drop(true);
+    use std::os::fd::AsRawFd;
+    let fds = vec![
+        (zygote_end.as_raw_fd(), CONTROL_FD),
+        (ev_w.as_raw_fd(), EVENT_FD),
+        (st_w.as_raw_fd(), STATUS_FD),
+        (spec_r.as_raw_fd(), SPEC_FD),
+    ];
+    crate::sys::die_with_parent(&mut cmd);
+    crate::sys::inherit_fds(&mut cmd, fds);
+    let launcher = cmd.spawn().map_err(spawn)?;
+    drop((cmd, zygote_end, ev_w, st_w, spec_r));
+    let mut spec_pipe = pipe::Sender::from_owned_fd(spec_w).map_err(spawn)?;
+    let text = serde_json::to_vec(spec).map_err(|e| spawn(e.into()))?;
+    // A launcher that went away says why on its status fd, read next.
+    let _ = spec_pipe.write_all(&text).await;
+    drop(spec_pipe);
+    let receiver = |fd| -> Result<Box<dyn ReadHalf>, StartError> {
+        Ok(Box::new(pipe::Receiver::from_owned_fd(fd).map_err(spawn)?))
+    };
+    let (mut status, mut events, mut stderr) = (receiver(st_r)?, receiver(ev_r)?, receiver(err_r)?);
+    let ready = async {
+        crate::sandbox::confirm::launcher_report(&mut status).await?;
+        ready_frame(&mut events, &mut stderr).await
+    };
+    let timeout = Duration::from_millis(config.startup_timeout_ms);
+    match tokio::time::timeout(timeout, ready).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return Err(StartError::NotReady(format!(
+                "the zygote did not start: {e}"
+            )))
+        }
+        Err(_) => return Err(StartError::StartupTimeout(config.startup_timeout_ms)),
+    }
+    tracing::debug!(launcher = launcher.id(), "zygote ready");
+    let native = &config.backends.native;
+    Ok(Zygote {
+        launcher: std::sync::Mutex::new(launcher),
+        control,
+        born: Instant::now(),
+        forks: AtomicU64::new(0),
+        broken: AtomicBool::new(false),
+        max_forks: native.zygote_max_forks.max(1),
+        max_age: Duration::from_millis(native.zygote_max_age_ms.max(1)),
+    })
+}

@@ -1,0 +1,252 @@
+//! Backend native's zygote path (`[backends.native] zygote`): what its children must not
+//! share, what they cannot reach, and zygotes replaced (dead, or past their fork budget).
+//! The corpora, pool and server tests run on this path too (scripts/test.sh runs them with
+//! NODECELL_NATIVE_ZYGOTE=true).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use nodecell::{Engine, EngineConfig, ExecRequest, Status};
+use serde_json::Value;
+
+/// One test at a time: each counts the zygotes of this test process.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits (a few seconds at most) until no zygote of this test process is left.
+fn wait_for_no_zygotes() -> BTreeSet<i32> {
+    let t0 = Instant::now();
+    while !zygote_nodes().is_empty() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    zygote_nodes()
+}
+
+fn zygote_config() -> EngineConfig {
+    let mut config = common::config();
+    config.backends.native.zygote = true;
+    config
+}
+
+async fn run(engine: &Engine, code: &str) -> Value {
+    let outcome = engine
+        .run(&ExecRequest {
+            code: code.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("the run starts");
+    assert_eq!(outcome.status, Status::Ok, "{outcome:?}");
+    serde_json::from_str(outcome.result.as_ref().expect("a result").get()).unwrap()
+}
+
+/// The Node processes of this test process's zygotes.
+fn zygote_nodes() -> BTreeSet<i32> {
+    common::zygote_processes()
+        .into_iter()
+        .filter(|&p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .unwrap_or_default()
+                .split(|&b| b == 0)
+                .any(|a| a.starts_with(b"--zygote="))
+        })
+        .collect()
+}
+
+/// The sandboxes forked from this test process's zygotes (pid 1 of a pid namespace below
+/// the zygote's).
+fn zygote_children() -> Vec<i32> {
+    let depth = |p: i32| {
+        std::fs::read_to_string(format!("/proc/{p}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("NSpid:"))
+                    .map(|l| l.split_whitespace().count())
+            })
+            .unwrap_or(0)
+    };
+    let me = depth(std::process::id() as i32);
+    nodecell::procfs::tree(std::process::id() as i32)
+        .into_iter()
+        .filter(|&p| depth(p) == me + 2)
+        .collect()
+}
+
+/// The fds of `children` that are open files of a zygote (kcmp), None without children.
+fn shared_with_zygote(children: &[i32]) -> Option<Vec<String>> {
+    if children.is_empty() {
+        return None;
+    }
+    let fds = |p: i32| -> Vec<i32> {
+        std::fs::read_dir(format!("/proc/{p}/fd"))
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut shared = Vec::new();
+    for &z in &zygote_nodes() {
+        for &c in children {
+            for cf in fds(c) {
+                for zf in fds(z) {
+                    // SAFETY: kcmp takes integers only.
+                    let same = unsafe { libc::syscall(libc::SYS_kcmp, c, z, 0, cf, zf) } == 0;
+                    if same {
+                        let target = std::fs::read_link(format!("/proc/{c}/fd/{cf}"));
+                        shared.push(format!("child fd {cf} = zygote fd {zf} ({target:?})"));
+                    }
+                }
+            }
+        }
+    }
+    Some(shared)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_draw_fresh_randomness() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    wait_for_no_zygotes();
+    let engine = Engine::new(zygote_config()).unwrap();
+    let code = r#"
+        const crypto = require('crypto');
+        const { v4 } = require('uuid');
+        const _ = require('lodash');
+        return {
+            math: [Math.random(), Math.random()],
+            lodash: _.random(0, 2 ** 40),
+            bytes: crypto.randomBytes(16).toString('hex'),
+            uuid: crypto.randomUUID(),
+            uuid_v4: v4(),
+        };
+    "#;
+    let mut seen: Vec<Value> = Vec::new();
+    let mut zygotes = BTreeSet::new();
+    for _ in 0..4 {
+        seen.push(run(&engine, code).await);
+        zygotes.extend(zygote_nodes());
+    }
+    // Forks of one zygote, or the test would prove nothing.
+    assert_eq!(zygotes.len(), 1, "one zygote served them: {zygotes:?}");
+    for key in ["math", "lodash", "bytes", "uuid", "uuid_v4"] {
+        let values: BTreeSet<String> = seen.iter().map(|v| v[key].to_string()).collect();
+        assert_eq!(
+            values.len(),
+            seen.len(),
+            "{key} repeats across children: {seen:?}"
+        );
+    }
+    drop(engine);
+    common::assert_no_leftover_cgroups();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_cannot_reach_its_zygote() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    wait_for_no_zygotes();
+    let engine = Engine::new(zygote_config()).unwrap();
+    let code = r#"
+        // fs the way hostile code gets it (process.stdin is an fs.ReadStream on /dev/null).
+        const stdin = process.stdin;
+        const kFs = Object.getOwnPropertySymbols(stdin).find((s) => s.description === 'kFs');
+        const fs = stdin[kFs];
+        // Signals: every pid but its own is out of reach (its own pid namespace).
+        const signalled = [];
+        for (let pid = 1; pid < 200; pid++) {
+            try { process.kill(pid, 0); signalled.push(pid); } catch (_) {}
+        }
+        // Fds: no socket (the zygote's control socket, the link); the host checks the rest.
+        const fds = [];
+        for (let fd = 0; fd < 256; fd++) {
+            try { fds.push({ fd, socket: fs.fstatSync(fd).isSocket() }); } catch (_) {}
+        }
+        let hidden;
+        try { hidden = fs.readdirSync('/nodecell-zygote'); } catch (e) { hidden = e.code; }
+        let addon;
+        try { process.dlopen({ exports: {} }, '/nodecell-zygote/zygote.node'); addon = 'loaded'; }
+        catch (e) { addon = e.code || e.message; }
+        return { signalled, fds, hidden, addon };
+    "#;
+    let v = run(&engine, code).await;
+    let signalled: Vec<i64> = serde_json::from_value(v["signalled"].clone()).unwrap();
+    assert!(signalled.len() <= 1, "signals reach other processes: {v}");
+    for fd in v["fds"].as_array().unwrap() {
+        assert_eq!(fd["socket"], false, "a socket reached the child: {v}");
+    }
+    assert_eq!(v["hidden"], serde_json::json!([]), "{v}");
+    assert_eq!(v["addon"], "ERR_DLOPEN_DISABLED", "{v}");
+    // From the host: no fd of a running child is an open file of its zygote's.
+    let busy = "const t = Date.now(); while (Date.now() - t < 1500) {} return 1";
+    let (shared, ran) = tokio::join!(
+        async {
+            let t0 = Instant::now();
+            loop {
+                let children = zygote_children();
+                if !children.is_empty() || t0.elapsed() > Duration::from_secs(5) {
+                    return shared_with_zygote(&children);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        },
+        run(&engine, busy)
+    );
+    assert_eq!(ran, 1);
+    assert_eq!(shared, Some(vec![]), "fds the child shares with its zygote");
+    // The zygote still serves.
+    let before = zygote_nodes();
+    assert_eq!(run(&engine, "return 7").await, 7);
+    assert_eq!(zygote_nodes(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_zygote_is_replaced() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    wait_for_no_zygotes();
+    let engine = Engine::new(zygote_config()).unwrap();
+    assert_eq!(run(&engine, "return 1").await, 1);
+    let first = zygote_nodes();
+    assert_eq!(first.len(), 1, "{first:?}");
+    for &p in &first {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+    }
+    assert_eq!(run(&engine, "return 2").await, 2);
+    let second = zygote_nodes();
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert!(first.is_disjoint(&second), "{first:?} {second:?}");
+    drop(engine);
+    assert!(
+        wait_for_no_zygotes().is_empty(),
+        "zygotes outlive their engine"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zygote_past_its_forks_is_replaced_and_ends_with_its_last_child() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    wait_for_no_zygotes();
+    let mut config = zygote_config();
+    config.backends.native.zygote_max_forks = 2;
+    let engine = Engine::new(config).unwrap();
+    let mut each = Vec::new();
+    for i in 0..5 {
+        assert_eq!(run(&engine, &format!("return {i}")).await, i);
+        each.push(zygote_nodes());
+    }
+    // Two children each: a fresh zygote for runs 0-1, 2-3 and 4; the old ones are gone.
+    assert!(each.iter().all(|z| z.len() == 1), "{each:?}");
+    assert_eq!(each[0], each[1]);
+    assert_ne!(each[1], each[2]);
+    assert_eq!(each[2], each[3]);
+    assert_ne!(each[3], each[4]);
+    drop(engine);
+    assert!(
+        wait_for_no_zygotes().is_empty(),
+        "zygotes outlive their engine"
+    );
+}
