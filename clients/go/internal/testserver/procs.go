@@ -66,7 +66,7 @@ func NodeDescendants(root int) map[int][]int {
 	procs := Scan()
 	found := map[int][]int{}
 	for pid, p := range procs {
-		if p.Comm != "node" || p.Gone() {
+		if !IsNode(p) || p.Gone() {
 			continue
 		}
 		chain := []int{pid}
@@ -82,6 +82,12 @@ func NodeDescendants(root int) map[int][]int {
 		}
 	}
 	return found
+}
+
+// IsNode reports whether p is a Node process: its command is "node", or "MainThread", the
+// name Node 22 and later give their main thread.
+func IsNode(p Proc) bool {
+	return p.Comm == "node" || p.Comm == "MainThread"
 }
 
 // AllGone reports whether every process of pids has ended.
