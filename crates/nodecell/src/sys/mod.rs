@@ -41,6 +41,11 @@ unsafe fn fork_like_clone(flags: libc::c_int) -> io::Result<Forked> {
             0usize,
         )
     };
+    forked(ret)
+}
+
+/// Where a fork-like call returned, from its return value (-1: failed, with errno set).
+fn forked(ret: i64) -> io::Result<Forked> {
     match ret {
         -1 => Err(io::Error::last_os_error()),
         0 => Ok(Forked::Child),
@@ -61,11 +66,7 @@ pub fn clone_with_namespaces(flags: libc::c_int) -> io::Result<Forked> {
 pub fn fork_single_threaded() -> io::Result<Forked> {
     // SAFETY: the launcher is single-threaded (it never starts threads), so the child may
     // keep running arbitrary code, including allocation, after the fork.
-    match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()),
-        0 => Ok(Forked::Child),
-        pid => Ok(Forked::Parent(pid)),
-    }
+    forked(unsafe { libc::fork() }.into())
 }
 
 /// Closes every fd from `first` upwards.

@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::Forked;
+use super::{forked, Forked};
 
 /// `fork(2)` in a zygote: a Node process with threads of its own (V8's platform workers, its
 /// delayed-task scheduler, Node's SIGUSR1 watcher), where only the calling thread goes on in
@@ -18,11 +18,7 @@ pub fn fork_zygote() -> io::Result<Forked> {
     // --single-threaded, so no task ever reaches its platform's workers, and the zygote
     // never starts libuv's threadpool; every thread of Node's is then parked on a condition
     // variable or in epoll_wait, holding no lock.
-    match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()),
-        0 => Ok(Forked::Child),
-        pid => Ok(Forked::Parent(pid)),
-    }
+    forked(unsafe { libc::fork() }.into())
 }
 
 /// With `true`, children that exit are reaped by the kernel (SIGCHLD ignored); with

@@ -51,43 +51,41 @@ pub(crate) async fn fork(
     spec: ChildSpec,
     timeout_ms: u64,
 ) -> Result<(Started, Option<RunCgroup>), ForkError> {
-    {
-        let started = Instant::now();
-        let (channel, status, link) = request(&zygote, &spec)?;
-        let timeout = Duration::from_millis(timeout_ms.max(1));
-        let handshake = tokio::task::spawn_blocking(move || handshake(link, timeout))
-            .await
-            .map_err(|e| StartError::NotReady(format!("the zygote's handshake: {e}")))?;
-        let (pid, link, intermediate) = match handshake {
-            Ok(h) => h,
-            Err(e) => {
-                // A zygote that died as it was asked: a fresh one may serve.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let why = format!("the zygote's child: {e}");
-                return Err(match zygote.running() {
-                    true => ForkError::Start(StartError::NotReady(why)),
-                    false => ForkError::Gone(why),
-                });
-            }
-        };
-        let pidfd = crate::sys::pidfd_open(pid).map_err(StartError::Spawn)?;
-        let process = ZygoteChild {
-            pid: pid as u32,
-            pidfd,
-            link: crate::sys::async_reader(link).map_err(StartError::Spawn)?,
-            intermediate: crate::sys::async_reader(intermediate).map_err(StartError::Spawn)?,
-            _zygote: zygote,
-        };
-        Ok((
-            Started {
-                process: Box::new(process),
-                channel,
-                status: Some(status),
-                started,
-            },
-            None,
-        ))
-    }
+    let started = Instant::now();
+    let (channel, status, link) = request(&zygote, &spec)?;
+    let timeout = Duration::from_millis(timeout_ms.max(1));
+    let handshake = tokio::task::spawn_blocking(move || handshake(link, timeout))
+        .await
+        .map_err(|e| StartError::NotReady(format!("the zygote's handshake: {e}")))?;
+    let (pid, link, intermediate) = match handshake {
+        Ok(h) => h,
+        Err(e) => {
+            // A zygote that died as it was asked: a fresh one may serve.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let why = format!("the zygote's child: {e}");
+            return Err(match zygote.running() {
+                true => ForkError::Start(StartError::NotReady(why)),
+                false => ForkError::Gone(why),
+            });
+        }
+    };
+    let pidfd = crate::sys::pidfd_open(pid).map_err(StartError::Spawn)?;
+    let process = ZygoteChild {
+        pid: pid as u32,
+        pidfd,
+        link: crate::sys::async_reader(link).map_err(StartError::Spawn)?,
+        intermediate: crate::sys::async_reader(intermediate).map_err(StartError::Spawn)?,
+        _zygote: zygote,
+    };
+    Ok((
+        Started {
+            process: Box::new(process),
+            channel,
+            status: Some(status),
+            started,
+        },
+        None,
+    ))
 }
 
 type Request = (
