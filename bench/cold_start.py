@@ -14,6 +14,11 @@ from the kernel's child rusage) and the ratio of medians to bare Node:
                                 runner.js` per request, no pool, no nodecell (a job written to
                                 fd 3, the result read from fd 4), with an equivalent nsjail
                                 config (namespaces, read-only binds, tmpfs /tmp, nobody)
+- service, no pool (boot|zygote) `POST /v1/execute` of `return 1` to a `nodecell serve
+                                --pool-size 0` on loopback: a fresh native sandbox per request,
+                                Node booted in it (boot path) or forked from the service's
+                                zygote (zygote path, issue 17); wall time only (a zygote's
+                                children are reaped by it, so no CPU comes back to this script)
 
 Target (issue 2): nodecell run (native) / bare <= 1.5.
 
@@ -23,9 +28,12 @@ measured in the same alternation, for before/after comparisons of a change.
     python3 bench/cold_start.py [--runs N] [--baseline DIR]
 """
 import argparse
+import http.client
 import json
 import os
 import resource
+import signal
+import socket
 import statistics
 import struct
 import subprocess
@@ -59,6 +67,64 @@ def timed(cmd, stdin=None, pass_fds=(), env=None):
     if r.returncode != 0:
         sys.exit(f"{cmd} failed ({r.returncode}): {r.stderr.decode()[:500]}")
     return dt, children_cpu_ms() - c0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Service:
+    """`nodecell serve --pool-size 0` on loopback, backend native on its boot or zygote path:
+    every request starts a fresh sandbox."""
+
+    def __init__(self, zygote):
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if k != "NODE_EXTRA_CA_CERTS"}
+        self.proc = subprocess.Popen(
+            [NODECELL, "serve", "--http-listen", f"127.0.0.1:{self.port}",
+             "--grpc-listen", f"127.0.0.1:{free_port()}", "--pool-size", "0",
+             "--backend", "native", "--native-zygote", "true" if zygote else "false"],
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        t = time.perf_counter()
+        while True:
+            if self.proc.poll() is not None or time.perf_counter() - t > 30:
+                self.close()
+                sys.exit(f"nodecell serve (zygote {zygote}) did not get ready")
+            try:
+                if self.request("GET", "/readyz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+    def request(self, method, path, body=None, conn=None):
+        c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        c.request(method, path, body=body, headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = r.read()
+        if conn is None:
+            c.close()
+        return r.status, data
+
+    def run(self):
+        """Wall time (ms) of one request on a kept-alive connection; CPU unknown (NaN)."""
+        t = time.perf_counter()
+        status, data = self.request("POST", "/v1/execute", b'{"code": "return 1"}', self.conn)
+        dt = (time.perf_counter() - t) * 1000
+        if status != 200 or json.loads(data).get("result") != 1:
+            sys.exit(f"the service failed ({status}): {data[:500]}")
+        return dt, float("nan")
+
+    def close(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
 
 
 def nsjail_reference_cmd(cfg_path):
@@ -166,6 +232,9 @@ def main():
                image, "-e", "console.log(JSON.stringify({status: 'ok', result: 1}))"]
         commands.append(("docker run --rm per request (reference)",
                          lambda: timed(run, env=engine_env)))
+    services = [Service(zygote=False), Service(zygote=True)]
+    commands.append(("service, no pool (boot path)", services[0].run))
+    commands.append(("service, no pool (zygote path)", services[1].run))
     cfg = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
     # nsjail run directly (the reference) keeps two work directories in /tmp; nodecell gives
     # nsjail a /run of its own instead. Those this script makes are removed at the end.
@@ -190,6 +259,8 @@ def main():
                 walls[n].append(w)
                 cpus[n].append(c)
     finally:
+        for s in services:
+            s.close()
         os.unlink(cfg.name)
         for d in made:
             try:
@@ -203,7 +274,8 @@ def main():
         w = statistics.median(walls[n])
         print(f"{n:<34} {w:>11.1f} {q(walls[n], 0.9):>11.1f} {statistics.median(cpus[n]):>10.1f} {w / bare:>7.2f}")
     print(f"over {args.runs} runs each, {os.cpu_count()} cores; target (issue 2): "
-          f"nodecell run (native) ÷ bare <= 1.5")
+          f"nodecell run (native) ÷ bare <= 1.5 (issue 17's targets, for a warm pool, are "
+          f"bench/service.py's)")
 
 
 if __name__ == "__main__":

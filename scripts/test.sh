@@ -30,11 +30,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --release --locked --no-fail-fast
 fi
-# The zygote path (backend native with [backends.native] zygote, docs/architecture.md
-# "Zygotes"): the contract and hostile corpora, the pool and the service's tests again, every
-# native sandbox forked from a zygote (~2 min; tests/zygote.rs, in the run above, checks what is
-# particular to it).
-NODECELL_NATIVE_ZYGOTE=true cargo test --release --locked --no-fail-fast --test corpus \
+# Backend native's boot path (`[backends.native] zygote = false`; the run above used its
+# default, the zygote path, docs/architecture.md "Zygotes"): the contract and hostile corpora,
+# the pool and the service's tests again, every native sandbox booting its own Node (~2 min).
+NODECELL_NATIVE_ZYGOTE=false cargo test --release --locked --no-fail-fast --test corpus \
   --test pool --test access --test avs --test batch --test grpc --test http \
   --test http_details --test limits --test memory --test session --test tls -- \
   --skip docker --skip gvisor --skip nsjail --skip landlock

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use nodecell::{
     Discovery, Engine, EngineConfig, ExecRequest, JsonError, JsonObject, LimitOverrides, Mode,
-    Prelaunch, Profile, Status,
+    ModuleLoading, Prelaunch, Profile, Status,
 };
 
 #[derive(Parser)]
@@ -225,6 +225,29 @@ async fn docker_engine_line(engine: &nodecell::Engine) -> String {
     )
 }
 
+/// What `check` says of backend native's zygote path (docs/architecture.md, "Zygotes"):
+/// one sandbox is started to find out whether a zygote starts and forks here.
+async fn zygote_line(engine: &nodecell::Engine) -> String {
+    let native = match engine.backend("native") {
+        Ok(b) if engine.report(b).available => b,
+        _ => return "zygote: backend native is unavailable\n".into(),
+    };
+    if engine.zygote_fallback().is_none() {
+        let limits = &engine.config().default_limits;
+        match engine.start(native, limits, ModuleLoading::Eager).await {
+            Ok(sandbox) => sandbox.discard().await,
+            Err(e) => return format!("zygote: no sandbox started: {e}\n"),
+        }
+    }
+    match engine.zygote_fallback() {
+        None if engine.zygote_proven() => {
+            "zygote: backend native forks its sandboxes from a zygote\n".into()
+        }
+        None => "zygote: not tried\n".into(),
+        Some(why) => format!("zygote: backend native boots Node in each sandbox: {why}\n"),
+    }
+}
+
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Cmd::Serve { .. } => unreachable!("serve runs on its own runtime"),
@@ -253,6 +276,7 @@ async fn run(cli: Cli) -> ExitCode {
                 for r in &reports {
                     text.push_str(&r.to_string());
                 }
+                text.push_str(&zygote_line(&engine).await);
                 text.push_str(&docker_engine_line(&engine).await);
                 print_line(text.trim_end());
             }
@@ -309,7 +333,9 @@ async fn run(cli: Cli) -> ExitCode {
             // The backend's launcher starts first, before anything else here, and creates
             // the sandbox's namespaces while the request is read and the engine discovers
             // the host (a request found bad later just drops it).
-            let config = EngineConfig::default().locate_installation();
+            let mut config = EngineConfig::default().locate_installation();
+            // One run boots Node once either way: a zygote would only add its own boot.
+            config.backends.native.zygote = false;
             let name = backend.as_deref().unwrap_or(nodecell::backend::names()[0]);
             let prelaunch = Prelaunch::for_backend(&config, name).ok().flatten();
             // From here on SIGTERM and SIGINT drop the run, which kills its sandbox and

@@ -327,7 +327,10 @@ async fn read_capped(
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     match state.not_ready() {
-        None => (StatusCode::OK, "ready").into_response(),
+        None => match state.zygote_fallback() {
+            None => (StatusCode::OK, "ready").into_response(),
+            Some(why) => (StatusCode::OK, format!("ready ({why})")).into_response(),
+        },
         Some(why) => ApiError::new(ErrorCode::NotReady, why).into_response(),
     }
 }

@@ -149,8 +149,7 @@ fn limit_settings() -> [Setting; 18] {
 
 /// Every setting, in the order `--help` shows them.
 pub fn settings() -> Vec<Setting> {
-    let mut all =
-        vec![
+    let mut all = vec![
         Setting {
             key: "http_listen",
             env: "NODECELL_HTTP_LISTEN",
@@ -383,7 +382,12 @@ pub fn settings() -> Vec<Setting> {
             flag: "launcher",
             unit: "path",
             help: "The nodecell-launcher binary (backends native and landlock)",
-            get: |c| located(&c.engine.launcher_path, &EngineConfig::default().launcher_path),
+            get: |c| {
+                located(
+                    &c.engine.launcher_path,
+                    &EngineConfig::default().launcher_path,
+                )
+            },
             set: |c, v| {
                 c.engine.launcher_path = PathBuf::from(v);
                 Ok(())
@@ -411,7 +415,8 @@ pub fn settings() -> Vec<Setting> {
             env: "NODECELL_NATIVE_ZYGOTE",
             flag: "native-zygote",
             unit: "true|false",
-            help: "Backend native: fork sandboxes from a pre-booted zygote instead of booting Node",
+            help:
+                "Backend native: fork sandboxes from a pre-booted zygote (false: boot Node in each)",
             get: |c| c.engine.backends.native.zygote.to_string(),
             set: |c, v| {
                 c.engine.backends.native.zygote = boolean(v)?;

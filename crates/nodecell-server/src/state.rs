@@ -115,6 +115,16 @@ impl AppState {
         None
     }
 
+    /// Why backend native boots Node in each sandbox although its zygote path is
+    /// configured (`/readyz` says it; the service is ready either way).
+    pub fn zygote_fallback(&self) -> Option<String> {
+        if !self.engine.config().backends.native.zygote {
+            return None;
+        }
+        let why = self.engine.zygote_fallback()?;
+        Some(format!("backend native boots Node in each sandbox: {why}"))
+    }
+
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
     }
@@ -322,6 +332,11 @@ impl AppState {
             "default_limits": self.engine.config().default_limits,
             "max_limits": self.engine.config().max_limits,
             "allowed_modules": self.engine.layout().allowed_modules,
+            "native_zygote": {
+                "configured": self.engine.config().backends.native.zygote,
+                "forked": self.engine.zygote_proven(),
+                "fallback": self.engine.zygote_fallback(),
+            },
             "required_protections": Protection::ALL.iter()
                 .filter(|p| self.engine.report(self.backend).protections.iter().any(|s| s.protection == **p && s.required))
                 .map(|p| p.as_str()).collect::<Vec<_>>(),

@@ -98,8 +98,10 @@ pub struct BackendsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct NativeConfig {
     /// Fork each sandbox from a zygote (a Node that booted the runner once, in a base
-    /// sandbox; docs/architecture.md, "Zygotes") instead of booting Node in it. Needs the
-    /// zygote addon next to the launcher (`libnodecell_zygote.so`).
+    /// sandbox; docs/architecture.md, "Zygotes") instead of booting Node in it (the
+    /// default). Needs the zygote addon next to the launcher (`libnodecell_zygote.so`);
+    /// where the zygote path does not work, the boot path serves and
+    /// [`crate::Engine::zygote_fallback`] says why.
     pub zygote: bool,
     /// A zygote forks at most this many sandboxes; then a fresh one takes over.
     pub zygote_max_forks: u64,
@@ -110,7 +112,7 @@ pub struct NativeConfig {
 impl Default for NativeConfig {
     fn default() -> Self {
         NativeConfig {
-            zygote: false,
+            zygote: true,
             zygote_max_forks: 1000,
             zygote_max_age_ms: 600_000,
         }

@@ -282,32 +282,61 @@ impl Engine {
             });
         }
         let heap_cap = !report.enforces(Protection::CgroupMemory);
-        let runner = self.runner_start(heap_cap.then_some(limits.memory_mib), modules);
-        let snapshot_flags = runner.snapshot.is_some().then(|| runner.flags.clone());
-        let plan = backend.plan(&PlanContext {
-            config: &self.config,
-            layout: &self.layout,
-            host: &self.host,
-            report,
-            limits,
-            runner,
-            zygotes: &self.zygotes,
-        })?;
-        let sandbox = Sandbox::start(
-            plan,
-            backend.name(),
-            self.config.startup_timeout_ms,
-            prelaunch,
-        )
-        .await
-        .map_err(|e| {
-            // Node aborts on a damaged snapshot: the next start checks the blob again.
-            if let Some(flags) = &snapshot_flags {
-                self.snapshots.recheck(flags);
+        let mut prelaunch = prelaunch;
+        loop {
+            let runner = self.runner_start(heap_cap.then_some(limits.memory_mib), modules);
+            let snapshot_flags = runner.snapshot.is_some().then(|| runner.flags.clone());
+            let plan = backend.plan(&PlanContext {
+                config: &self.config,
+                layout: &self.layout,
+                host: &self.host,
+                report,
+                limits,
+                runner,
+                zygotes: &self.zygotes,
+            })?;
+            let from_zygote = plan.from_zygote;
+            let started = Sandbox::start(
+                plan,
+                backend.name(),
+                self.config.startup_timeout_ms,
+                prelaunch.take(),
+            )
+            .await;
+            match started {
+                Ok(sandbox) => {
+                    if from_zygote {
+                        self.zygotes.started();
+                    }
+                    return Ok(sandbox.with_heap_cap(heap_cap.then_some(limits.memory_mib)));
+                }
+                // The zygote path does not work here: the boot path takes over (planned
+                // again, now without the zygote).
+                Err(e) if from_zygote && self.zygotes.failed(&e) => continue,
+                Err(e) => {
+                    // Node aborts on a damaged snapshot: the next start checks the blob again.
+                    if let Some(flags) = &snapshot_flags {
+                        self.snapshots.recheck(flags);
+                    }
+                    return Err(self.node_gone().unwrap_or(e));
+                }
             }
-            self.node_gone().unwrap_or(e)
-        })?;
-        Ok(sandbox.with_heap_cap(heap_cap.then_some(limits.memory_mib)))
+        }
+    }
+
+    /// Why backend native boots Node in each sandbox instead of forking it from a zygote
+    /// (docs/architecture.md, "Zygotes"); `None` while the zygote path serves, or has not
+    /// been tried yet.
+    pub fn zygote_fallback(&self) -> Option<String> {
+        if !self.config.backends.native.zygote {
+            return Some("off in the configuration ([backends.native] zygote = false)".into());
+        }
+        self.zygotes.fallback()
+    }
+
+    /// Whether a sandbox forked from a zygote has started on this engine.
+    pub fn zygote_proven(&self) -> bool {
+        self.zygotes.proven()
     }
 
     /// Why a start failed when the configured Node binary is gone from the host: a tool's

@@ -67,6 +67,8 @@ pub enum StartError {
     NotReady(String),
     #[error("the sandbox did not become ready within {0} ms")]
     StartupTimeout(u64),
+    #[error("the zygote did not start: {0}")]
+    Zygote(String),
 }
 
 /// One run, end to end.

@@ -193,6 +193,7 @@ fn check_reports_the_host() {
         "seccomp",
         "cgroup_memory",
         "no_new_privs",
+        "zygote: backend native forks its sandboxes from a zygote",
     ] {
         assert!(text.contains(needle), "missing {needle}: {text}");
     }

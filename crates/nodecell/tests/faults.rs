@@ -425,7 +425,9 @@ fn a_damaged_runner_snapshot_is_built_again() {
         .unwrap();
     assert!(cp.success());
     let _ = std::fs::remove_dir_all(runner.join(".snapshot"));
-    let (config, port) = write_config(&tmp.0, "build", "", "", Some(&runner));
+    // The snapshot is what the boot path starts Node from (a zygote boots from files once).
+    let boot_path = "[engine.backends.native]\nzygote = false";
+    let (config, port) = write_config(&tmp.0, "build", "", boot_path, Some(&runner));
     let server = Serve::start(&[], &config, port, &[]);
     server.wait_ready();
     server.stop();
@@ -441,7 +443,7 @@ fn a_damaged_runner_snapshot_is_built_again() {
     let damaged = |damage: &[u8]| std::fs::read(&blob).map_or(true, |b| b == damage);
     for damage in [&b"garbage"[..], &good[..good.len() / 2], b""] {
         std::fs::write(&blob, damage).unwrap();
-        let (config, port) = write_config(&tmp.0, "serve", "", "", Some(&runner));
+        let (config, port) = write_config(&tmp.0, "serve", "", boot_path, Some(&runner));
         let server = Serve::start(&[], &config, port, &[]);
         // The warm sandbox starts from the blob, built again.
         server.wait_ready();

@@ -1,7 +1,8 @@
-//! Backend native's zygote path (`[backends.native] zygote`): what its children must not
-//! share, what they cannot reach, and zygotes replaced (dead, or past their fork budget).
-//! The corpora, pool and server tests run on this path too (scripts/test.sh runs them with
-//! NODECELL_NATIVE_ZYGOTE=true).
+//! Backend native's zygote path (`[backends.native] zygote`, the default): what its
+//! children must not share, what they cannot reach, zygotes replaced (dead, or past their
+//! fork budget), and the boot path taking over where no zygote starts. Every other test
+//! runs on this path too (scripts/test.sh runs the corpora, pool and server tests again
+//! with NODECELL_NATIVE_ZYGOTE=false, on the boot path).
 
 mod common;
 
@@ -38,6 +39,9 @@ async fn run(engine: &Engine, code: &str) -> Value {
         .await
         .expect("the run starts");
     assert_eq!(outcome.status, Status::Ok, "{outcome:?}");
+    // Forked from a zygote, not booted after a fallback (or the test proves nothing).
+    assert_eq!(engine.zygote_fallback(), None);
+    assert!(engine.zygote_proven());
     serde_json::from_str(outcome.result.as_ref().expect("a result").get()).unwrap()
 }
 
@@ -249,4 +253,45 @@ async fn a_zygote_past_its_forks_is_replaced_and_ends_with_its_last_child() {
         wait_for_no_zygotes().is_empty(),
         "zygotes outlive their engine"
     );
+}
+
+/// Where no zygote starts (its addon missing, or not a Node addon), each sandbox boots Node
+/// instead: the run that found out succeeds, and the engine says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_boot_path_serves_where_no_zygote_starts() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    wait_for_no_zygotes();
+    let dir = std::env::temp_dir().join(format!("nodecell-zygote-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let launcher = dir.join("nodecell-launcher");
+    std::fs::copy(env!("CARGO_BIN_EXE_nodecell-launcher"), &launcher).unwrap();
+    let addon = dir.join(nodecell::config::ZYGOTE_ADDON);
+    for (broken, reason) in [
+        (None, "No such file"),
+        (Some("not an ELF file"), "zygote did not start"),
+    ] {
+        if let Some(text) = broken {
+            std::fs::write(&addon, text).unwrap();
+        }
+        let mut config = zygote_config();
+        config.launcher_path = launcher.clone();
+        let engine = Engine::new(config).unwrap();
+        for i in 0..2 {
+            let outcome = engine
+                .run(&ExecRequest {
+                    code: format!("return {i}"),
+                    ..Default::default()
+                })
+                .await
+                .expect("the run starts on the boot path");
+            assert_eq!(outcome.status, Status::Ok, "{outcome:?}");
+            assert_eq!(outcome.result.unwrap().get(), i.to_string());
+        }
+        let why = engine.zygote_fallback().expect("the engine says why");
+        assert!(why.contains(reason), "{why}");
+        assert!(!engine.zygote_proven());
+        assert!(zygote_nodes().is_empty(), "{:?}", zygote_nodes());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    common::assert_no_leftover_cgroups();
 }

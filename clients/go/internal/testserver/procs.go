@@ -61,15 +61,18 @@ func Scan() map[int]Proc {
 }
 
 // NodeDescendants is the live `node` processes whose ancestry includes root, each with its
-// chain of processes below root (the sandbox's launcher, nsjail, ..., then node itself).
+// chain of processes below root (the sandbox's launcher, nsjail, ..., then node itself). A
+// sandbox forked from a zygote (the native backend's default) has the chain below its
+// zygote, which outlives it; the zygotes themselves are left out.
 func NodeDescendants(root int) map[int][]int {
 	procs := Scan()
 	found := map[int][]int{}
 	for pid, p := range procs {
-		if !IsNode(p) || p.Gone() {
+		if !IsNode(p) || p.Gone() || IsZygote(procs, pid) {
 			continue
 		}
 		chain := []int{pid}
+		belowZygote := false
 		for cur := p.PPID; cur > 1; cur = procs[cur].PPID {
 			if cur == root {
 				found[pid] = chain
@@ -78,10 +81,32 @@ func NodeDescendants(root int) map[int][]int {
 			if _, ok := procs[cur]; !ok {
 				break
 			}
-			chain = append([]int{cur}, chain...)
+			belowZygote = belowZygote || IsZygote(procs, cur)
+			if !belowZygote {
+				chain = append([]int{cur}, chain...)
+			}
 		}
 	}
 	return found
+}
+
+// IsZygote reports whether pid is a zygote's Node: started with --zygote=, and not a fork of
+// a process that was (its forks keep its command line).
+func IsZygote(procs map[int]Proc, pid int) bool {
+	return startedAsZygote(pid) && !startedAsZygote(procs[pid].PPID)
+}
+
+func startedAsZygote(pid int) bool {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	for _, arg := range strings.Split(string(raw), "\x00") {
+		if strings.HasPrefix(arg, "--zygote=") {
+			return true
+		}
+	}
+	return false
 }
 
 // IsNode reports whether p is a Node process: its command is "node", or "MainThread", the

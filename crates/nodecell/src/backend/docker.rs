@@ -365,6 +365,7 @@ fn plan(
         confirmation: Confirmation::ContainerLauncher { namespaces },
         accounting: AccountingPlan::FromStart(pids),
         scratch: None,
+        from_zygote: false,
     })
 }
 

@@ -80,6 +80,7 @@ impl Backend for Fake {
             confirmation: Confirmation::Declared(LaunchReport::default()),
             accounting: AccountingPlan::Unmetered,
             scratch: None,
+            from_zygote: false,
         })
     }
 }

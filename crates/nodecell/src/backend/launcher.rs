@@ -47,6 +47,7 @@ pub(crate) fn plan(
         confirmation: Confirmation::LauncherReport { node_depth },
         accounting,
         scratch,
+        from_zygote: false,
     })
 }
 

@@ -65,7 +65,7 @@ impl Backend for Native {
             }),
             _ => AccountingPlan::Watchdog,
         };
-        if cx.config.backends.native.zygote {
+        if cx.config.backends.native.zygote && cx.zygotes.in_use() {
             return Ok(zygote_plan(cx, accounting));
         }
         // launcher → init → node
@@ -151,6 +151,7 @@ fn zygote_plan(cx: &PlanContext<'_>, accounting: AccountingPlan) -> SandboxPlan 
         confirmation: Confirmation::LauncherReport { node_depth: 0 },
         accounting,
         scratch: None,
+        from_zygote: true,
     }
 }
 

@@ -136,7 +136,7 @@ impl Accounting {
                 {
                     tracing::debug!(error = %e, "RLIMIT_DATA stays as set at start");
                 }
-                Ok(tree_usage(root).0)
+                Ok(tree_usage(root, node).0)
             }
             Accounting::Unmetered => Ok(0),
         }
@@ -202,7 +202,7 @@ impl Accounting {
             }
             _ => match self.cgroup() {
                 Some(cg) => cg.memory_peak_bytes().unwrap_or(0),
-                None => peak_seen.max(tree_usage(root).0),
+                None => peak_seen.max(tree_usage(root, node).0),
             },
         };
         usage.memory_peak_bytes = peak.saturating_sub(baseline);
@@ -211,11 +211,12 @@ impl Accounting {
 }
 
 /// Resident memory and number of threads of every process below `root` (the sandbox's
-/// program, which a landlock sandbox's orphans are re-parented to).
-pub(crate) fn tree_usage(root: i32) -> (u64, u64) {
+/// program, which a landlock sandbox's orphans are re-parented to), and of `root` itself
+/// where it is Node (`node`: a sandbox forked from a zygote).
+pub(crate) fn tree_usage(root: i32, node: i32) -> (u64, u64) {
     procfs::tree(root)
         .into_iter()
-        .skip(1)
+        .skip(usize::from(root != node))
         .fold((0, 0), |(rss, n), pid| {
             (
                 rss + procfs::rss_bytes(pid).unwrap_or(0),

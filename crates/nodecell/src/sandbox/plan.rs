@@ -20,6 +20,9 @@ pub(crate) struct SandboxPlan {
     pub accounting: AccountingPlan,
     /// The run's private directory on the host, removed with the sandbox.
     pub scratch: Option<ScratchDir>,
+    /// Forked from a zygote (backend native's zygote path): the engine falls back to the
+    /// boot path where that fails (`Zygotes::failed`, in backend/zygote).
+    pub from_zygote: bool,
 }
 
 /// How the sandbox's processes come to be.

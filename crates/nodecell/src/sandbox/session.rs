@@ -217,7 +217,7 @@ impl Sandbox {
                             self.accounting.sample_group();
                             continue;
                         }
-                        let (rss, tasks) = tree_usage(self.root_pid());
+                        let (rss, tasks) = tree_usage(self.root_pid(), self.node_pid);
                         peak_seen = peak_seen.max(rss);
                         if rss > baseline + limits.memory_bytes() {
                             break End::MemoryLimit;

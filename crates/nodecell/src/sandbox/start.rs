@@ -27,6 +27,7 @@ impl Sandbox {
             confirmation,
             accounting,
             scratch,
+            from_zygote: _,
         } = plan;
         let mut from_start = None;
         let Started {

@@ -72,11 +72,14 @@ pub fn is_allocation_failure(message: &str) -> bool {
     message.contains("allocation failed") || message.contains("Failed to allocate memory")
 }
 
-/// Whether backend native forks its sandboxes from a zygote in this test run:
-/// `NODECELL_NATIVE_ZYGOTE=true` (the server's setting, which the servers the tests start
-/// read too; scripts/test.sh runs the suites both ways).
+/// Whether backend native forks its sandboxes from a zygote in this test run: the default,
+/// unless `NODECELL_NATIVE_ZYGOTE=false` (the server's setting, which the servers the tests
+/// start read too; scripts/test.sh runs the suites both ways).
 pub fn zygote() -> bool {
-    std::env::var("NODECELL_NATIVE_ZYGOTE").is_ok_and(|v| v == "true")
+    match std::env::var("NODECELL_NATIVE_ZYGOTE") {
+        Ok(v) => v == "true",
+        Err(_) => nodecell::NativeConfig::default().zygote,
+    }
 }
 
 pub fn config() -> EngineConfig {

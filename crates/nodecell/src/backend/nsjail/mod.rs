@@ -142,6 +142,7 @@ impl Backend for Nsjail {
                 None => AccountingPlan::Watchdog,
             },
             scratch: None,
+            from_zygote: false,
         })
     }
 }

@@ -6,6 +6,12 @@
 //! one takes over. The old one stays until its last child is gone (each child holds it):
 //! its children are processes of its pid namespace and die with it. A zygote that stops
 //! answering is replaced at the next request.
+//!
+//! The zygote path is backend native's default; where it does not work (no addon, a
+//! zygote that cannot start, or children that cannot), the engine falls back to the boot
+//! path and says why ([`Zygotes::fallback`]): a zygote's first sandbox that fails to start
+//! is tried again on the boot path, and the zygote path is tried again after
+//! [`FALLBACK_RETRY`].
 
 mod child;
 
@@ -58,11 +64,68 @@ impl Zygote {
     }
 }
 
-/// An engine's serving zygote of each launch spec (keyed by the spec's JSON).
+/// How long the boot path serves after the zygote path failed before it is tried again.
+pub(crate) const FALLBACK_RETRY: Duration = Duration::from_secs(60);
+
+/// An engine's serving zygote of each launch spec (keyed by the spec's JSON), and whether
+/// the zygote path works on this host.
 #[derive(Clone, Default)]
-pub(crate) struct Zygotes(Arc<tokio::sync::Mutex<HashMap<String, Arc<Zygote>>>>);
+pub(crate) struct Zygotes {
+    serving: Arc<tokio::sync::Mutex<HashMap<String, Arc<Zygote>>>>,
+    path: Arc<std::sync::Mutex<PathState>>,
+}
+
+/// What the engine has seen of the zygote path.
+#[derive(Default)]
+struct PathState {
+    /// A sandbox forked from a zygote started (its report read and its runner ready).
+    proven: bool,
+    /// Why the boot path serves instead, and since when.
+    fallback: Option<(String, Instant)>,
+}
 
 impl Zygotes {
+    /// Whether the next sandbox is forked from a zygote: no failure of the zygote path
+    /// younger than [`FALLBACK_RETRY`].
+    pub(crate) fn in_use(&self) -> bool {
+        let path = self.path.lock().unwrap_or_else(|e| e.into_inner());
+        match &path.fallback {
+            Some((_, since)) => since.elapsed() >= FALLBACK_RETRY,
+            None => true,
+        }
+    }
+
+    /// Why the boot path serves instead of the zygote path, while it does.
+    pub(crate) fn fallback(&self) -> Option<String> {
+        let path = self.path.lock().unwrap_or_else(|e| e.into_inner());
+        path.fallback.as_ref().map(|(why, _)| why.clone())
+    }
+
+    /// Whether the zygote path has started a sandbox yet.
+    pub(crate) fn proven(&self) -> bool {
+        self.path.lock().unwrap_or_else(|e| e.into_inner()).proven
+    }
+
+    /// A sandbox forked from a zygote started.
+    pub(crate) fn started(&self) {
+        let mut path = self.path.lock().unwrap_or_else(|e| e.into_inner());
+        path.proven = true;
+        path.fallback = None;
+    }
+
+    /// A sandbox planned on the zygote path failed to start with `error`: whether the boot
+    /// path takes over (and the start is tried again on it). It does when the zygote itself
+    /// could not start, or when no sandbox forked from a zygote ever started here.
+    pub(crate) fn failed(&self, error: &StartError) -> bool {
+        let mut path = self.path.lock().unwrap_or_else(|e| e.into_inner());
+        if path.proven && !matches!(error, StartError::Zygote(_)) {
+            return false;
+        }
+        tracing::warn!(error = %error, "backend native falls back to its boot path");
+        path.fallback = Some((error.to_string(), Instant::now()));
+        true
+    }
+
     /// The zygote for `spec`: the serving one, or a fresh one started now.
     pub(crate) async fn get(
         &self,
@@ -70,14 +133,17 @@ impl Zygotes {
         spec: &LaunchSpec,
     ) -> Result<Arc<Zygote>, StartError> {
         let key = serde_json::to_string(spec).map_err(|e| StartError::Spawn(e.into()))?;
-        let mut zygotes = self.0.lock().await;
+        let mut zygotes = self.serving.lock().await;
         if let Some(z) = zygotes.get(&key) {
             if z.serves() {
                 return Ok(z.clone());
             }
         }
         zygotes.remove(&key);
-        let z = Arc::new(start(config, spec).await?);
+        let z = Arc::new(start(config, spec).await.map_err(|e| match e {
+            e @ StartError::Zygote(_) => e,
+            e => StartError::Zygote(e.to_string()),
+        })?);
         zygotes.insert(key, z.clone());
         Ok(z)
     }
@@ -87,6 +153,13 @@ impl Zygotes {
 /// launcher reported what it applied and the zygote's Node said "ready" on fd 4.
 async fn start(config: &EngineConfig, spec: &LaunchSpec) -> Result<Zygote, StartError> {
     let spawn = |e: std::io::Error| StartError::Spawn(e);
+    let addon = config.zygote_addon_path();
+    if let Err(e) = std::fs::metadata(&addon) {
+        return Err(StartError::Zygote(format!(
+            "its addon {}: {e} (built by `cargo build --release -p nodecell-zygote`)",
+            addon.display()
+        )));
+    }
     let (control, zygote_end) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -134,11 +207,7 @@ async fn start(config: &EngineConfig, spec: &LaunchSpec) -> Result<Zygote, Start
     let timeout = Duration::from_millis(config.startup_timeout_ms);
     match tokio::time::timeout(timeout, ready).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            return Err(StartError::NotReady(format!(
-                "the zygote did not start: {e}"
-            )))
-        }
+        Ok(Err(e)) => return Err(StartError::Zygote(e.to_string())),
         Err(_) => return Err(StartError::StartupTimeout(config.startup_timeout_ms)),
     }
     tracing::debug!(launcher = launcher.id(), "zygote ready");
