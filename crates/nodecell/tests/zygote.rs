@@ -295,3 +295,91 @@ async fn the_boot_path_serves_where_no_zygote_starts() {
     std::fs::remove_dir_all(&dir).unwrap();
     common::assert_no_leftover_cgroups();
 }
+
+/// A zygote runs in a cgroup of its own (memory and processes capped), which goes with it;
+/// its children run in their runs' own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zygote_has_a_cgroup_of_its_own() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    wait_for_no_zygotes();
+    let engine = Engine::new(zygote_config()).unwrap();
+    let native = engine.backend("native").unwrap();
+    if !engine
+        .report(native)
+        .enforces(nodecell::Protection::CgroupMemory)
+    {
+        eprintln!("skipped: no memory cgroup on this host");
+        return;
+    }
+    let child = "const t = Date.now(); while (Date.now() - t < 1000) {} return 1";
+    let (groups, ran) = tokio::join!(
+        async {
+            // Once a child runs its job (its zygote is ready and in its cgroup; the child
+            // joins its run's while it starts, before its job is sent).
+            let t0 = Instant::now();
+            let mut child = None;
+            while t0.elapsed() < Duration::from_secs(5) {
+                child = zygote_children().first().copied().and_then(memory_group);
+                if child
+                    .as_ref()
+                    .is_some_and(|g| g.to_string_lossy().contains("/run-"))
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let nodes = zygote_nodes();
+            assert_eq!(nodes.len(), 1, "{nodes:?}");
+            (memory_group(*nodes.first().unwrap()), child)
+        },
+        run(&engine, child)
+    );
+    assert_eq!(ran, 1);
+    let (zygote_group, child_group) = groups;
+    let zygote_group = zygote_group.expect("the zygote is in a memory cgroup");
+    let name = zygote_group
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(name.starts_with("zygote-"), "{}", zygote_group.display());
+    let limit = ["memory.limit_in_bytes", "memory.max"]
+        .iter()
+        .find_map(|f| std::fs::read_to_string(zygote_group.join(f)).ok())
+        .expect("a memory limit file");
+    assert_eq!(limit.trim(), (512u64 << 20).to_string());
+    let child_group = child_group.expect("a child was running");
+    assert!(
+        child_group
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("run-"),
+        "{}",
+        child_group.display()
+    );
+    drop(engine);
+    assert!(wait_for_no_zygotes().is_empty());
+    let t0 = Instant::now();
+    while zygote_group.exists() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!zygote_group.exists(), "{} is left", zygote_group.display());
+}
+
+/// The memory cgroup directory of `pid` (v1's memory hierarchy, else the v2 tree).
+fn memory_group(pid: i32) -> Option<std::path::PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let line = |want: fn(&str) -> bool| {
+        text.lines().find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+            want(controllers).then(|| path.trim_start_matches('/').to_string())
+        })
+    };
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    match line(|c| c.split(',').any(|c| c == "memory")) {
+        Some(path) => Some(root.join("memory").join(path)),
+        None => line(str::is_empty).map(|path| root.join(path)),
+    }
+}

@@ -134,13 +134,23 @@ fn zygote_plan(cx: &PlanContext<'_>, accounting: AccountingPlan) -> SandboxPlan 
     let config = cx.config.clone();
     let timeout_ms = cx.config.startup_timeout_ms;
     let zygotes = cx.zygotes.clone();
+    // The zygote's own cgroup, where runs get theirs.
+    let cgroup = match &accounting {
+        AccountingPlan::OwnCgroup(run) => Some(CgroupPlan {
+            driver: run.driver.clone(),
+            memory_bytes: zygote::ZYGOTE_MEMORY_BYTES,
+            max_processes: zygote::ZYGOTE_PROCESSES,
+            cpu_ms_per_sec: None,
+        }),
+        _ => None,
+    };
     SandboxPlan {
         program: Program::Starting(Box::pin(async move {
             // A zygote found gone when asked (killed, or its launcher ended) is replaced once.
-            let z = zygotes.get(&config, &zygote).await?;
+            let z = zygotes.get(&config, &zygote, cgroup.as_ref()).await?;
             match zygote::fork(z, child.clone(), timeout_ms).await {
                 Err(zygote::ForkError::Gone(_)) => {
-                    let z = zygotes.get(&config, &zygote).await?;
+                    let z = zygotes.get(&config, &zygote, cgroup.as_ref()).await?;
                     zygote::fork(z, child, timeout_ms)
                         .await
                         .map_err(StartError::from)

@@ -151,7 +151,12 @@ impl Instance {
 
     /// A new run group's name within the instance: `run-<n>`.
     pub fn next_run_name(&self) -> String {
-        format!("run-{}", self.next.fetch_add(1, Ordering::Relaxed))
+        self.next_name("run")
+    }
+
+    /// A new group's name within the instance: `<kind>-<n>`.
+    pub fn next_name(&self, kind: &str) -> String {
+        format!("{kind}-{}", self.next.fetch_add(1, Ordering::Relaxed))
     }
 }
 

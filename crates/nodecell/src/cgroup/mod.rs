@@ -291,9 +291,14 @@ impl CgroupDriver {
 
     /// A new, empty group for one run.
     pub fn create(&self) -> Result<RunCgroup, CgroupError> {
+        self.create_named(self.instance.next_run_name())
+    }
+
+    /// A new, empty group called `name` in this instance.
+    fn create_named(&self, name: String) -> Result<RunCgroup, CgroupError> {
         let cg = RunCgroup {
             parent: self.layout.clone(),
-            name: self.instance.next_run_name(),
+            name,
             removed: false,
             instance: self.instance.clone(),
         };
@@ -323,7 +328,18 @@ pub struct CgroupPlan {
 impl CgroupPlan {
     /// Creates the group with its limits (removed again if a limit cannot be set).
     pub fn make(&self) -> Result<RunCgroup, CgroupError> {
-        let cg = self.driver.create()?;
+        self.limit(self.driver.create()?)
+    }
+
+    /// [`CgroupPlan::make`] for a zygote (`zygote-<n>`, which the tests tell from a run's).
+    pub fn make_for_zygote(&self) -> Result<RunCgroup, CgroupError> {
+        self.limit(
+            self.driver
+                .create_named(self.driver.instance.next_name("zygote"))?,
+        )
+    }
+
+    fn limit(&self, cg: RunCgroup) -> Result<RunCgroup, CgroupError> {
         cg.set_memory_limit(self.memory_bytes)?;
         cg.set_pids_limit(self.max_processes)?;
         if let Some(ms) = self.cpu_ms_per_sec {

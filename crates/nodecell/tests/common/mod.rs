@@ -155,13 +155,27 @@ pub fn leftover_cgroups() -> Vec<PathBuf> {
     for name in nodecell::cgroup_instances_made() {
         for dir in instance_dirs(&name) {
             if live.as_deref() == Some(name.as_str()) {
-                out.extend(groups_below(&dir));
+                // A live zygote's own group (`zygote-<n>`, with its processes) lives as
+                // long as its engine.
+                out.extend(
+                    groups_below(&dir)
+                        .into_iter()
+                        .filter(|g| !live_zygote_group(g)),
+                );
             } else {
                 out.push(dir);
             }
         }
     }
     out
+}
+
+/// Whether `group` is a zygote's own cgroup with processes in it.
+pub fn live_zygote_group(group: &std::path::Path) -> bool {
+    group
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("zygote-"))
+        && std::fs::read_to_string(group.join("cgroup.procs")).is_ok_and(|p| !p.trim().is_empty())
 }
 
 /// The cgroup instance directories that process `pid` holds open (and locked): its own.

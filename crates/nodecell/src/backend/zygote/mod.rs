@@ -26,6 +26,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
 
+use crate::cgroup::{CgroupPlan, RunCgroup};
 use crate::config::EngineConfig;
 use crate::error::StartError;
 use crate::launch::spec::{LaunchSpec, EVENT_FD, SPEC_FD, STATUS_FD};
@@ -34,10 +35,18 @@ use crate::sandbox::channel::{ready_frame, ReadHalf};
 
 pub(crate) use child::{fork, ForkError};
 
-/// One zygote: its launcher (killed on drop, which ends its pid namespace) and the host's
-/// end of its control socket.
+/// A zygote's own cgroup: its memory (Node with every module loaded, and what its children
+/// dirty before they join their run's cgroup) and its processes (one intermediate per live
+/// child). It never runs user code: these bound a fault of nodecell's, not a user's.
+pub(crate) const ZYGOTE_MEMORY_BYTES: u64 = 512 << 20;
+pub(crate) const ZYGOTE_PROCESSES: u64 = 4096;
+
+/// One zygote: its launcher (killed on drop, which ends its pid namespace), its cgroup
+/// (removed after the launcher is killed) and the host's end of its control socket.
 pub(crate) struct Zygote {
     launcher: std::sync::Mutex<Child>,
+    /// Where the host has cgroups; declared after `launcher`, so dropped after it.
+    _cgroup: Option<RunCgroup>,
     control: OwnedFd,
     born: Instant,
     forks: AtomicU64,
@@ -131,6 +140,7 @@ impl Zygotes {
         &self,
         config: &EngineConfig,
         spec: &LaunchSpec,
+        cgroup: Option<&CgroupPlan>,
     ) -> Result<Arc<Zygote>, StartError> {
         let key = serde_json::to_string(spec).map_err(|e| StartError::Spawn(e.into()))?;
         let mut zygotes = self.serving.lock().await;
@@ -140,7 +150,7 @@ impl Zygotes {
             }
         }
         zygotes.remove(&key);
-        let z = Arc::new(start(config, spec).await.map_err(|e| match e {
+        let z = Arc::new(start(config, spec, cgroup).await.map_err(|e| match e {
             e @ StartError::Zygote(_) => e,
             e => StartError::Zygote(e.to_string()),
         })?);
@@ -150,8 +160,13 @@ impl Zygotes {
 }
 
 /// Starts a zygote: the launcher with `spec`, fd 3 the control socket; ready once the
-/// launcher reported what it applied and the zygote's Node said "ready" on fd 4.
-async fn start(config: &EngineConfig, spec: &LaunchSpec) -> Result<Zygote, StartError> {
+/// launcher reported what it applied and the zygote's Node said "ready" on fd 4, and its
+/// processes are in a cgroup of their own made from `cgroup`.
+async fn start(
+    config: &EngineConfig,
+    spec: &LaunchSpec,
+    cgroup: Option<&CgroupPlan>,
+) -> Result<Zygote, StartError> {
     let spawn = |e: std::io::Error| StartError::Spawn(e);
     let addon = config.zygote_addon_path();
     if let Err(e) = std::fs::metadata(&addon) {
@@ -211,9 +226,14 @@ async fn start(config: &EngineConfig, spec: &LaunchSpec) -> Result<Zygote, Start
         Err(_) => return Err(StartError::StartupTimeout(config.startup_timeout_ms)),
     }
     tracing::debug!(launcher = launcher.id(), "zygote ready");
+    let cgroup = match (cgroup, launcher.id()) {
+        (Some(plan), Some(pid)) => Some(own_cgroup(plan.clone(), pid as i32).await?),
+        _ => None,
+    };
     let native = &config.backends.native;
     Ok(Zygote {
         launcher: std::sync::Mutex::new(launcher),
+        _cgroup: cgroup,
         control,
         born: Instant::now(),
         forks: AtomicU64::new(0),
@@ -221,4 +241,22 @@ async fn start(config: &EngineConfig, spec: &LaunchSpec) -> Result<Zygote, Start
         max_forks: native.zygote_max_forks.max(1),
         max_age: Duration::from_millis(native.zygote_max_age_ms.max(1)),
     })
+}
+
+/// Moves the zygote's processes (its launcher, the sandbox's init, its Node) into a cgroup
+/// of their own. Done once it is ready: it forks nothing before it is asked to.
+async fn own_cgroup(plan: CgroupPlan, launcher: i32) -> Result<RunCgroup, StartError> {
+    tokio::task::spawn_blocking(move || {
+        let cg = plan.make_for_zygote()?;
+        for f in cg.procs_files() {
+            for pid in crate::procfs::tree(launcher) {
+                std::fs::write(&f, pid.to_string()).map_err(|e| {
+                    StartError::Zygote(format!("moving it into {}: {e}", f.display()))
+                })?;
+            }
+        }
+        Ok(cg)
+    })
+    .await
+    .map_err(|e| StartError::Zygote(format!("moving it into its cgroup: {e}")))?
 }
