@@ -233,7 +233,9 @@ fn a_missing_node_is_a_clear_error() {
     let outside = TempDir::new(Path::new("/var/tmp"), "node");
     let node = outside.0.join("node");
     std::fs::copy(common::node(), &node).unwrap();
-    let engine = format!("node_path = {node:?}");
+    // On backend native's boot path: a zygote holds the Node it started with and serves on
+    // until it is replaced (after `zygote_max_forks`); its replacement then fails alike.
+    let engine = format!("node_path = {node:?}\n[engine.backends.native]\nzygote = false");
     let (config, port) = write_config(&tmp.0, "serve", "", &engine, None);
     let server = Serve::start(&[], &config, port, &[]);
     server.wait_ready();
