@@ -375,15 +375,36 @@ def warm_sandbox_rss(server, settle):
         raise RuntimeError(f"no descendant of server {server.proc.pid} runs {NODE}: "
                            f"{server.descendants()}")
     if ZYGOTE:
-        # One warm unit: the warm child and its intermediate (forks of the zygote; the
-        # zygote's own memory is shared by all its children), by PSS, which splits pages
-        # shared with the zygote among those that map them.
-        units = [p for p in nodes if not is_zygote(p)]
+        # One warm unit: every process below the zygote (the warm child, a fork of it, and
+        # the intermediate waiting for it, which has exec'd nodecell-launcher), by PSS,
+        # which splits pages shared with the zygote among those that map them.
+        zygotes = [p for p in nodes if is_zygote(p)]
+        units = [p for z in zygotes for p in below(z)]
         return sum(pss_kb(p) for p in units), units
     if len(nodes) != 1:
         problem(f"--pool-size 1 server has {len(nodes)} node descendants {nodes}; "
                 "using the smallest RSS")
     return min((vmrss_kb(p), p) for p in nodes)
+
+
+def below(pid):
+    """Every descendant of pid."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    kids = [int(x) for x in f.read().split()]
+            except OSError:
+                continue
+            out += kids
+            todo += kids
+    return out
 
 
 def is_zygote(pid):

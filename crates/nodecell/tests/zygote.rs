@@ -383,3 +383,54 @@ fn memory_group(pid: i32) -> Option<std::path::PathBuf> {
         None => line(str::is_empty).map(|path| root.join(path)),
     }
 }
+
+/// The process that waits for a child (its parent, the intermediate) has exec'd
+/// nodecell-launcher: it keeps none of the zygote's memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_s_waiter_keeps_none_of_the_zygote_s_memory() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    wait_for_no_zygotes();
+    let engine = Engine::new(zygote_config()).unwrap();
+    let busy = "const t = Date.now(); while (Date.now() - t < 1000) {} return 1";
+    let (waiter, ran) = tokio::join!(
+        async {
+            let t0 = Instant::now();
+            while zygote_children().is_empty() && t0.elapsed() < Duration::from_secs(5) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let child = *zygote_children().first().expect("a running child");
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap();
+            let ppid: i32 = stat
+                .rsplit(") ")
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            // Once it has exec'd (right after the fork, so well before the job).
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let exe = std::fs::metadata(format!("/proc/{ppid}/exe")).ok();
+            let rss = std::fs::read_to_string(format!("/proc/{ppid}/status"))
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse::<u64>().ok())
+                });
+            (exe, rss)
+        },
+        run(&engine, busy)
+    );
+    assert_eq!(ran, 1);
+    use std::os::unix::fs::MetadataExt;
+    let launcher = std::fs::metadata(env!("CARGO_BIN_EXE_nodecell-launcher")).unwrap();
+    let (exe, rss) = waiter;
+    let exe = exe.expect("the waiter's executable");
+    assert_eq!((exe.dev(), exe.ino()), (launcher.dev(), launcher.ino()));
+    let rss = rss.expect("the waiter's resident memory");
+    assert!(rss < 8 * 1024, "the waiter holds {rss} KiB");
+}

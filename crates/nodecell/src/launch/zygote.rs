@@ -10,7 +10,8 @@
 //!                    cgroup); "unshared" on the link ──▶ the host opens its /proc entry
 //!                    ◀── "proc" with that directory's fd: it writes its own id maps
 //!                    (only an opener inside the zygote's user namespace may); fork(); it
-//!                    then reaps the child and sends "exit <code>" on the link
+//!                    then execs nodecell-launcher --reap, which reaps the child and
+//!                    sends "exit <code>" on the link
 //!                    └─▶ child, pid 1 of its pid namespace: "born" on the link (the host
 //!                        learns its pid from the socket's credentials); libuv's loop made
 //!                        anew; a fresh /tmp; the addon hidden; then the launcher's
@@ -72,7 +73,16 @@ pub struct ChildSpec {
     pub hostname: String,
     /// Directories the child must not see (the addon's): an empty read-only tmpfs on each.
     pub hide: Vec<PathBuf>,
+    /// nodecell-launcher as the zygote sees it: the intermediate execs it ([`REAP_ARG`]) to
+    /// wait for the child, dropping its copy of the zygote's memory. Without it (or where
+    /// the exec fails) the intermediate waits as it is.
+    #[serde(default)]
+    pub reaper: Option<PathBuf>,
 }
+
+/// nodecell-launcher's first argument in an intermediate that waits for its child (the
+/// child's pid next, the link on fd 0).
+pub const REAP_ARG: &str = "--reap";
 
 /// Where [`serve`] returned.
 pub enum Served {
@@ -173,11 +183,21 @@ fn intermediate(
     let proc = receive_proc(&link).step(LaunchStep::WaitIdMaps)?;
     write_id_maps(&proc).step(LaunchStep::WriteIdMaps)?;
     drop(proc);
+    // Opened before the fork: the child hides its directory.
+    let reaper = spec.reaper.as_ref().and_then(|path| {
+        nix::fcntl::open(
+            path,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()
+    });
     // The child is pid 1 of the new pid namespace. This process waits for it (so that it is
     // reaped at once) and tells the host how it ended.
     match sys::fork_single_threaded().step(LaunchStep::ForkNode)? {
-        Forked::Parent(child) => wait_and_report(child, link),
+        Forked::Parent(child) => wait_and_report(child, link, reaper),
         Forked::Child => {
+            drop(reaper);
             nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
                 .step(LaunchStep::DieWithLauncher)?;
             child(&spec, link, zygote_fds, in_child)
@@ -186,14 +206,35 @@ fn intermediate(
 }
 
 /// The intermediate, once the child exists: nothing of the child's kept, dies with the
-/// zygote, reaps the child, sends `exit <code>` on the link and exits.
-fn wait_and_report(child: libc::pid_t, link: OwnedFd) -> ! {
-    let link = match sys::place_fd(link, 0) {
-        Ok(()) => 0,
-        Err(_) => sys::exit_now(1),
-    };
-    let _ = sys::close_fds_from(1);
+/// zygote; then, as nodecell-launcher `--reap` where `reaper` is that binary (a fresh
+/// address space: its copy of the zygote's memory is gone) or as it is, reaps the child,
+/// sends `exit <code>` on the link and exits.
+fn wait_and_report(child: libc::pid_t, link: OwnedFd, reaper: Option<OwnedFd>) -> ! {
+    if sys::place_fd(link, 0).is_err() {
+        sys::exit_now(1);
+    }
+    let reaper = reaper.and_then(|fd| sys::place_fd(fd, 1).ok());
+    let _ = sys::close_fds_from(if reaper.is_some() { 2 } else { 1 });
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    if reaper.is_some() {
+        // Only returns where the exec failed: then this process waits as it is.
+        let _ = sys::exec_fd(1, &["nodecell-reaper", REAP_ARG, &child.to_string()]);
+    }
+    report_exit(child)
+}
+
+/// nodecell-launcher `--reap <pid>`: an intermediate that exec'd the launcher (see
+/// [`wait_and_report`]), with the link on fd 0.
+pub fn reap_main(child: Option<String>) -> ! {
+    match child.and_then(|c| c.parse::<libc::pid_t>().ok()) {
+        Some(pid) if pid > 0 => report_exit(pid),
+        _ => sys::exit_now(1),
+    }
+}
+
+/// Reaps `child`, sends `exit <code>` on the link (fd 0) and exits.
+fn report_exit(child: libc::pid_t) -> ! {
+    let link = 0;
     let code = loop {
         match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None) {
             Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => break code,

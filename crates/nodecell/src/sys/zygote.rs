@@ -175,3 +175,23 @@ pub fn close_unowned(fd: RawFd) {
     // SAFETY: close takes an integer; the callers pass fds no Rust object owns.
     unsafe { libc::close(fd) };
 }
+
+/// `execveat(fd, "", args, {}, AT_EMPTY_PATH)`: runs the program open at `fd` (an `O_PATH`
+/// fd the caller placed there and owns) with an empty environment; returns only on failure.
+pub fn exec_fd(fd: RawFd, args: &[&str]) -> io::Result<std::convert::Infallible> {
+    let args: Vec<std::ffi::CString> = args
+        .iter()
+        .map(|a| std::ffi::CString::new(*a).map_err(io::Error::other))
+        .collect::<io::Result<_>>()?;
+    let no_env: [&std::ffi::CStr; 0] = [];
+    // SAFETY: the caller placed an open fd at `fd` and keeps it open; borrowing it for the
+    // call does not close or take it.
+    let program = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    Ok(nix::unistd::execveat(
+        program,
+        c"",
+        &args,
+        &no_env,
+        nix::fcntl::AtFlags::AT_EMPTY_PATH,
+    )?)
+}
