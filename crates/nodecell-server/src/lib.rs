@@ -212,6 +212,8 @@ impl Server {
         for pool in self.state.pools() {
             pool.shutdown().await;
         }
+        // Backend native's zygotes end with the service (their last children are gone).
+        self.state.engine.stop_zygotes().await;
     }
 }
 

@@ -426,21 +426,9 @@ async fn health_turns_serving_with_a_warm_sandbox_and_reflection_lists_the_servi
     server.stop().await;
 }
 
-/// Run groups of this test process (each run and each warm sandbox has one), in the cgroup
-/// instances it made.
+/// Run groups of this test process (each run and each warm sandbox has one).
 fn own_cgroups() -> usize {
-    let instances = nodecell::cgroup_instances_made();
-    ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"]
-        .iter()
-        .flat_map(|d| {
-            instances
-                .iter()
-                .map(move |i| std::path::Path::new(d).join(i))
-        })
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flat_map(|d| d.flatten())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .count()
+    support::own_cgroups("run-")
 }
 
 async fn wait_until_idle(server: &TestServer) {

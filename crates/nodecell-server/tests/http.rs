@@ -26,21 +26,9 @@ async fn post(base: &str, body: &str) -> (u16, Value, reqwest::header::HeaderMap
     (status, r.json().await.unwrap_or(Value::Null), headers)
 }
 
-/// Run groups of this test process (each run and each warm sandbox has one), in the cgroup
-/// instances it made.
+/// Run groups of this test process (each run and each warm sandbox has one).
 fn own_cgroups() -> usize {
-    let instances = nodecell::cgroup_instances_made();
-    ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"]
-        .iter()
-        .flat_map(|d| {
-            instances
-                .iter()
-                .map(move |i| std::path::Path::new(d).join(i))
-        })
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flat_map(|d| d.flatten())
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .count()
+    support::own_cgroups("run-")
 }
 
 fn own_fds() -> usize {
@@ -221,6 +209,11 @@ async fn endpoints_outcomes_and_error_codes() {
     }
     server.shutdown().await;
     assert_eq!(own_cgroups(), 0);
+    assert_eq!(
+        support::own_cgroups("zygote-"),
+        0,
+        "a zygote outlives the service's shutdown"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

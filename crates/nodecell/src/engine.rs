@@ -334,6 +334,12 @@ impl Engine {
         self.zygotes.fallback()
     }
 
+    /// Ends every zygote once its last child is gone (now, where none is left): a later
+    /// sandbox on the zygote path starts a fresh one.
+    pub async fn stop_zygotes(&self) {
+        self.zygotes.stop().await;
+    }
+
     /// Whether a sandbox forked from a zygote has started on this engine.
     pub fn zygote_proven(&self) -> bool {
         self.zygotes.proven()

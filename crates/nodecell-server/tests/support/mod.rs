@@ -71,3 +71,23 @@ pub async fn start_ready(c: ServerConfig) -> (Server, String) {
     wait_ready(&base).await;
     (server, base)
 }
+
+/// The cgroups of this test process (in the cgroup instances it made) whose names start
+/// with `kind`: "run-" (each run and each warm sandbox has one) or "zygote-" (each zygote
+/// of backend native).
+#[allow(dead_code)] // not every test file that includes this module counts groups
+pub fn own_cgroups(kind: &str) -> usize {
+    let instances = nodecell::cgroup_instances_made();
+    ["/sys/fs/cgroup/pids", "/sys/fs/cgroup"]
+        .iter()
+        .flat_map(|d| {
+            instances
+                .iter()
+                .map(move |i| std::path::Path::new(d).join(i))
+        })
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|d| d.flatten())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| e.file_name().to_string_lossy().starts_with(kind))
+        .count()
+}

@@ -135,6 +135,14 @@ impl Zygotes {
         true
     }
 
+    /// Lets go of every serving zygote: each ends (its launcher killed, its cgroup removed)
+    /// with its last child.
+    pub(crate) async fn stop(&self) {
+        let stopped: Vec<Arc<Zygote>> = self.serving.lock().await.drain().map(|(_, z)| z).collect();
+        // Dropped off the async workers: removing a cgroup waits for its processes to end.
+        let _ = tokio::task::spawn_blocking(move || drop(stopped)).await;
+    }
+
     /// The zygote for `spec`: the serving one, or a fresh one started now.
     pub(crate) async fn get(
         &self,
