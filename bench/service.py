@@ -408,19 +408,29 @@ def below(pid):
 
 
 def is_zygote(pid):
-    """The zygote itself: started with --zygote= and not a fork of one (its parent is not)."""
+    """The zygote itself: started with --zygote= and below no process that was (its forks,
+    the sandboxes, keep its command line; their parents have exec'd nodecell-launcher)."""
     def zygote_cmd(p):
         try:
             with open(f"/proc/{p}/cmdline", "rb") as f:
                 return any(a.startswith(b"--zygote=") for a in f.read().split(b"\0"))
         except OSError:
             return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            ppid = int(f.read().rsplit(") ", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
+
+    def parent(p):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                return int(f.read().rsplit(") ", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return 0
+    if not zygote_cmd(pid):
         return False
-    return zygote_cmd(pid) and not zygote_cmd(ppid)
+    p = parent(pid)
+    while p > 1:
+        if zygote_cmd(p):
+            return False
+        p = parent(p)
+    return True
 
 
 def pss_kb(pid):

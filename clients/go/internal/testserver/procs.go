@@ -90,10 +90,22 @@ func NodeDescendants(root int) map[int][]int {
 	return found
 }
 
-// IsZygote reports whether pid is a zygote's Node: started with --zygote=, and not a fork of
-// a process that was (its forks keep its command line).
+// IsZygote reports whether pid is a zygote's Node: started with --zygote=, and below no
+// process that was (its forks, the sandboxes, keep its command line; their parents, which
+// wait for them, have exec'd nodecell-launcher).
 func IsZygote(procs map[int]Proc, pid int) bool {
-	return startedAsZygote(pid) && !startedAsZygote(procs[pid].PPID)
+	if !startedAsZygote(pid) {
+		return false
+	}
+	for cur := procs[pid].PPID; cur > 1; cur = procs[cur].PPID {
+		if startedAsZygote(cur) {
+			return false
+		}
+		if _, ok := procs[cur]; !ok {
+			break
+		}
+	}
+	return true
 }
 
 func startedAsZygote(pid int) bool {
