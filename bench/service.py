@@ -158,21 +158,7 @@ class Server:
         raise RuntimeError(f"server not ready after {timeout}s: {self.log_tail()}")
 
     def descendants(self):
-        out, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            try:
-                tids = os.listdir(f"/proc/{pid}/task")
-            except OSError:
-                continue
-            for tid in tids:
-                try:
-                    with open(f"/proc/{pid}/task/{tid}/children") as f:
-                        kids = [int(x) for x in f.read().split()]
-                except OSError:
-                    continue
-                out += kids
-                todo += kids
+        out = below(self.proc.pid)
         self.seen.update(out)
         return out
 

@@ -78,6 +78,18 @@ fn zygote_children() -> Vec<i32> {
         .collect()
 }
 
+/// The first sandbox forked from this test process's zygotes, once one runs (5 s at most).
+async fn first_child() -> Option<i32> {
+    let t0 = Instant::now();
+    loop {
+        let child = zygote_children().first().copied();
+        if child.is_some() || t0.elapsed() > Duration::from_secs(5) {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// The fds of `children` that are open files of a zygote (kcmp), None without children.
 fn shared_with_zygote(children: &[i32]) -> Option<Vec<String>> {
     if children.is_empty() {
@@ -185,14 +197,8 @@ async fn a_child_cannot_reach_its_zygote() {
     let busy = "const t = Date.now(); while (Date.now() - t < 1500) {} return 1";
     let (shared, ran) = tokio::join!(
         async {
-            let t0 = Instant::now();
-            loop {
-                let children = zygote_children();
-                if !children.is_empty() || t0.elapsed() > Duration::from_secs(5) {
-                    return shared_with_zygote(&children);
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            let children: Vec<i32> = first_child().await.into_iter().collect();
+            shared_with_zygote(&children)
         },
         run(&engine, busy)
     );
@@ -394,21 +400,8 @@ async fn a_child_s_waiter_keeps_none_of_the_zygote_s_memory() {
     let busy = "const t = Date.now(); while (Date.now() - t < 1000) {} return 1";
     let (waiter, ran) = tokio::join!(
         async {
-            let t0 = Instant::now();
-            while zygote_children().is_empty() && t0.elapsed() < Duration::from_secs(5) {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            let child = *zygote_children().first().expect("a running child");
-            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap();
-            let ppid: i32 = stat
-                .rsplit(") ")
-                .next()
-                .unwrap()
-                .split_whitespace()
-                .nth(1)
-                .unwrap()
-                .parse()
-                .unwrap();
+            let child = first_child().await.expect("a running child");
+            let ppid = common::parent(child).expect("the child's parent");
             // Once it has exec'd (right after the fork, so well before the job).
             tokio::time::sleep(Duration::from_millis(100)).await;
             let exe = std::fs::metadata(format!("/proc/{ppid}/exe")).ok();

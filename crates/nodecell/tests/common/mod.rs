@@ -287,7 +287,8 @@ pub fn zygote_processes() -> Vec<i32> {
     out
 }
 
-fn parent(pid: i32) -> Option<i32> {
+/// The parent of `pid`, from /proc/<pid>/stat.
+pub fn parent(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
 }
