@@ -17,6 +17,9 @@
 #   scripts/cgroup2-vm.sh check
 #       Runs a check of the guest: cgroup2 only, controllers enabled, user+pid namespaces work,
 #       writes do not reach the host.
+#   scripts/cgroup2-vm.sh modules OUT NAME...
+#       Copies the kernel's modules NAME... (after setup) into OUT after their dependencies, as
+#       NN-name.ko numbered in load order (scripts/guest.sh uses this for the microVM guest).
 #
 # The guest's /init is scripts/cgroup2-vm-guest.sh; each run builds a fresh initramfs holding
 # it, busybox, the kernel modules it needs and the job (command, directory, environment).
@@ -130,7 +133,7 @@ extract_vmlinux() {
   fi
 }
 
-# Copies the wanted modules and their dependencies, in load order, into $1 as NN-name.ko
+# Copies the modules named $2... and their dependencies, in load order, into $1 as NN-name.ko
 # (decompressed), following modules.dep; built-in ones are skipped.
 copy_modules() {
   local out=$1 line mod name n=0
@@ -159,7 +162,8 @@ copy_modules() {
       *) die "unknown module format: $m" ;;
     esac
   }
-  for name in "${want_modules[@]}"; do
+  shift
+  for name in "$@"; do
     if [ -n "${path[$name]:-}" ]; then
       add "${path[$name]}"
     elif ! grep -Eq "/${name//_/[-_]}\.ko" "$moddir/modules.builtin"; then
@@ -205,7 +209,7 @@ run() {
   ln -s busybox "$root/bin/sh"
   cp "$here/cgroup2-vm-guest.sh" "$root/init"
   chmod 0755 "$root/init"
-  copy_modules "$root/cgroup2-vm/modules"
+  copy_modules "$root/cgroup2-vm/modules" "${want_modules[@]}"
   local marker name
   marker=CGROUP2-VM-EXIT-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
   {
@@ -324,5 +328,11 @@ case ${1:-} in
   setup) setup ;;
   run) shift; run "$@" ;;
   check) check ;;
+  modules)
+    [ $# -ge 3 ] || usage
+    find_kernel || die "no kernel: run $0 setup"
+    mkdir -p "$2"
+    copy_modules "$2" "${@:3}"
+    ;;
   *) usage ;;
 esac

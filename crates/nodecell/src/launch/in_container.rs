@@ -75,7 +75,8 @@ pub const MUX_CHUNK: usize = 64 * 1024;
 
 /// Entry point of `nodecell-launcher --in-container SPEC`. Never returns.
 pub fn main(spec: &str) -> ! {
-    match run(spec) {
+    let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+    match run(spec, stdin.as_fd(), stdout.as_fd()) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("nodecell-launcher {IN_CONTAINER}: {e}");
@@ -99,17 +100,25 @@ fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes one frame on stdout.
-fn frame(stream: MuxStream, payload: &[u8]) -> std::io::Result<()> {
+/// Writes one frame on `output`.
+fn frame(output: BorrowedFd<'_>, stream: MuxStream, payload: &[u8]) -> std::io::Result<()> {
     let mut out = Vec::with_capacity(MUX_HEADER + payload.len());
     out.push(stream as u8);
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     out.extend_from_slice(payload);
-    write_all(std::io::stdout().as_fd(), &out)
+    write_all(output, &out)
 }
 
-fn run(spec: &str) -> std::io::Result<i32> {
-    // Only as the container's pid 1: killing "every process" below means the container's.
+/// Starts the launcher with `spec` and multiplexes: `input` (the host's bytes) into the job
+/// pipe, the sandbox's streams framed onto `output`, until the host closes `input`; the
+/// launcher's exit code. `input` and `output` are a container's stdin and stdout, or a
+/// microVM guest's port (`guest.rs`).
+pub(super) fn run(
+    spec: &str,
+    input: BorrowedFd<'_>,
+    output: BorrowedFd<'_>,
+) -> std::io::Result<i32> {
+    // Only as pid 1 (of a container or a guest): killing "every process" below means its.
     if std::process::id() != 1 {
         return Err(std::io::Error::other("must run as pid 1 of a container"));
     }
@@ -146,28 +155,38 @@ fn run(spec: &str) -> std::io::Result<i32> {
             drop((null, job_r, ev_w, st_w, out_w, err_w, spec_r));
             write_all(spec_w.as_fd(), spec.as_bytes())?;
             drop(spec_w);
-            pump(job_w, [out_r, err_r, ev_r, st_r], Pid::from_raw(child))
+            pump(
+                (input, output),
+                job_w,
+                [out_r, err_r, ev_r, st_r],
+                Pid::from_raw(child),
+            )
         }
     }
 }
 
-/// Carries stdin into the job pipe and the sandbox's streams onto stdout until every stream
-/// has ended, then reaps the launcher and returns its exit code (after its exit frame).
-fn pump(job: OwnedFd, streams: [OwnedFd; 4], launcher: Pid) -> std::io::Result<i32> {
+/// Carries the host's input into the job pipe and the sandbox's streams onto the output until
+/// every stream has ended, then reaps the launcher and returns its exit code (after its exit
+/// frame).
+fn pump(
+    (input, output): (BorrowedFd<'_>, BorrowedFd<'_>),
+    job: OwnedFd,
+    streams: [OwnedFd; 4],
+    launcher: Pid,
+) -> std::io::Result<i32> {
     const TAGS: [MuxStream; 4] = [
         MuxStream::Stdout,
         MuxStream::Stderr,
         MuxStream::Events,
         MuxStream::Status,
     ];
-    let stdin = std::io::stdin();
     let mut job = Some(job);
     let mut open: Vec<Option<OwnedFd>> = streams.into_iter().map(Some).collect();
     let mut buf = vec![0u8; MUX_CHUNK];
     while open.iter().any(Option::is_some) {
         let mut fds = Vec::new();
         let mut which = Vec::new();
-        fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        fds.push(PollFd::new(input, PollFlags::POLLIN));
         which.push(None);
         for (i, fd) in open.iter().enumerate() {
             if let Some(fd) = fd {
@@ -190,7 +209,7 @@ fn pump(job: OwnedFd, streams: [OwnedFd; 4], launcher: Pid) -> std::io::Result<i
         for w in ready {
             match w {
                 None => {
-                    let n = read(stdin.as_fd(), &mut buf)?;
+                    let n = read(input, &mut buf)?;
                     if n == 0 {
                         // The host is gone: nothing of the sandbox may outlive it.
                         let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
@@ -206,7 +225,7 @@ fn pump(job: OwnedFd, streams: [OwnedFd; 4], launcher: Pid) -> std::io::Result<i
                 Some(i) => {
                     let fd = open[i].as_ref().expect("polled only while open");
                     let n = read(fd.as_fd(), &mut buf)?;
-                    frame(TAGS[i], &buf[..n])?;
+                    frame(output, TAGS[i], &buf[..n])?;
                     if n == 0 {
                         open[i] = None;
                     }
@@ -227,10 +246,10 @@ fn pump(job: OwnedFd, streams: [OwnedFd; 4], launcher: Pid) -> std::io::Result<i
     while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
         waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG))
     {}
-    frame(MuxStream::Exit, &code.to_be_bytes())?;
+    frame(output, MuxStream::Exit, &code.to_be_bytes())?;
     // The container lives on, empty, until the host closes stdin: the host reads the run's
     // usage and OOM kills from its cgroup first, which the engine removes with it.
-    while read(stdin.as_fd(), &mut buf)? > 0 {}
+    while read(input, &mut buf)? > 0 {}
     Ok(code)
 }
 

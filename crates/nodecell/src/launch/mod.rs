@@ -21,6 +21,7 @@
 //! before `execve(node)`, so every thread Node ever starts inherits all of it.
 //! Each step's name appears in the error the host gets when that step fails.
 
+pub mod guest;
 pub mod in_container;
 pub mod landlock;
 pub mod rootfs;
@@ -101,6 +102,7 @@ pub fn main() -> ! {
     let namespaces = match args.next().as_deref() {
         Some(in_container::IN_CONTAINER) => in_container::main(&args.next().unwrap_or_default()),
         Some(zygote::REAP_ARG) => zygote::reap_main(args.next()),
+        Some(guest::GUEST_ARG) => guest::guest_main(),
         Some(WITH_NAMESPACES) => true,
         Some(WITHOUT_NAMESPACES) => false,
         other => fail(StepError {
