@@ -9,7 +9,7 @@
 #         initrd    an uncompressed newc initramfs:
 #                     /nodecell/launcher    nodecell-launcher; /init links to it (pid 1, `--guest`)
 #                     /usr/local/bin/node   the service's Node, with its libraries
-#                     /opt/nodecell/runner  the runner and its modules
+#                     /opt/nodecell/runner  the runner and its modules (not the host's V8 caches)
 #                     /modules/NN-*.ko      virtio and its serial ports, in load order
 #         inputs    what the hash covers, one `sha256  path` line per input
 #       <hash> is a SHA-256 over every input file (their contents and guest paths), so the
@@ -85,7 +85,7 @@ build() {
   done
   mkdir -p "$stage/opt/nodecell/runner"
   (cd "$root/runner" && tar -c --exclude=./test --exclude=./bench --exclude=./support \
-    --exclude='*.blob' --exclude='*.cache' . ) | tar -x -C "$stage/opt/nodecell/runner"
+    --exclude=./.snapshot --exclude=./.v8cache . ) | tar -x -C "$stage/opt/nodecell/runner"
   "$here/cgroup2-vm.sh" modules "$stage/modules" "${want_modules[@]}"
   mkdir -p "$stage/dev" "$stage/proc" "$stage/sys" "$stage/tmp"
 

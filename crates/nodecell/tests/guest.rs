@@ -66,9 +66,9 @@ impl Vm {
         let sock = dir.join("port");
         let listener = UnixListener::bind(&sock).unwrap();
         let qemu = Command::new("qemu-system-x86_64")
-            .args([
-                "-M", "microvm", "-accel", "tcg", "-cpu", "max", "-m", "1024",
-            ])
+            // `pc`, not `microvm`: with no HPET or ACPI PM timer to calibrate the TSC against,
+            // a guest on a busy host hung at "tsc: Marking TSC unstable" (1 boot in ~10).
+            .args(["-M", "pc", "-accel", "tcg", "-cpu", "max", "-m", "1024"])
             .args(["-smp", "1", "-nodefaults", "-no-user-config", "-no-reboot"])
             .args(["-display", "none", "-nic", "none"])
             .arg("-serial")
@@ -78,7 +78,7 @@ impl Vm {
             .arg("-initrd")
             .arg(guest.join("initrd"))
             .args(["-append", "console=ttyS0 quiet panic=-1 -- --guest"])
-            .args(["-device", "virtio-serial-device", "-chardev"])
+            .args(["-device", "virtio-serial-pci", "-chardev"])
             .arg(format!("socket,id=port,path={}", sock.display()))
             .args(["-device", "virtserialport,chardev=port,name=nodecell"])
             .stdin(Stdio::null())
