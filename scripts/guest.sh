@@ -16,8 +16,8 @@
 #       guest is built again when any of them changes and reused otherwise. The kernel, its
 #       modules and busybox (for cpio) come from scripts/cgroup2-vm.sh setup (apt-get
 #       download, extracted under .tools/cgroup2-vm/, never installed); nodecell-launcher from
-#       target/release (cargo build --release); Node from NODECELL_NODE or scripts/setup.sh's
-#       .tools/node. Older guests are removed.
+#       NODECELL_LAUNCHER or target/release (cargo build --release); Node from NODECELL_NODE or
+#       scripts/setup.sh's .tools/node. Older guests are removed.
 #
 # The guest has no network device and no disk: its root is the initramfs (root-owned, so the
 # runner, which runs as uid 65534, cannot write it); its /tmp is a size-capped tmpfs.
@@ -27,7 +27,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 out_base=$root/.tools/guest
 vmtools=${CGROUP2_VM_TOOLS:-$root/.tools/cgroup2-vm}
-# The kernel modules the agent loads (their dependencies come with them).
+# The kernel modules the guest's pid 1 loads (their dependencies come with them).
 want_modules=(virtio_mmio virtio_pci virtio_console)
 
 die() {

@@ -120,7 +120,9 @@ pub(super) fn run(
 ) -> std::io::Result<i32> {
     // Only as pid 1 (of a container or a guest): killing "every process" below means its.
     if std::process::id() != 1 {
-        return Err(std::io::Error::other("must run as pid 1 of a container"));
+        return Err(std::io::Error::other(
+            "must run as pid 1 (of a container or a microVM guest)",
+        ));
     }
     let (job_r, job_w) = pipe()?;
     let (ev_r, ev_w) = pipe()?;
