@@ -65,7 +65,9 @@ impl Vm {
         std::fs::create_dir(&dir).unwrap();
         let sock = dir.join("port");
         let listener = UnixListener::bind(&sock).unwrap();
-        let qemu = Command::new("qemu-system-x86_64")
+        // setpriv: QEMU dies with this test, however it ends.
+        let mut qemu = Command::new("setpriv")
+            .args(["--pdeathsig", "KILL", "--", "qemu-system-x86_64"])
             // `pc`, not `microvm`: with no HPET or ACPI PM timer to calibrate the TSC against,
             // a guest on a busy host hung at "tsc: Marking TSC unstable" (1 boot in ~10).
             .args(["-M", "pc", "-accel", "tcg", "-cpu", "max", "-m", "1024"])
@@ -93,7 +95,12 @@ impl Vm {
                 Err(_) if t0.elapsed() < Duration::from_secs(30) => {
                     std::thread::sleep(Duration::from_millis(20))
                 }
-                Err(e) => panic!("qemu never connected to the port: {e}"),
+                Err(e) => {
+                    let _ = qemu.kill();
+                    let _ = qemu.wait();
+                    let _ = std::fs::remove_dir_all(&dir);
+                    panic!("qemu never connected to the port: {e}");
+                }
             }
         };
         port.set_nonblocking(false).unwrap();
