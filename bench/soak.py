@@ -57,6 +57,9 @@ import threading
 import time
 import urllib.parse
 
+# The process-tree walk the service benchmark uses (this directory is on sys.path when run).
+from service import below
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NODECELL = os.path.join(ROOT, "target/release/nodecell")
 HOSTILE_DIR = os.path.join(ROOT, "tests/hostile")
@@ -137,25 +140,6 @@ def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def descendants(pid):
-    out, stack = [], [str(pid)]
-    while stack:
-        p = stack.pop()
-        try:
-            tasks = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue
-        for t in tasks:
-            try:
-                with open(f"/proc/{p}/task/{t}/children") as f:
-                    kids = f.read().split()
-            except OSError:
-                continue
-            out.extend(kids)
-            stack.extend(kids)
-    return out
-
-
 def tagged(tag):
     """Pids of processes whose environment holds the tag."""
     needle = f"SOAK_TAG={tag}\0".encode()
@@ -165,7 +149,7 @@ def tagged(tag):
             try:
                 with open(f"/proc/{p}/environ", "rb") as f:
                     if needle in f.read():
-                        out.append(p)
+                        out.append(int(p))
             except OSError:
                 pass
     return out
@@ -374,7 +358,7 @@ def wait_idle(pid, want_procs, want_fds, limit_s):
     figures and, if that took over 3 s, what the server held open at 3 s."""
     t, held = time.monotonic(), None
     while True:
-        procs, fds = len(descendants(pid)), fd_count(pid)
+        procs, fds = len(below(pid)), fd_count(pid)
         waited = time.monotonic() - t
         if (procs <= want_procs and fds <= want_fds) or waited > limit_s:
             return procs, fds, waited, held
@@ -394,7 +378,7 @@ def settle(pid, limit_s=20):
     """Waits until the descendants' count has not changed for 1 s (the pool is full)."""
     t, last, since = time.monotonic(), -1, time.monotonic()
     while time.monotonic() - t < limit_s:
-        n = len(descendants(pid))
+        n = len(below(pid))
         if n != last:
             last, since = n, time.monotonic()
         elif time.monotonic() - since >= 1:
@@ -436,7 +420,7 @@ def soak(args):
             if load.done >= next_sample or not alive:
                 samples.append({"runs": load.done, "s": round(time.monotonic() - t0, 1),
                                 "rss_kib": rss_kib(pid), "fds": fd_count(pid),
-                                "processes": len(descendants(pid))})
+                                "processes": len(below(pid))})
                 ours |= cgroups_of(tagged(tag))
                 next_sample = load.done + args.sample_every
             if not alive:
@@ -467,7 +451,7 @@ def soak(args):
 
         # Idle: the pool refilled, every run's processes gone.
         procs, fds, waited, held = wait_idle(pid, procs_base, fds_base, 60)
-        in_tree = set(descendants(pid))
+        in_tree = set(below(pid))
         strays = [p for p in tagged(tag) if p not in in_tree]
         scratch = scratch_dirs(work, pid)
         figures["idle"] = {"processes": procs, "fds": fds, "waited_s": round(waited, 1),
