@@ -157,11 +157,11 @@ impl Vm {
             "max_result_bytes": 1 << 20, "max_output_bytes": 1 << 20,
         }))
         .unwrap();
+        // Both length-prefixed, as the runner's frames are.
         for message in [start, job] {
             self.port
-                .write_all(&(message.len() as u32).to_be_bytes())
+                .write_all(&nodecell::protocol::encode_frame(&message))
                 .unwrap();
-            self.port.write_all(&message).unwrap();
         }
 
         let mut got = Collected::default();
