@@ -3,14 +3,16 @@
 # kernel and an initramfs of nodecell's, from registry packages and this checkout only.
 #
 #   scripts/guest.sh build
-#       Prints the guest's directory, .tools/guest/<hash>/, holding
+#       Prints the guest's directory, .tools/guest/<hash>/ (also .tools/guest/current, where
+#       the qemu backend looks by default), holding
 #         kernel    the kernel (the PVH-bootable ELF where the package's kernel allows it,
 #                   else the bzImage)
 #         initrd    an uncompressed newc initramfs:
 #                     /nodecell/launcher    nodecell-launcher; /init links to it (pid 1, `--guest`)
 #                     /usr/local/bin/node   the service's Node, with its libraries
 #                     /opt/nodecell/runner  the runner and its modules (not the host's V8 caches)
-#                     /modules/NN-*.ko      virtio and its serial ports, in load order
+#                     /modules/NN-*.ko      virtio, its serial ports and its balloon (free page
+#                                           reporting), in load order
 #         inputs    what the hash covers, one `sha256  path` line per input
 #       <hash> is a SHA-256 over every input file (their contents and guest paths), so the
 #       guest is built again when any of them changes and reused otherwise. The kernel, its
@@ -28,7 +30,7 @@ root=$(dirname "$here")
 out_base=$root/.tools/guest
 vmtools=${CGROUP2_VM_TOOLS:-$root/.tools/cgroup2-vm}
 # The kernel modules the guest's pid 1 loads (their dependencies come with them).
-want_modules=(virtio_mmio virtio_pci virtio_console)
+want_modules=(virtio_mmio virtio_pci virtio_console virtio_balloon)
 
 die() {
   echo "guest: $*" >&2
@@ -106,7 +108,8 @@ build() {
     rm -rf "$dir"
     mv "$dir.new" "$dir"
   fi
-  # One guest at a time is kept.
+  # One guest at a time is kept; `current` names it (the qemu backend's default guest_dir).
+  ln -sfn "$hash" "$out_base/current"
   find "$out_base" -mindepth 1 -maxdepth 1 -type d ! -name "$hash" ! -name '.stage.*' -exec rm -rf {} +
   echo "$dir"
 }

@@ -36,7 +36,7 @@ fi
 NODECELL_NATIVE_ZYGOTE=false cargo test --release --locked --no-fail-fast --test corpus \
   --test pool --test access --test avs --test batch --test grpc --test http \
   --test http_details --test limits --test memory --test session --test tls -- \
-  --skip docker --skip gvisor --skip nsjail --skip landlock
+  --skip docker --skip gvisor --skip nsjail --skip landlock --skip qemu
 # The other Node lines (scripts/node-lines.sh): Node 22 and 26 pass the runner's tests, the
 # contract corpus and (as root) the seccomp policy's checks; Node 20 is refused (~6 min).
 scripts/node-lines.sh test

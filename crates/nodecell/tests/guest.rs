@@ -5,6 +5,9 @@
 //! boots one guest for one job and checks from the host what came back, and that the VMM
 //! exits by itself and leaves nothing.
 
+#[macro_use]
+mod common;
+
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -18,34 +21,6 @@ use serde_json::{json, Value};
 
 /// How long one guest may take from boot to power-off under TCG (~5 s here).
 const GUEST_LIFE: Duration = Duration::from_secs(120);
-
-/// The guest's directory (scripts/guest.sh build), or None where QEMU cannot be had: as root
-/// the script installs it (Debian's package); elsewhere it must be there already.
-fn guest() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let has_qemu = Command::new("sh")
-        .args(["-c", "command -v qemu-system-x86_64"])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_qemu && !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: qemu-system-x86_64 is missing, and only root installs it");
-        return None;
-    }
-    let out = Command::new(root.join("scripts/guest.sh"))
-        .arg("build")
-        .env("NODECELL_LAUNCHER", env!("CARGO_BIN_EXE_nodecell-launcher"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("scripts/guest.sh");
-    assert!(out.status.success(), "scripts/guest.sh build failed");
-    let dir = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-    assert!(
-        dir.join("kernel").is_file() && dir.join("initrd").is_file(),
-        "{dir:?}"
-    );
-    Some(dir)
-}
 
 /// One booted guest: QEMU, its console log and the host's end of the port, in a directory
 /// of its own that goes with it.
@@ -279,7 +254,9 @@ impl Collected {
 
 #[test]
 fn a_job_runs_in_the_guest_and_only_the_agent_frames_the_wire() {
-    let Some(guest) = guest() else { return };
+    let Some(guest) = common::guest_dir() else {
+        return;
+    };
     // The code writes a whole exit frame (code 99) to stdout: it must arrive as stdout.
     let mut forged = vec![MuxStream::Exit as u8, 0, 0, 0, 4];
     forged.extend(99i32.to_be_bytes());
@@ -332,7 +309,9 @@ fn a_job_runs_in_the_guest_and_only_the_agent_frames_the_wire() {
 
 #[test]
 fn the_runner_cannot_reach_the_port_or_the_agent_and_its_death_is_reported() {
-    let Some(guest) = guest() else { return };
+    let Some(guest) = common::guest_dir() else {
+        return;
+    };
     // The port's device is root's (0600, pid 1's alone) and outside Landlock's paths; kill(-1)
     // reaches no other process.
     let code = "const fs = process.getBuiltinModule('fs'); \

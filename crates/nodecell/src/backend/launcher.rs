@@ -48,6 +48,7 @@ pub(crate) fn plan(
         accounting,
         scratch,
         from_zygote: false,
+        memory_ceiling_mib: None,
     })
 }
 

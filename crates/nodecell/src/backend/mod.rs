@@ -11,6 +11,7 @@ pub(crate) mod landlock;
 pub(crate) mod launcher;
 pub(crate) mod native;
 pub(crate) mod nsjail;
+pub(crate) mod qemu;
 pub(crate) mod zygote;
 
 #[cfg(feature = "fake")]
@@ -33,6 +34,7 @@ pub(crate) static REGISTRY: &[&dyn Backend] = &[
     &landlock::Landlock,
     &docker::Docker,
     &docker::Gvisor,
+    &qemu::Qemu,
 ];
 
 /// An isolation backend.

@@ -27,11 +27,10 @@ use tokio_stream::{Stream, StreamExt};
 use super::DockerClient;
 use crate::cgroup::{CgroupDriver, RunCgroup};
 use crate::error::StartError;
-use crate::launch::in_container::{
-    MuxStream, IN_CONTAINER, LAUNCHER_IN_IMAGE, MUX_CHUNK, MUX_HEADER,
-};
+use crate::launch::in_container::{IN_CONTAINER, LAUNCHER_IN_IMAGE};
 use crate::launch::spec::SANDBOX_ID;
 use crate::sandbox::channel::RunnerChannel;
+use crate::sandbox::mux::MuxEnds;
 use crate::sandbox::process::{SandboxProcess, Started};
 
 use super::owner::owner;
@@ -246,12 +245,7 @@ async fn start_now(
     let (close_tx, close_rx) = oneshot::channel();
     process.close_stdin = Some(close_tx);
     tokio::spawn(feed(job_runner, input, close_rx));
-    let ends = [
-        Some(stdout_runner),
-        Some(stderr_runner),
-        Some(events_runner),
-        Some(status_runner),
-    ];
+    let ends = MuxEnds::new([stdout_runner, stderr_runner, events_runner, status_runner]);
     let exit = process.exit.clone();
     let (engine, container) = (client.clone(), id.clone());
     let attached = process.attached.clone();
@@ -350,65 +344,30 @@ async fn feed(
     let _ = input.shutdown().await;
 }
 
-/// Takes the launcher's frames apart into the streams' sockets (stdout, stderr, events,
-/// status), and records the exit code. Whatever the launcher itself writes on its stderr
-/// (before the sandbox exists) goes to the sandbox's stderr.
+/// Takes the launcher's frames apart into the streams' sockets, and records the exit code.
+/// Whatever the launcher itself writes on its stderr (before the sandbox exists) goes to the
+/// sandbox's stderr.
 async fn demux(
     mut output: Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>,
-    mut ends: [Option<UnixStream>; 4],
+    mut ends: MuxEnds,
     exit: &Mutex<Exit>,
-) -> [Option<UnixStream>; 4] {
-    let index = |s: MuxStream| match s {
-        MuxStream::Stdout => Some(0),
-        MuxStream::Stderr => Some(1),
-        MuxStream::Events => Some(2),
-        MuxStream::Status => Some(3),
-        MuxStream::Exit => None,
-    };
-    let mut buf: Vec<u8> = Vec::new();
-    'read: while let Some(item) = output.next().await {
-        let bytes = match item {
-            Ok(LogOutput::StdOut { message }) => message,
-            Ok(LogOutput::StdErr { message }) => {
-                if let Some(end) = ends[1].as_mut() {
-                    let _ = end.write_all(&message).await;
+) -> MuxEnds {
+    while let Some(item) = output.next().await {
+        match item {
+            Ok(LogOutput::StdOut { message }) => {
+                let pushed = ends.push(&message).await;
+                if let Some(code) = ends.exit() {
+                    exit.lock().expect("exit lock").code = Some(code);
                 }
-                continue;
+                if pushed.is_err() {
+                    crate::warn_limited!("the sandbox container's frames are broken");
+                    break;
+                }
             }
+            Ok(LogOutput::StdErr { message }) => ends.raw_stderr(&message).await,
             Ok(_) => continue,
             Err(_) => break,
-        };
-        buf.extend_from_slice(&bytes);
-        let mut at = 0;
-        while buf.len() - at >= MUX_HEADER {
-            let len = u32::from_be_bytes(buf[at + 1..at + 5].try_into().expect("4 bytes")) as usize;
-            let Some(stream) = MuxStream::from_tag(buf[at]).filter(|_| len <= MUX_CHUNK) else {
-                crate::warn_limited!("the sandbox container's frames are broken");
-                break 'read;
-            };
-            if buf.len() - at < MUX_HEADER + len {
-                break;
-            }
-            let payload = &buf[at + MUX_HEADER..at + MUX_HEADER + len];
-            match index(stream) {
-                None => {
-                    if let Ok(b) = <[u8; 4]>::try_from(payload) {
-                        exit.lock().expect("exit lock").code = Some(i32::from_be_bytes(b));
-                    }
-                }
-                Some(i) if len == 0 => ends[i] = None,
-                Some(i) => {
-                    if let Some(end) = ends[i].as_mut() {
-                        if end.write_all(payload).await.is_err() {
-                            // Nobody reads this stream any more.
-                            ends[i] = None;
-                        }
-                    }
-                }
-            }
-            at += MUX_HEADER + len;
         }
-        buf.drain(..at);
     }
     ends
 }

@@ -10,6 +10,7 @@
 //! | `plan.rs` | what a backend hands the core |
 //! | `process.rs` | the host's handle on the sandbox's processes; spawning a program with the sandbox's fds; [`Prelaunch`] |
 //! | `channel.rs` | the runner channel as byte streams (pipes today, a unix socket or vsock tomorrow) |
+//! | `mux.rs` | the host's side of the frames a container's or a microVM's pid 1 sends |
 //! | `start.rs` | start: spawn, confirmation, cgroups joined, the runner's ready frame |
 //! | `confirm.rs` | what is in force: the launcher's report, or /proc checked against the plan |
 //! | `accounting.rs` | own cgroup, nested cgroup, or the watchdog: job limits and usage |
@@ -24,6 +25,7 @@ pub(crate) mod channel;
 pub(crate) mod confirm;
 mod end;
 mod host_link;
+pub(crate) mod mux;
 mod output;
 pub(crate) mod plan;
 pub(crate) mod process;
@@ -78,6 +80,8 @@ pub struct Sandbox {
     ready_at: std::time::Instant,
     /// V8's heap cap (MiB) Node was started with, where no memory cgroup holds the limit.
     heap_cap_mib: Option<u64>,
+    /// See [`plan::SandboxPlan::memory_ceiling_mib`].
+    memory_ceiling_mib: Option<u64>,
 }
 
 impl Sandbox {
@@ -116,10 +120,14 @@ impl Sandbox {
     }
 
     /// Whether a job held to `limits` can run here: a heap cap fixed at start must be the
-    /// job's memory limit (a warm sandbox was started for the default one).
+    /// job's memory limit (a warm sandbox was started for the default one), and the job's
+    /// memory must fit what the sandbox was given at its start (a microVM's RAM).
     pub(crate) fn fits(&self, limits: &crate::Limits) -> bool {
         self.heap_cap_mib
             .map_or(true, |mib| mib == limits.memory_mib)
+            && self
+                .memory_ceiling_mib
+                .map_or(true, |mib| limits.memory_mib <= mib)
     }
 
     /// Whether it may still run a job (see [`SandboxProcess::alive`]).

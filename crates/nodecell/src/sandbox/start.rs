@@ -28,6 +28,7 @@ impl Sandbox {
             accounting,
             scratch,
             from_zygote: _,
+            memory_ceiling_mib,
         } = plan;
         let mut from_start = None;
         let Started {
@@ -190,6 +191,7 @@ impl Sandbox {
             startup: t0.elapsed(),
             ready_at: std::time::Instant::now(),
             heap_cap_mib: None,
+            memory_ceiling_mib,
         })
     }
 }
