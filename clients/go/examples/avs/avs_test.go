@@ -28,6 +28,10 @@ import (
 // server's.
 var containerBackends = map[string]bool{"docker": true, "gvisor": true}
 
+// vmBackends boot a VM per sandbox: seconds under QEMU's software emulation (CI's hosts have
+// no usable KVM), so timings that must not include a start wait for the warm pool first.
+var vmBackends = map[string]bool{"qemu": true}
+
 // TestAVS runs AVS-shaped custom code through a real `nodecell serve`, once per backend that
 // `nodecell check` lists as available. It fails when the binary is missing.
 func TestAVS(t *testing.T) {
@@ -41,7 +45,7 @@ func TestAVS(t *testing.T) {
 			t.Run("fetch", func(t *testing.T) { testFetch(t, client) })
 			t.Run("chain", func(t *testing.T) { testChain(t, client) })
 			t.Run("handler_error", func(t *testing.T) { testHandlerError(t, client) })
-			t.Run("slow_host", func(t *testing.T) { testSlowHost(t, client) })
+			t.Run("slow_host", func(t *testing.T) { testSlowHost(t, client, srv) })
 			t.Run("cancel_in_handler", func(t *testing.T) { testCancelInHandler(t, client, srv) })
 			t.Run("cancel_busy_loop", func(t *testing.T) { testCancelBusyLoop(t, client, srv) })
 			t.Run("draining", func(t *testing.T) { testDraining(t, bin, backend) })
@@ -248,7 +252,10 @@ func testHandlerError(t *testing.T, c *nodecell.Client) {
 	}
 }
 
-func testSlowHost(t *testing.T, c *nodecell.Client) {
+func testSlowHost(t *testing.T, c *nodecell.Client, srv *testserver.Server) {
+	if vmBackends[srv.Backend] {
+		srv.WaitWarm(t, 1, 3*time.Minute)
+	}
 	ctx := ctxFor(t, 30*time.Second)
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -331,7 +338,12 @@ func testCancelBusyLoop(t *testing.T, c *nodecell.Client, srv *testserver.Server
 		done <- err
 	}()
 	// Let the pool's replacement sandbox finish starting, then find the busy one.
-	time.Sleep(1500 * time.Millisecond)
+	if vmBackends[srv.Backend] {
+		// A booting VM is busy too: wait until the pool is full again.
+		srv.WaitWarm(t, 2, 15*time.Second)
+	} else {
+		time.Sleep(1500 * time.Millisecond)
+	}
 	var chain []int
 	if containerBackends[srv.Backend] {
 		// Every process of the spinning container (gVisor's Sentry and gofer, or node).

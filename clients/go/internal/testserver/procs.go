@@ -61,14 +61,15 @@ func Scan() map[int]Proc {
 }
 
 // NodeDescendants is the live `node` processes whose ancestry includes root, each with its
-// chain of processes below root (the sandbox's launcher, nsjail, ..., then node itself). A
-// sandbox forked from a zygote (the native backend's default) has the chain below its
-// zygote, which outlives it; the zygotes themselves are left out.
+// chain of processes below root (the sandbox's launcher, nsjail, ..., then node itself), and
+// the VMMs of microVM sandboxes (whose Node is the guest's, not the host's). A sandbox forked
+// from a zygote (the native backend's default) has the chain below its zygote, which
+// outlives it; the zygotes themselves are left out.
 func NodeDescendants(root int) map[int][]int {
 	procs := Scan()
 	found := map[int][]int{}
 	for pid, p := range procs {
-		if !IsNode(p) || p.Gone() || IsZygote(procs, pid) {
+		if !(IsNode(p) || IsVMM(p)) || p.Gone() || IsZygote(procs, pid) {
 			continue
 		}
 		chain := []int{pid}
@@ -125,6 +126,12 @@ func startedAsZygote(pid int) bool {
 // name Node 22 and later give their main thread.
 func IsNode(p Proc) bool {
 	return p.Comm == "node" || p.Comm == "MainThread"
+}
+
+// IsVMM reports whether p is a microVM sandbox's VMM (QEMU; its command name is cut to 15
+// bytes, "qemu-system-x86").
+func IsVMM(p Proc) bool {
+	return strings.HasPrefix(p.Comm, "qemu-system")
 }
 
 // AllGone reports whether every process of pids has ended.

@@ -7,12 +7,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -145,6 +147,30 @@ func Start(t testing.TB, bin, backend string, args ...string) *Server {
 
 // PID is the server's process id.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
+
+// WaitWarm waits (at most limit) until the server has n warm sandboxes of its backend, as
+// its /metrics says (`nodecell_warm_sandboxes`).
+func (s *Server) WaitWarm(t testing.TB, n int, limit time.Duration) {
+	t.Helper()
+	want := fmt.Sprintf(`nodecell_warm_sandboxes{backend="%s"} `, s.Backend)
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + s.HTTPAddr + "/metrics")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, line := range strings.Split(string(body), "\n") {
+				if v, ok := strings.CutPrefix(line, want); ok {
+					if got, err := strconv.ParseFloat(v, 64); err == nil && int(got) >= n {
+						return
+					}
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("not %d warm %s sandboxes within %s", n, s.Backend, limit)
+}
 
 // Output is what the server wrote so far.
 func (s *Server) Output() string { return s.out.String() }
