@@ -23,9 +23,10 @@ from the kernel's child rusage) and the ratio of medians to bare Node:
 Target (issue 2): nodecell run (native) / bare <= 1.5.
 
 With --baseline DIR (another checkout of nodecell, built), its `nodecell run` per backend is
-measured in the same alternation, for before/after comparisons of a change.
+measured in the same alternation, for before/after comparisons of a change. With --qemu,
+`nodecell run --backend qemu` (a microVM booted per run) is measured too.
 
-    python3 bench/cold_start.py [--runs N] [--baseline DIR]
+    python3 bench/cold_start.py [--runs N] [--baseline DIR] [--qemu]
 """
 import argparse
 import http.client
@@ -198,6 +199,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--baseline", help="another built checkout, measured alongside")
+    ap.add_argument("--qemu", action="store_true",
+                    help="also `nodecell run --backend qemu` (a microVM booted per run: seconds "
+                         "under TCG; needs scripts/guest.sh build)")
     args = ap.parse_args()
     if not os.path.exists(NODECELL):
         sys.exit("build first: scripts/setup.sh")
@@ -218,6 +222,8 @@ def main():
     else:
         print("no Docker Engine (DOCKER_HOST) or no sandbox image: docker, gvisor skipped",
               file=sys.stderr)
+    if args.qemu:
+        backends.append("qemu")
     for b in backends:
         for label, exe in builds:
             commands.append((f"nodecell run ({b}){label}",

@@ -411,7 +411,7 @@ mod tests {
         let err = ServerConfig::load(
             None,
             env(&[]),
-            &Overrides::default().with("backend", "qemu"),
+            &Overrides::default().with("backend", "bochs"),
         )
         .unwrap_err();
         assert!(err.0.contains("unknown backend"), "{err}");

@@ -396,14 +396,14 @@ mod tests {
             (ErrorCode::InputsTooLarge, "inputs")
         );
         let e = ApiError::from(RequestError::UnknownBackend {
-            name: "qemu".into(),
+            name: "bochs".into(),
             known: "native".into(),
         });
         assert_eq!(
             (e.code, e.fields[0].0.as_str()),
             (ErrorCode::UnknownBackend, "backend")
         );
-        assert!(e.metadata.contains(&("backend", "qemu".into())));
+        assert!(e.metadata.contains(&("backend", "bochs".into())));
         let e = ApiError::from(StartError::NotReady("x".into()));
         assert_eq!(e.code, ErrorCode::SandboxUnavailable);
         assert!(e.fields.is_empty());

@@ -110,7 +110,7 @@ async fn outcomes_and_request_errors_over_http() {
             "invalid_limits",
         ),
         (
-            r#"{"code": "1", "backend": "qemu"}"#,
+            r#"{"code": "1", "backend": "bochs"}"#,
             400,
             "unknown_backend",
         ),

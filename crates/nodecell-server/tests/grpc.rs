@@ -249,19 +249,19 @@ async fn user_errors_timeouts_and_request_errors() {
 
     let err = client
         .execute(pb::ExecuteRequest {
-            backend: "qemu".into(),
+            backend: "bochs".into(),
             ..request("return 1")
         })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
-    assert!(err.message().contains("qemu"), "{err:?}");
+    assert!(err.message().contains("bochs"), "{err:?}");
     assert_eq!(
         err.metadata().get("nodecell-error-code").unwrap(),
         "unknown_backend"
     );
     let details = err.get_error_details();
-    assert_eq!(details.error_info().unwrap().metadata["backend"], "qemu");
+    assert_eq!(details.error_info().unwrap().metadata["backend"], "bochs");
     assert_eq!(
         details.bad_request().unwrap().field_violations[0].field,
         "backend"

@@ -32,7 +32,11 @@ fn engine() -> Option<Arc<Engine>> {
 
 fn assert_nothing_left() {
     let left = common::leftovers(&[]);
-    assert!(left.is_empty(), "left behind: {left:?}");
+    let commands: Vec<String> = common::leftover_processes(&[])
+        .iter()
+        .map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?} {commands:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

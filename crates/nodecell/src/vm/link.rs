@@ -75,14 +75,18 @@ pub(crate) async fn link(
     let up = async move {
         let _ = seen.wait_for(|s| s.events || s.over).await.is_ok();
     };
-    if tokio::time::timeout(boot_limit, up).await.is_err() {
-        return Err(StartError::StartupTimeout(boot_limit.as_millis() as u64));
-    }
-    let seen = *process.seen.borrow();
-    if !seen.events && !seen.status {
-        return Err(StartError::NotReady(
-            "the guest ended before its launcher reported".into(),
-        ));
+    let failed = match tokio::time::timeout(boot_limit, up).await {
+        Err(_) => Some(StartError::StartupTimeout(boot_limit.as_millis() as u64)),
+        Ok(()) if !process.seen.borrow().events && !process.seen.borrow().status => Some(
+            StartError::NotReady("the guest ended before its launcher reported".into()),
+        ),
+        Ok(()) => None,
+    };
+    if let Some(e) = failed {
+        // Gone and reaped before the caller reads the VMM's log.
+        process.kill();
+        let _ = process.vmm.wait().await;
+        return Err(e);
     }
     // (A guest whose launcher failed ends after its report, which the sandbox core reads.)
     tracing::debug!(

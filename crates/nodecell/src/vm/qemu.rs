@@ -174,8 +174,16 @@ impl QemuMachine {
         let port = tokio::select! {
             accepted = tokio::time::timeout(CONNECT_LIMIT, listener.accept()) => match accepted {
                 Ok(Ok((port, _))) => port,
-                Ok(Err(e)) => return Err(StartError::NotReady(format!("the guest's port: {e}"))),
-                Err(_) => return Err(failed(&dir, "QEMU never connected to the guest's port")),
+                Ok(Err(e)) => {
+                    let _ = vmm.start_kill();
+                    let _ = vmm.wait().await;
+                    return Err(StartError::NotReady(format!("the guest's port: {e}")));
+                }
+                Err(_) => {
+                let _ = vmm.start_kill();
+                let _ = vmm.wait().await;
+                return Err(failed(&dir, "QEMU never connected to the guest's port"));
+            }
             },
             status = vmm.wait() => {
                 return Err(failed(&dir, &format!("QEMU exited at its start ({status:?})")));
