@@ -110,6 +110,20 @@ async fn the_limits_end_a_run_and_the_vm_goes_with_it() {
     let o = engine.run(&bomb).await.unwrap();
     assert_eq!(o.status, Status::MemoryLimit, "{o:?}");
     assert_nothing_left();
+    // Held at the limit, not at the limit plus what the guest freed after its boot (which
+    // the balloon's free page reporting hands back to the host): 90 MiB of buffers do not fit
+    // in 64.
+    let buffers = limited(
+        "const b = []; for (let i = 0; i < 90; i++) b.push(Buffer.alloc(1 << 20, 1)); return b.length",
+        LimitOverrides {
+            memory_mib: Some(64),
+            ..Default::default()
+        },
+    );
+    let o = engine.run(&buffers).await.unwrap();
+    assert_eq!(o.status, Status::MemoryLimit, "{o:?}");
+    assert!(o.usage.memory_peak_bytes <= 66 << 20, "{:?}", o.usage);
+    assert_nothing_left();
 
     // Processes: RLIMIT_NPROC of the guest's sandbox user. Node's own threads count, so
     // a handful of processes is refused.

@@ -55,10 +55,8 @@ impl Backend for Qemu {
     fn offers(&self, host: &HostSupport, config: &EngineConfig) -> Vec<Offer> {
         use Protection as P;
         let q = &config.backends.qemu;
-        let ready = binary_found(&q.binary)
-            .and_then(|()| {
-                GuestImage::find(&q.guest_dir, &config.launcher_path, &config.runner_dir)
-            })
+        let ready = resolve(&q.binary)
+            .and_then(|_| GuestImage::find(&q.guest_dir, &config.launcher_path, &config.runner_dir))
             .and_then(|_| accel(q.accel));
         let boundary = match &ready {
             Ok((accel, why)) => format!(
@@ -131,6 +129,7 @@ impl Backend for Qemu {
         let (config, limits, report) = (cx.config, cx.limits, cx.report);
         let q = &config.backends.qemu;
         let (accel, _) = accel(q.accel).map_err(StartError::NotReady)?;
+        let binary = resolve(&q.binary).map_err(StartError::NotReady)?;
         let image = GuestImage {
             kernel: q.guest_dir.join("kernel"),
             initrd: q.guest_dir.join("initrd"),
@@ -188,7 +187,7 @@ impl Backend for Qemu {
             source,
         })?;
         let machine = QemuMachine {
-            binary: q.binary.clone(),
+            binary,
             image,
             accel,
             ram_mib,
@@ -227,22 +226,26 @@ fn accel(wanted: QemuAccel) -> Result<(Accel, String), String> {
     }
 }
 
-/// Ok where `binary` (a path, or a name on the PATH) is an executable file.
-fn binary_found(binary: &Path) -> Result<(), String> {
+/// Where the PATH is looked up when the service has none (as `execvp` does, and where
+/// Debian's qemu-system-x86 installs).
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// The executable file `binary` names: a path, or a name on the PATH.
+fn resolve(binary: &Path) -> Result<PathBuf, String> {
     let candidates: Vec<PathBuf> = if binary.components().count() > 1 {
         vec![binary.to_path_buf()]
     } else {
-        std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).map(|d| d.join(binary)).collect())
-            .unwrap_or_default()
+        let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+        std::env::split_paths(&path)
+            .map(|d| d.join(binary))
+            .collect()
     };
     use std::os::unix::fs::PermissionsExt;
     candidates
-        .iter()
+        .into_iter()
         .find(|c| {
             std::fs::metadata(c).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
-        .map(|_| ())
         .ok_or_else(|| {
             format!(
                 "no QEMU: {} is not found (Debian's qemu-system-x86 has it; [backends.qemu] binary)",
