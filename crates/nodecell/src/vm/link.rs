@@ -44,24 +44,27 @@ pub(crate) async fn link(
     t0: Instant,
 ) -> Result<Started, StartError> {
     let (reader, mut writer) = port.into_split();
-    let mut process = VmProcess {
+    let (seen_tx, seen) = watch::channel(Seen::default());
+    let process = VmProcess {
         vmm,
         exit: Arc::new(Mutex::new(None)),
         linked: Arc::new(AtomicBool::new(true)),
-        seen: watch::channel(Seen::default()).1,
+        seen,
     };
-    writer
+    if let Err(e) = writer
         .write_all(&crate::protocol::encode_frame(start))
         .await
-        .map_err(|e| StartError::NotReady(format!("the guest's port: {e}")))?;
+    {
+        return Err(process
+            .gone(StartError::NotReady(format!("the guest's port: {e}")))
+            .await);
+    }
     let pair = || UnixStream::pair().map_err(StartError::Spawn);
     let (job, job_runner) = pair()?;
     let (events, events_runner) = pair()?;
     let (stdout, stdout_runner) = pair()?;
     let (stderr, stderr_runner) = pair()?;
     let (status, status_runner) = pair()?;
-    let (seen_tx, seen) = watch::channel(Seen::default());
-    process.seen = seen;
     tokio::spawn(feed(job_runner, writer, process.seen.clone()));
     let ends = MuxEnds::new([stdout_runner, stderr_runner, events_runner, status_runner]);
     tokio::spawn(demux(
@@ -83,10 +86,7 @@ pub(crate) async fn link(
         Ok(()) => None,
     };
     if let Some(e) = failed {
-        // Gone and reaped before the caller reads the VMM's log.
-        process.kill();
-        let _ = process.vmm.wait().await;
-        return Err(e);
+        return Err(process.gone(e).await);
     }
     // (A guest whose launcher failed ends after its report, which the sandbox core reads.)
     tracing::debug!(
@@ -171,6 +171,16 @@ struct VmProcess {
     /// Cleared when the port's frames end.
     linked: Arc<AtomicBool>,
     seen: watch::Receiver<Seen>,
+}
+
+impl VmProcess {
+    /// `why` the VM did not come up, once its VMM is gone and reaped (so that the caller
+    /// reads the VMM's whole log).
+    async fn gone(mut self, why: StartError) -> StartError {
+        let _ = self.vmm.start_kill();
+        let _ = self.vmm.wait().await;
+        why
+    }
 }
 
 impl SandboxProcess for VmProcess {
