@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use nodecell_server::{Server, ServerConfig};
 
+#[path = "../../../nodecell/tests/common/guest.rs"]
+mod guest;
+
 /// Ephemeral ports, two warm sandboxes, this build's launcher and the repo's runner.
 pub fn config() -> ServerConfig {
     let exe_dir = std::env::current_exe()
@@ -33,28 +36,10 @@ pub fn config() -> ServerConfig {
 }
 
 /// Builds backend qemu's guest for this build's launcher (scripts/guest.sh build), so that
-/// the backend is available to the servers started after; None where QEMU cannot be had
-/// (not installed, and only root installs it).
+/// the backend is available to the servers started after; None where QEMU cannot be had.
 pub fn guest_dir() -> Option<PathBuf> {
-    let has_qemu = std::process::Command::new("sh")
-        .args(["-c", "command -v qemu-system-x86_64"])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_qemu && !nix::unistd::geteuid().is_root() {
-        eprintln!("backend qemu: qemu-system-x86_64 is missing, and only root installs it");
-        return None;
-    }
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = std::process::Command::new(repo.join("scripts/guest.sh"))
-        .arg("build")
-        .env("NODECELL_LAUNCHER", config().engine.launcher_path)
-        .env("NODECELL_NODE", node())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("scripts/guest.sh");
-    assert!(out.status.success(), "scripts/guest.sh build failed");
-    Some(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()))
+    guest::build(&repo, &config().engine.launcher_path, &node())
 }
 
 /// The Node scripts/setup.sh installed (`NODECELL_NODE` overrides), else /usr/bin/node.

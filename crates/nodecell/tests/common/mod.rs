@@ -2,6 +2,8 @@
 //! runner.
 #![allow(dead_code)]
 
+pub mod guest;
+
 use std::path::PathBuf;
 
 use nodecell::{Engine, EngineConfig};
@@ -50,33 +52,14 @@ pub const BACKENDS: &[&str] = backends!(backend_names);
 /// that loops over [`BACKENDS`]. With them, [`BACKENDS`] is the registry.
 pub const VM_BACKENDS: &[&str] = &["qemu"];
 
-/// The microVM guest's directory (scripts/guest.sh build, with this build's launcher), or
-/// None where QEMU cannot be had: as root the script installs it (Debian's package);
-/// elsewhere it must be there already.
+/// The microVM guest's directory (scripts/guest.sh build, with this build's launcher and
+/// Node), or None where QEMU cannot be had (see [`guest::build`]).
 pub fn guest_dir() -> Option<PathBuf> {
-    let has_qemu = std::process::Command::new("sh")
-        .args(["-c", "command -v qemu-system-x86_64"])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_qemu && !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: qemu-system-x86_64 is missing, and only root installs it");
-        return None;
-    }
-    let out = std::process::Command::new(repo().join("scripts/guest.sh"))
-        .arg("build")
-        .env("NODECELL_LAUNCHER", env!("CARGO_BIN_EXE_nodecell-launcher"))
-        .env("NODECELL_NODE", node())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("scripts/guest.sh");
-    assert!(out.status.success(), "scripts/guest.sh build failed");
-    let dir = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-    assert!(
-        dir.join("kernel").is_file() && dir.join("initrd").is_file(),
-        "{dir:?}"
-    );
-    Some(dir)
+    guest::build(
+        &repo(),
+        std::path::Path::new(env!("CARGO_BIN_EXE_nodecell-launcher")),
+        &node(),
+    )
 }
 
 /// [`engine`], with the microVM guest built first where `backend` boots one.
