@@ -29,8 +29,7 @@ use crate::cgroup::{CgroupDriver, RunCgroup};
 use crate::error::StartError;
 use crate::launch::in_container::{IN_CONTAINER, LAUNCHER_IN_IMAGE};
 use crate::launch::spec::SANDBOX_ID;
-use crate::sandbox::channel::RunnerChannel;
-use crate::sandbox::mux::MuxEnds;
+use crate::sandbox::mux::{MuxEnds, MuxedSockets};
 use crate::sandbox::process::{SandboxProcess, Started};
 
 use super::owner::owner;
@@ -236,16 +235,11 @@ async fn start_now(
         .attach_container(&id, Some(attach))
         .await
         .map_err(|e| unavailable("attaching to the sandbox container", e))?;
-    let pair = || UnixStream::pair().map_err(StartError::Spawn);
-    let (job, job_runner) = pair()?;
-    let (events, events_runner) = pair()?;
-    let (stdout, stdout_runner) = pair()?;
-    let (stderr, stderr_runner) = pair()?;
-    let (status, status_runner) = pair()?;
+    let sockets = MuxedSockets::new()?;
     let (close_tx, close_rx) = oneshot::channel();
     process.close_stdin = Some(close_tx);
-    tokio::spawn(feed(job_runner, input, close_rx));
-    let ends = MuxEnds::new([stdout_runner, stderr_runner, events_runner, status_runner]);
+    tokio::spawn(feed(sockets.job, input, close_rx));
+    let ends = sockets.ends;
     let exit = process.exit.clone();
     let (engine, container) = (client.clone(), id.clone());
     let attached = process.attached.clone();
@@ -293,13 +287,8 @@ async fn start_now(
     Ok((
         Started {
             process: Box::new(process),
-            channel: RunnerChannel {
-                job: Box::new(job),
-                events: Box::new(events),
-                stdout: Box::new(stdout),
-                stderr: Box::new(stderr),
-            },
-            status: Some(Box::new(status)),
+            channel: sockets.channel,
+            status: Some(Box::new(sockets.status)),
             started: t0,
         },
         cgroup,

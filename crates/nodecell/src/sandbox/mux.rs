@@ -6,7 +6,41 @@
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 
+use super::channel::RunnerChannel;
+use crate::error::StartError;
 use crate::launch::in_container::{MuxStream, MUX_CHUNK, MUX_HEADER};
+
+/// The unix socket pairs of a sandbox whose streams arrive in pid 1's frames: the sandbox
+/// core's ends (the runner channel and the launcher's status), and the host's (where the job
+/// is read from to go into the sandbox, and [`MuxEnds`] for the frames coming out).
+pub(crate) struct MuxedSockets {
+    pub channel: RunnerChannel,
+    pub status: UnixStream,
+    pub job: UnixStream,
+    pub ends: MuxEnds,
+}
+
+impl MuxedSockets {
+    pub(crate) fn new() -> Result<MuxedSockets, StartError> {
+        let pair = || UnixStream::pair().map_err(StartError::Spawn);
+        let (job, job_host) = pair()?;
+        let (events, events_host) = pair()?;
+        let (stdout, stdout_host) = pair()?;
+        let (stderr, stderr_host) = pair()?;
+        let (status, status_host) = pair()?;
+        Ok(MuxedSockets {
+            channel: RunnerChannel {
+                job: Box::new(job),
+                events: Box::new(events),
+                stdout: Box::new(stdout),
+                stderr: Box::new(stderr),
+            },
+            status,
+            job: job_host,
+            ends: MuxEnds::new([stdout_host, stderr_host, events_host, status_host]),
+        })
+    }
+}
 
 /// The host ends of a sandbox's stdout, stderr, events and status, and what has arrived of a
 /// frame that is not complete yet.

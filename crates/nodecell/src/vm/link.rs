@@ -19,8 +19,7 @@ use tokio::sync::watch;
 
 use crate::error::StartError;
 use crate::launch::in_container::MuxStream;
-use crate::sandbox::channel::RunnerChannel;
-use crate::sandbox::mux::MuxEnds;
+use crate::sandbox::mux::{MuxEnds, MuxedSockets};
 use crate::sandbox::process::{SandboxProcess, Started};
 
 /// What the demultiplexer has seen so far.
@@ -59,17 +58,11 @@ pub(crate) async fn link(
             .gone(StartError::NotReady(format!("the guest's port: {e}")))
             .await);
     }
-    let pair = || UnixStream::pair().map_err(StartError::Spawn);
-    let (job, job_runner) = pair()?;
-    let (events, events_runner) = pair()?;
-    let (stdout, stdout_runner) = pair()?;
-    let (stderr, stderr_runner) = pair()?;
-    let (status, status_runner) = pair()?;
-    tokio::spawn(feed(job_runner, writer, process.seen.clone()));
-    let ends = MuxEnds::new([stdout_runner, stderr_runner, events_runner, status_runner]);
+    let sockets = MuxedSockets::new()?;
+    tokio::spawn(feed(sockets.job, writer, process.seen.clone()));
     tokio::spawn(demux(
         reader,
-        ends,
+        sockets.ends,
         seen_tx,
         process.exit.clone(),
         process.linked.clone(),
@@ -95,13 +88,8 @@ pub(crate) async fn link(
     );
     Ok(Started {
         process: Box::new(process),
-        channel: RunnerChannel {
-            job: Box::new(job),
-            events: Box::new(events),
-            stdout: Box::new(stdout),
-            stderr: Box::new(stderr),
-        },
-        status: Some(Box::new(status)),
+        channel: sockets.channel,
+        status: Some(Box::new(sockets.status)),
         started: t0,
     })
 }
