@@ -216,7 +216,15 @@ async fn without_requirements_unsupported_protections_are_reported_not_faked() {
     let report = engine.report(native(&engine));
     assert!(report.available);
     assert!(!report.enforces(Protection::CgroupMemory));
-    let outcome = engine.run(&req("return 2")).await.unwrap();
+    // A job that holds 16 MiB and spins for 100 ms: /proc counts CPU in 10 ms ticks and
+    // resident memory above what the (possibly forked) sandbox had before the job, so a
+    // trivial job may honestly show neither.
+    let outcome = engine
+        .run(&req("const held = Buffer.alloc(16 << 20, 1); \
+             const end = Date.now() + 100; while (Date.now() < end); \
+             return held.length > 0 ? 2 : 0"))
+        .await
+        .unwrap();
     assert_eq!(
         (
             outcome.status,
@@ -225,7 +233,7 @@ async fn without_requirements_unsupported_protections_are_reported_not_faked() {
         (Status::Ok, Some(serde_json::json!(2)))
     );
     assert!(
-        outcome.usage.memory_peak_bytes > 0 && outcome.usage.cpu_ms >= 0.0,
+        outcome.usage.memory_peak_bytes >= 16 << 20 && outcome.usage.cpu_ms >= 50.0,
         "without a cgroup, usage comes from /proc: {:?}",
         outcome.usage
     );
