@@ -108,7 +108,13 @@ fn zygote_plan(cx: &PlanContext<'_>, accounting: AccountingPlan) -> SandboxPlan 
         rootfs.tmp_inodes = 64;
     }
     // The zygote loads its addon (children cannot: see runner.js's zygote path), and runs V8
-    // on one thread (a fork keeps only the forking thread).
+    // on one thread (a fork keeps only the forking thread). V8 still posts tasks to Node's
+    // platform workers (a scavenge announces its job to them even when it runs it alone),
+    // and a child's post signals the workers' condition variable, whose waiters it copied
+    // but does not have. With two or more such ghost waiters, one still counted in glibc's
+    // older group and one in the newer, the signal waits for the older group to drain:
+    // forever (Node 26 children hung so in allocation-heavy jobs). With one worker thread,
+    // at most one group ever holds a waiter and a signal never waits.
     let mut flags: Vec<String> = cx
         .runner
         .flags
@@ -117,6 +123,7 @@ fn zygote_plan(cx: &PlanContext<'_>, accounting: AccountingPlan) -> SandboxPlan 
         .cloned()
         .collect();
     flags.push("--single-threaded".into());
+    flags.push("--v8-pool-size=1".into());
     let start = RunnerStart {
         flags,
         modules: ModuleLoading::Eager,

@@ -15,9 +15,11 @@ pub fn fork_zygote() -> io::Result<Forked> {
     // its own locks (malloc arenas, stdio) around the copy and runs the at-fork handlers
     // (libuv resets its threadpool and signal lock, OpenSSL marks its random state for
     // reseeding). The zygote's other threads are idle when it forks: V8 runs with
-    // --single-threaded, so no task ever reaches its platform's workers, and the zygote
-    // never starts libuv's threadpool; every thread of Node's is then parked on a condition
-    // variable or in epoll_wait, holding no lock.
+    // --single-threaded (its jobs run on the calling thread; the task each one posts to the
+    // platform's one worker, --v8-pool-size=1, finds nothing to do), and the zygote never
+    // starts libuv's threadpool; every thread of Node's is then parked on a condition
+    // variable or in epoll_wait, holding no lock. A child that posts a worker task signals
+    // a condition variable with one ghost waiter, which glibc's signal never waits on.
     forked(unsafe { libc::fork() }.into())
 }
 
