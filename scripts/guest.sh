@@ -5,14 +5,15 @@
 #   scripts/guest.sh build
 #       Prints the guest's directory, .tools/guest/<hash>/ (also .tools/guest/current, where
 #       the qemu backend looks by default), holding
-#         kernel    the kernel (the PVH-bootable ELF where the package's kernel allows it,
-#                   else the bzImage)
+#         kernel    the kernel as packaged (the bzImage): QEMU boots it
+#         vmlinux   the same kernel uncompressed (an ELF, taken out of the bzImage as the
+#                   kernel's scripts/extract-vmlinux does): Firecracker boots it
 #         initrd    an uncompressed newc initramfs:
 #                     /nodecell/launcher    nodecell-launcher; /init links to it (pid 1, `--guest`)
 #                     /usr/local/bin/node   the service's Node, with its libraries
 #                     /opt/nodecell/runner  the runner and its modules (not the host's V8 caches)
-#                     /modules/NN-*.ko      virtio, its serial ports and its balloon (free page
-#                                           reporting), in load order
+#                     /modules/NN-*.ko      virtio, its serial ports, its balloon (free page
+#                                           reporting) and vsock, in load order
 #         inputs    what the hash covers, one `sha256  path` line per input
 #       <hash> is a SHA-256 over every input file (their contents and guest paths), so the
 #       guest is built again when any of them changes and reused otherwise. The kernel, its
@@ -30,11 +31,30 @@ root=$(dirname "$here")
 out_base=$root/.tools/guest
 vmtools=${CGROUP2_VM_TOOLS:-$root/.tools/cgroup2-vm}
 # The kernel modules the guest's pid 1 loads (their dependencies come with them).
-want_modules=(virtio_mmio virtio_pci virtio_console virtio_balloon)
+want_modules=(virtio_mmio virtio_pci virtio_console virtio_balloon vmw_vsock_virtio_transport)
 
 die() {
   echo "guest: $*" >&2
   exit 1
+}
+
+# The uncompressed kernel (an ELF) inside bzImage $1, written to $2: the first compressed
+# stream (xz, zstd or gzip, as Debian's kernels have used) that unpacks to an ELF.
+vmlinux_of() {
+  local magic tool off
+  for magic in '\xfd7zXZ\x00:xz -dc --single-stream' '\x28\xb5\x2f\xfd:zstd -dc' '\x1f\x8b\x08:gzip -dc'; do
+    tool=${magic#*:}
+    command -v "${tool%% *}" >/dev/null || continue
+    for off in $(LC_ALL=C grep -obUaP "${magic%%:*}" "$1" | cut -d: -f1); do
+      # shellcheck disable=SC2086 # the tool's words
+      tail -c +"$((off + 1))" "$1" | $tool 2>/dev/null >"$2" || true
+      if [ "$(head -c4 "$2" | od -An -c | tr -d ' ')" = "177ELF" ]; then
+        return 0
+      fi
+    done
+  done
+  rm -f "$2"
+  die "no ELF kernel inside $1"
 }
 
 node_path() {
@@ -68,11 +88,9 @@ build() {
   exec 9>"$out_base/.lock"
   flock 9
   "$here/cgroup2-vm.sh" setup >&2
-  local busybox=$vmtools/busybox/bin/busybox kernel kver
+  local busybox=$vmtools/busybox/bin/busybox kernel
   kernel=$(find "$vmtools/kernel/boot" -name 'vmlinuz-*' | head -n1)
   [ -n "$kernel" ] || die "no kernel under $vmtools/kernel/boot"
-  kver=${kernel##*/vmlinuz-}
-  [ ! -f "$vmtools/kernel/boot/vmlinux-$kver" ] || kernel=$vmtools/kernel/boot/vmlinux-$kver
 
   stage=$(mktemp -d "$out_base/.stage.XXXXXX")
   # shellcheck disable=SC2064 # expand $stage now
@@ -104,6 +122,7 @@ build() {
     mkdir -p "$dir.new"
     (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | "$busybox" cpio -o -H newc -R 0:0 2>/dev/null) >"$dir.new/initrd"
     cp "$kernel" "$dir.new/kernel"
+    vmlinux_of "$kernel" "$dir.new/vmlinux"
     echo "$inputs" >"$dir.new/inputs"
     rm -rf "$dir"
     mv "$dir.new" "$dir"

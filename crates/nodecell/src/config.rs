@@ -92,6 +92,7 @@ pub struct BackendsConfig {
     pub landlock: LandlockConfig,
     pub docker: DockerConfig,
     pub qemu: QemuConfig,
+    pub firecracker: FirecrackerConfig,
 }
 
 /// `[backends.native]`
@@ -189,6 +190,57 @@ impl Default for QemuConfig {
         }
     }
 }
+
+/// `[backends.firecracker]`: one microVM per sandbox, booted by Firecracker from
+/// scripts/guest.sh's guest (its `vmlinux`), under Firecracker's jailer where the service is
+/// root.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FirecrackerConfig {
+    /// Firecracker's binary (a bare name is looked up on the PATH). Found by
+    /// [`EngineConfig::locate_installation`] as `NODECELL_FIRECRACKER`, else
+    /// `<exe dir>/../../.tools/firecracker/firecracker` (scripts/firecracker.sh install).
+    pub binary: PathBuf,
+    /// The jailer's binary, found as `binary` is (`NODECELL_JAILER`, `.tools/firecracker/jailer`).
+    pub jailer: PathBuf,
+    /// Where the service is root, run Firecracker under the jailer (a chroot, its own mount
+    /// and pid view, `jail_uid`/`jail_gid`): the backend is unavailable if it is missing.
+    /// `false` runs Firecracker as the service's user, unjailed.
+    pub jail: bool,
+    pub jail_uid: u32,
+    pub jail_gid: u32,
+    /// The guest's directory (`vmlinux`, `initrd`, `inputs`), as for qemu.
+    pub guest_dir: PathBuf,
+    pub vcpus: u32,
+    /// Guest RAM on top of the sandbox's memory limit (as for qemu).
+    pub ram_overhead_mib: u64,
+    /// How long a guest may take from Firecracker's start until its runner is ready.
+    pub boot_timeout_ms: u64,
+    /// The guest's kernel is PVM-enabled: then a host whose `/dev/kvm` is PVM (itself a
+    /// guest, as CI's machines are) is not refused. Debian's kernel is not.
+    pub pvm_guest_kernel: bool,
+}
+
+impl Default for FirecrackerConfig {
+    fn default() -> Self {
+        FirecrackerConfig {
+            binary: "firecracker".into(),
+            jailer: "jailer".into(),
+            jail: true,
+            jail_uid: 65534,
+            jail_gid: 65534,
+            guest_dir: QemuConfig::default().guest_dir,
+            vcpus: 1,
+            ram_overhead_mib: 512,
+            boot_timeout_ms: 10_000,
+            pvm_guest_kernel: false,
+        }
+    }
+}
+
+/// Where scripts/firecracker.sh installs Firecracker and its jailer, relative to a binary in
+/// target/<profile>.
+pub const INSTALLED_FIRECRACKER: &str = "../../.tools/firecracker";
 
 /// `[backends.nsjail]`
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -350,6 +402,21 @@ impl EngineConfig {
             let installed = dir.join(INSTALLED_GUEST);
             if installed.is_dir() {
                 self.backends.qemu.guest_dir = installed.canonicalize().unwrap_or(installed);
+            }
+        }
+        self.backends.firecracker.guest_dir = self.backends.qemu.guest_dir.clone();
+        let fc = &mut self.backends.firecracker;
+        for (var, file, field) in [
+            ("NODECELL_FIRECRACKER", "firecracker", &mut fc.binary),
+            ("NODECELL_JAILER", "jailer", &mut fc.jailer),
+        ] {
+            if let Some(p) = std::env::var_os(var) {
+                *field = p.into();
+            } else if let Some(dir) = &exe_dir {
+                let installed = dir.join(INSTALLED_FIRECRACKER).join(file);
+                if installed.is_file() {
+                    *field = installed.canonicalize().unwrap_or(installed);
+                }
             }
         }
         if let Some(p) = std::env::var_os("NODECELL_NODE") {

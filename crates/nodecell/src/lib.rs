@@ -50,7 +50,8 @@ mod vm;
 pub use batch::{BatchOutcome, BatchRequest, Isolation};
 pub use cgroup::instance::{current as cgroup_instance, made as cgroup_instances_made};
 pub use config::{
-    BackendsConfig, EngineConfig, LandlockConfig, NativeConfig, NsjailConfig, QemuAccel, QemuConfig,
+    BackendsConfig, EngineConfig, FirecrackerConfig, LandlockConfig, NativeConfig, NsjailConfig,
+    QemuAccel, QemuConfig,
 };
 pub use enforcement::{EnforcementReport, Guarantee, Protection, ProtectionState};
 pub use engine::{BackendId, CheckedRequest, Engine};

@@ -31,7 +31,7 @@ pub(super) fn settings() -> Vec<Setting> {
             env: "NODECELL_GUEST_DIR",
             flag: "guest-dir",
             unit: "path",
-            help: "The microVM guest's directory, from scripts/guest.sh build (backend qemu)",
+            help: "The microVM guest's directory, from scripts/guest.sh build (backends qemu and firecracker)",
             get: |c| {
                 located(
                     &c.engine.backends.qemu.guest_dir,
@@ -40,6 +40,41 @@ pub(super) fn settings() -> Vec<Setting> {
             },
             set: |c, v| {
                 c.engine.backends.qemu.guest_dir = PathBuf::from(v);
+                c.engine.backends.firecracker.guest_dir = PathBuf::from(v);
+                Ok(())
+            },
+        },
+        Setting {
+            key: "engine.backends.firecracker.binary",
+            env: "NODECELL_FIRECRACKER",
+            flag: "firecracker",
+            unit: "path",
+            help: "Firecracker's binary, from scripts/firecracker.sh install (backend firecracker)",
+            get: |c| {
+                located(
+                    &c.engine.backends.firecracker.binary,
+                    &EngineConfig::default().backends.firecracker.binary,
+                )
+            },
+            set: |c, v| {
+                c.engine.backends.firecracker.binary = PathBuf::from(v);
+                Ok(())
+            },
+        },
+        Setting {
+            key: "engine.backends.firecracker.jailer",
+            env: "NODECELL_JAILER",
+            flag: "jailer",
+            unit: "path",
+            help: "Firecracker's jailer, used where the service is root (backend firecracker)",
+            get: |c| {
+                located(
+                    &c.engine.backends.firecracker.jailer,
+                    &EngineConfig::default().backends.firecracker.jailer,
+                )
+            },
+            set: |c, v| {
+                c.engine.backends.firecracker.jailer = PathBuf::from(v);
                 Ok(())
             },
         },

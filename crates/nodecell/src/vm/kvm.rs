@@ -9,17 +9,31 @@ use std::path::Path;
 /// configuration, but whose guests must run a PVM-enabled kernel: a stock kernel never prints
 /// a line. There the CPU has no `vmx`/`svm` flag and the `kvm_pvm` module is loaded.
 pub(crate) fn usable() -> Result<(), String> {
+    check().map_err(|u| u.why)
+}
+
+/// Why this host's KVM boots no stock guest kernel.
+#[derive(Debug)]
+pub(crate) struct Unusable {
+    /// `/dev/kvm` is PVM: it boots PVM-enabled guest kernels only.
+    pub pvm: bool,
+    pub why: String,
+}
+
+/// As [`usable`], telling a PVM host apart.
+pub(crate) fn check() -> Result<(), Unusable> {
     usable_at(Path::new("/"))
 }
 
-fn usable_at(root: &Path) -> Result<(), String> {
+fn usable_at(root: &Path) -> Result<(), Unusable> {
+    let refuse = |pvm, why: String| Err(Unusable { pvm, why });
     let dev = root.join("dev/kvm");
     if let Err(e) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(&dev)
     {
-        return Err(format!("{} does not open: {e}", dev.display()));
+        return refuse(false, format!("{} does not open: {e}", dev.display()));
     }
     let cpuinfo = std::fs::read_to_string(root.join("proc/cpuinfo")).unwrap_or_default();
     let hardware = cpuinfo
@@ -27,14 +41,18 @@ fn usable_at(root: &Path) -> Result<(), String> {
         .filter(|l| l.starts_with("flags"))
         .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"));
     if root.join("sys/module/kvm_pvm").exists() && !hardware {
-        return Err(
+        return refuse(
+            true,
             "/dev/kvm is PVM (this host is itself a guest: kvm_pvm loaded, no vmx/svm CPU flag); \
              its guests need a PVM-enabled guest kernel, which no registry ships"
                 .into(),
         );
     }
     if !hardware {
-        return Err("the CPU shows no hardware virtualization (no vmx or svm flag)".into());
+        return refuse(
+            false,
+            "the CPU shows no hardware virtualization (no vmx or svm flag)".into(),
+        );
     }
     Ok(())
 }
@@ -87,13 +105,17 @@ mod tests {
     #[test]
     fn a_pvm_host_is_told_apart_from_hardware_kvm() {
         let why = usable_at(host("", true).path()).unwrap_err();
-        assert!(why.contains("PVM"), "{why}");
+        assert!(why.pvm && why.why.contains("PVM"), "{why:?}");
         assert!(usable_at(host("vmx", false).path()).is_ok());
         assert!(usable_at(host("svm", true).path()).is_ok());
         let why = usable_at(host("", false).path()).unwrap_err();
-        assert!(why.contains("no hardware virtualization"), "{why}");
+        assert!(
+            !why.pvm && why.why.contains("no hardware virtualization"),
+            "{why:?}"
+        );
         assert!(usable_at(empty().path())
             .unwrap_err()
+            .why
             .contains("does not open"));
     }
 }

@@ -15,6 +15,7 @@ use tokio::net::UnixListener;
 use tokio::process::Command;
 
 use super::image::GuestImage;
+use super::vmm::join_new_group;
 use crate::cgroup::{CgroupPlan, RunCgroup};
 use crate::error::StartError;
 use crate::launch::guest::{GUEST_ARG, PORT_NAME};
@@ -206,30 +207,9 @@ impl QemuMachine {
     }
 }
 
-/// The VMM's group, made with `plan`'s limits, with `pid` in it.
-fn join_new_group(plan: &CgroupPlan, pid: u32) -> Result<RunCgroup, StartError> {
-    let group = plan
-        .make()
-        .map_err(|e| StartError::NotReady(format!("the VMM's cgroup: {e}")))?;
-    for procs in group.procs_files() {
-        std::fs::write(&procs, pid.to_string())
-            .map_err(|e| StartError::NotReady(format!("moving QEMU into its cgroup: {e}")))?;
-    }
-    Ok(group)
-}
-
 /// A VM that did not come up, with the end of what QEMU and the guest's console said.
 fn failed(dir: &Path, what: &str) -> StartError {
-    let tail = |name: &str| {
-        let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().rev().take(8).collect();
-        lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
-    };
-    StartError::NotReady(format!(
-        "{what}; QEMU: [{}]; console: [{}]",
-        tail(VMM_LOG),
-        tail(CONSOLE_LOG)
-    ))
+    super::vmm::failed(dir, what, &[("QEMU", VMM_LOG), ("console", CONSOLE_LOG)])
 }
 
 #[cfg(test)]

