@@ -29,8 +29,9 @@ import (
 var containerBackends = map[string]bool{"docker": true, "gvisor": true}
 
 // vmBackends boot a VM per sandbox: seconds under QEMU's software emulation (CI's hosts have
-// no usable KVM), so timings that must not include a start wait for the warm pool first.
-var vmBackends = map[string]bool{"qemu": true}
+// no usable KVM, and so no available firecracker), so timings that must not include a start
+// wait for the warm pool first.
+var vmBackends = map[string]bool{"qemu": true, "firecracker": true}
 
 // TestAVS runs AVS-shaped custom code through a real `nodecell serve`, once per backend that
 // `nodecell check` lists as available. It fails when the binary is missing.

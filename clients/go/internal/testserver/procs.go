@@ -128,10 +128,10 @@ func IsNode(p Proc) bool {
 	return p.Comm == "node" || p.Comm == "MainThread"
 }
 
-// IsVMM reports whether p is a microVM sandbox's VMM (QEMU; its command name is cut to 15
-// bytes, "qemu-system-x86").
+// IsVMM reports whether p is a microVM sandbox's VMM: QEMU (its command name is cut to 15
+// bytes, "qemu-system-x86") or Firecracker.
 func IsVMM(p Proc) bool {
-	return strings.HasPrefix(p.Comm, "qemu-system")
+	return strings.HasPrefix(p.Comm, "qemu-system") || p.Comm == "firecracker"
 }
 
 // AllGone reports whether every process of pids has ended.
