@@ -27,27 +27,6 @@ fn req(code: &str) -> ExecRequest {
     }
 }
 
-/// Whether `/dev/kvm` opens here (Firecracker starts a VM at all).
-fn kvm_opens() -> bool {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_ok()
-}
-
-/// Whether this host's KVM boots a stock guest kernel: `/dev/kvm` opens and the CPU has
-/// hardware virtualization (a PVM host has neither flag).
-fn kvm_boots_guests() -> bool {
-    let opens = kvm_opens();
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    opens
-        && cpuinfo
-            .lines()
-            .filter(|l| l.starts_with("flags"))
-            .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"))
-}
-
 /// The test configuration with the guest built, Firecracker installed (scripts/setup.sh)
 /// and `edit` applied.
 fn config(edit: impl FnOnce(&mut EngineConfig)) -> EngineConfig {
@@ -124,7 +103,7 @@ async fn this_host_boots_firecracker_guests_or_the_backend_says_why_and_refuses(
     let engine = Engine::new(config(|_| {})).unwrap();
     let backend = engine.backend("firecracker").unwrap();
     let report = engine.report(backend);
-    if kvm_boots_guests() {
+    if common::kvm_boots_guests() {
         assert!(report.available, "{:?}", report.problems);
         job_end_to_end(&engine).await;
     } else {
@@ -168,11 +147,11 @@ async fn a_vm_is_configured_and_started_and_one_that_never_comes_up_leaves_nothi
             .unwrap(),
         );
         let report = engine.report(engine.backend("firecracker").unwrap());
-        if kvm_boots_guests() {
+        if common::kvm_boots_guests() {
             job_end_to_end(&engine).await;
             continue;
         }
-        if !kvm_opens() {
+        if !common::kvm_opens() {
             // No VM starts here at all: the refusal is the first test's.
             assert!(!report.available);
             continue;
@@ -221,7 +200,7 @@ async fn a_kernel_firecracker_refuses_is_a_clear_error_and_leaves_nothing() {
         c.backends.firecracker.pvm_guest_kernel = true;
     }))
     .unwrap();
-    if !kvm_opens() {
+    if !common::kvm_opens() {
         std::fs::remove_dir_all(&guest).unwrap();
         assert!(
             !engine

@@ -56,6 +56,27 @@ pub const VM_BACKENDS: &[&str] = &["qemu"];
 /// host without it their own suite checks that they say so, and how far a VM gets.
 pub const KVM_BACKENDS: &[&str] = &["firecracker"];
 
+/// Whether `/dev/kvm` opens here (Firecracker starts a VM at all).
+pub fn kvm_opens() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
+}
+
+/// Whether this host's KVM boots a stock guest kernel: `/dev/kvm` opens and the CPU has
+/// hardware virtualization (a PVM host, as CI's are, has no vmx/svm flag). Where it does not,
+/// backend firecracker is unavailable.
+pub fn kvm_boots_guests() -> bool {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    kvm_opens()
+        && cpuinfo
+            .lines()
+            .filter(|l| l.starts_with("flags"))
+            .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"))
+}
+
 /// The microVM guest's directory (scripts/guest.sh build, with this build's launcher and
 /// Node), or None where QEMU cannot be had (see [`guest::build`]).
 pub fn guest_dir() -> Option<PathBuf> {
