@@ -40,9 +40,15 @@ pub(crate) struct Firecracker;
 /// nodecell with its `vmlinux`, and a KVM that boots it.
 fn ready(host: &HostSupport, config: &EngineConfig) -> Result<FirecrackerMachine, String> {
     let f = &config.backends.firecracker;
+    GuestImage::find(&f.guest_dir, &config.launcher_path, &config.runner_dir)?;
+    machine(host, f)
+}
+
+/// The VM [`ready`] found possible (without checking the guest's hashes again: a sandbox's
+/// start does not read the launcher), sized later.
+fn machine(host: &HostSupport, f: &FirecrackerConfig) -> Result<FirecrackerMachine, String> {
     let binary = microvm::resolve(&f.binary, FIRECRACKER_HINT)?;
     let jail = jail(host, f)?;
-    let image = GuestImage::find(&f.guest_dir, &config.launcher_path, &config.runner_dir)?;
     let kernel = f.guest_dir.join("vmlinux");
     if !kernel.is_file() {
         return Err(format!(
@@ -59,7 +65,7 @@ fn ready(host: &HostSupport, config: &EngineConfig) -> Result<FirecrackerMachine
     Ok(FirecrackerMachine {
         binary,
         kernel,
-        initrd: image.initrd,
+        initrd: f.guest_dir.join("initrd"),
         ram_mib: 0,
         vcpus: f.vcpus,
         jail,
@@ -132,7 +138,7 @@ impl Backend for Firecracker {
     fn plan(&self, cx: &PlanContext<'_>) -> Result<SandboxPlan, StartError> {
         let (config, limits) = (cx.config, cx.limits);
         let f = &config.backends.firecracker;
-        let mut machine = ready(cx.host, config).map_err(StartError::NotReady)?;
+        let mut machine = machine(cx.host, f).map_err(StartError::NotReady)?;
         let start = microvm::guest_start(cx)?;
         machine.ram_mib = f.ram_overhead_mib + limits.memory_mib;
         let cgroup = microvm::vmm_cgroup(cx, machine.ram_mib, VMM_OVERHEAD_MIB);
