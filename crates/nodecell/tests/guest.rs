@@ -124,6 +124,7 @@ impl Vm {
         };
         let start = serde_json::to_vec(&GuestStart {
             tmp_size_bytes: 16 << 20,
+            memory_limit_bytes: 128 << 20,
             spec: serde_json::to_string(&spec).unwrap(),
         })
         .unwrap();
@@ -178,6 +179,11 @@ impl Vm {
                     MuxStream::Exit => {
                         got.exit = Some(i32::from_be_bytes(payload[..].try_into().unwrap()))
                     }
+                    MuxStream::Oom => {
+                        assert!(got.oom.is_none(), "a second OOM frame");
+                        let kills = u64::from_be_bytes(payload[..].try_into().unwrap());
+                        got.oom = Some((kills, got.ended.clone()));
+                    }
                 }
             }
         }
@@ -223,6 +229,8 @@ struct Collected {
     /// The streams whose end was sent, in order.
     ended: Vec<MuxStream>,
     exit: Option<i32>,
+    /// The OOM frame: the kills it counted, and the streams that had ended before it.
+    oom: Option<(u64, Vec<MuxStream>)>,
 }
 
 impl Collected {
@@ -294,6 +302,7 @@ fn a_job_runs_in_the_guest_and_only_the_agent_frames_the_wire() {
         "the forged frame arrives as stdout bytes"
     );
     assert_eq!(got.exit, Some(0));
+    assert!(got.oom.is_none());
     for stream in [MuxStream::Stdout, MuxStream::Stderr, MuxStream::Events] {
         assert!(got.ended.contains(&stream), "{stream:?} never ended");
     }
@@ -330,5 +339,29 @@ fn the_runner_cannot_reach_the_port_or_the_agent_and_its_death_is_reported() {
     assert_ne!(seen["killed"], "sent", "{seen}");
     assert!(frames.iter().all(|f| f["type"] != "result"), "{frames:?}");
     // The runner died by SIGKILL; pid 1 lived to say so.
+    assert_eq!(got.exit, Some(128 + 9));
+}
+
+/// The sandbox's memory cgroup in the guest: the GuestStart's limit (128 MiB) above what the
+/// ready sandbox uses holds a job that the guest's RAM (1 GiB) would not, its OOM killer takes
+/// the launcher and Node, and pid 1 says so in an OOM frame before the end of the event
+/// stream (where the host sees the run end).
+#[test]
+fn a_job_over_its_memory_limit_is_killed_in_the_guest_and_pid_1_says_so_first() {
+    let Some(guest) = common::guest_dir() else {
+        return;
+    };
+    let code = "const b = []; for (let i = 0; i < 400; i++) b.push(Buffer.alloc(1 << 20, 1)); \
+                return b.length";
+    let got = Vm::boot(&guest).run(code);
+    let frames = got.runner_frames();
+    assert!(frames.iter().all(|f| f["type"] != "result"), "{frames:?}");
+    let (kills, ended_before) = got.oom.clone().expect("an OOM frame");
+    assert!(kills >= 1, "{kills}");
+    assert!(
+        !ended_before.contains(&MuxStream::Events),
+        "the OOM frame came after the event stream's end: {ended_before:?}"
+    );
+    assert!(got.ended.contains(&MuxStream::Events));
     assert_eq!(got.exit, Some(128 + 9));
 }

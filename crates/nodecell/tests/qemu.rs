@@ -145,8 +145,52 @@ async fn the_limits_end_a_run_and_the_vm_goes_with_it() {
     assert_nothing_left();
 }
 
+/// The guest's own wall: with no cgroups on the host (nothing there counts the VM), the
+/// sandbox's memory cgroup in the guest holds the job to its limit, and pid 1's report of the
+/// OOM kill makes it `memory_limit`. (The guest's RAM is the limit + 512 MiB: without that
+/// cgroup, 90 MiB of buffers fit.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_warm_vm_serves_a_job_and_a_job_needing_more_ram_gets_its_own() {
+async fn the_guests_memory_cgroup_holds_the_limit_without_the_hosts() {
+    let _serial = SERIAL.lock().await;
+    if common::guest_dir().is_none() {
+        return;
+    }
+    let mut config = common::config();
+    config.cgroup_root = "/nonexistent/nodecell-test-no-cgroups".into();
+    if let Some(dir) = common::guest_dir() {
+        config.backends.qemu.guest_dir = dir;
+    }
+    let engine = Engine::new(config).expect("engine starts");
+    if common::backend_or_skip(&engine, "qemu").is_none() {
+        return;
+    }
+    let report = engine.report(engine.backend("qemu").unwrap());
+    assert!(
+        report.enforces(nodecell::Protection::CgroupMemory),
+        "{report:?}"
+    );
+    let buffers = |n: u32| ExecRequest {
+        limits: LimitOverrides {
+            memory_mib: Some(64),
+            ..Default::default()
+        },
+        ..req(&format!(
+            "const b = []; for (let i = 0; i < {n}; i++) b.push(Buffer.alloc(1 << 20, 1)); \
+             return b.length"
+        ))
+    };
+    let o = engine.run(&buffers(90)).await.unwrap();
+    assert_eq!(o.status, Status::MemoryLimit, "{o:?}");
+    assert_eq!(o.error.as_ref().unwrap().name, "MemoryLimitError", "{o:?}");
+    // Below the limit, above what the guest's RAM alone would stop: it runs.
+    let o = engine.run(&buffers(40)).await.unwrap();
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    assert_eq!(o.result.unwrap().to_value(), 40);
+    assert_nothing_left();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_vm_serves_its_limit_and_a_job_with_another_gets_its_own() {
     let _serial = SERIAL.lock().await;
     let Some(engine) = engine() else { return };
     let pool = Pool::new(engine.clone(), engine.backend("qemu").unwrap(), 1);
@@ -188,6 +232,24 @@ async fn a_warm_vm_serves_a_job_and_a_job_needing_more_ram_gets_its_own() {
     assert!(
         big_ram >= default_ram + 200,
         "{big_ram} MiB for a {more} MiB job, {default_ram} MiB warm"
+    );
+    assert_eq!(pool.warm_count(), 1, "the warm VM was not used for it");
+    // Less memory: a VM of its own too (the guest's memory cgroup of the warm VM holds the
+    // limit it was started for).
+    let less = engine.config().default_limits.memory_mib - 64;
+    let small = ExecRequest {
+        limits: LimitOverrides {
+            memory_mib: Some(less),
+            ..Default::default()
+        },
+        ..req("return process.getBuiltinModule('os').totalmem()")
+    };
+    let o = pool.run(&small, None).await.unwrap();
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    let small_ram = o.result.unwrap().to_value().as_u64().unwrap() >> 20;
+    assert!(
+        small_ram + 32 <= default_ram,
+        "{small_ram} MiB for a {less} MiB job, {default_ram} MiB warm"
     );
     assert_eq!(pool.warm_count(), 1, "the warm VM was not used for it");
     pool.shutdown().await;

@@ -366,7 +366,7 @@ fn plan(
         accounting: AccountingPlan::FromStart(pids),
         scratch: None,
         from_zygote: false,
-        memory_ceiling_mib: None,
+        fixed_memory_mib: None,
     })
 }
 

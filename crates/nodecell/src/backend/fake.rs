@@ -81,7 +81,7 @@ impl Backend for Fake {
             accounting: AccountingPlan::Unmetered,
             scratch: None,
             from_zygote: false,
-            memory_ceiling_mib: None,
+            fixed_memory_mib: None,
         })
     }
 }

@@ -48,7 +48,7 @@ pub(crate) fn plan(
         accounting,
         scratch,
         from_zygote: false,
-        memory_ceiling_mib: None,
+        fixed_memory_mib: None,
     })
 }
 

@@ -28,7 +28,8 @@ pub(crate) const VMM_THREADS: u64 = 64;
 
 /// The length-prefixed-to-be `GuestStart` of the sandbox `cx` plans: the launcher in the
 /// guest confines Node as in a container (uid 65534, no capabilities, rlimits, Landlock,
-/// seccomp), with a size-capped /tmp.
+/// seccomp), with a size-capped /tmp, in a memory cgroup of the guest's held to the memory
+/// limit once the job comes.
 pub(crate) fn guest_start(cx: &PlanContext<'_>) -> Result<Vec<u8>, StartError> {
     let (config, limits, report) = (cx.config, cx.limits, cx.report);
     // The guest has no startup snapshot and no code caches of the host's V8.
@@ -58,6 +59,7 @@ pub(crate) fn guest_start(cx: &PlanContext<'_>) -> Result<Vec<u8>, StartError> {
     };
     serde_json::to_vec(&GuestStart {
         tmp_size_bytes: limits.tmp_size_bytes(),
+        memory_limit_bytes: limits.memory_bytes(),
         spec: serde_json::to_string(&spec).map_err(|e| StartError::Spawn(e.into()))?,
     })
     .map_err(|e| StartError::Spawn(e.into()))
@@ -116,17 +118,20 @@ pub(crate) fn guest_offers(host: &HostSupport, config: &EngineConfig, vmm: &str)
         ),
         Offer::applies(
             P::CgroupMemory,
-            cg,
+            true,
             if cg {
                 format!(
-                    "the VMM's cgroup on the host (the whole VM: the guest RAM it touched and \
-                     {vmm}'s own): job limits above what the ready VM uses, peak usage, OOM \
-                     kills; the guest's RAM is the wall inside"
+                    "the sandbox's memory cgroup in the guest's kernel, held to the limit \
+                     above what the ready sandbox uses, its OOM kills reported by the guest's \
+                     pid 1; on the host, the VMM's cgroup (the whole VM: the guest RAM it \
+                     touched and {vmm}'s own) with the same limit above what the ready VM uses \
+                     as a backstop, and peak usage"
                 )
             } else {
                 format!(
-                    "{}; instead V8's heap is capped at the memory limit, and the guest's RAM \
-                     is the wall",
+                    "the sandbox's memory cgroup in the guest's kernel, held to the limit \
+                     above what the ready sandbox uses, its OOM kills reported by the guest's \
+                     pid 1; no peak usage ({})",
                     host.cgroup_detail("")
                 )
             },

@@ -179,7 +179,7 @@ fn zygote_plan(cx: &PlanContext<'_>, accounting: AccountingPlan) -> SandboxPlan 
         accounting,
         scratch: None,
         from_zygote: true,
-        memory_ceiling_mib: None,
+        fixed_memory_mib: None,
     }
 }
 

@@ -115,7 +115,7 @@ impl Backend for Qemu {
             }),
             scratch: Some(scratch),
             from_zygote: false,
-            memory_ceiling_mib: Some(limits.memory_mib),
+            fixed_memory_mib: Some(limits.memory_mib),
         })
     }
 }

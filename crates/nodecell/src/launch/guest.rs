@@ -7,7 +7,7 @@
 //! the link: the virtio-serial port named "nodecell" (QEMU), or with --vsock-port=P a vsock
 //! connection to the host's port P (Firecracker's hybrid vsock, which the host sees as a
 //! connection on its unix socket `<uds_path>_P`); read a GuestStart from it; mount a size-capped
-//! /tmp; then exactly what pid 1 of a container does (in_container.rs): the launcher started
+//! /tmp; make the sandbox's memory cgroup (guest_memory.rs); then exactly what pid 1 of a container does (in_container.rs): the launcher started
 //! without namespaces (uid, capabilities, rlimits, no_new_privs, Landlock, seccomp; Node), the
 //! host's bytes on the port into the job pipe, the sandbox's streams framed back onto the port,
 //! the exit code last; once the host closes the port, every process killed and the guest off.
@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 use nix::mount::{mount, MsFlags};
 use serde::{Deserialize, Serialize};
+
+use super::guest_memory::GuestMemory;
 
 /// The launcher's argument that makes it a guest's init.
 pub const GUEST_ARG: &str = "--guest";
@@ -50,6 +52,9 @@ const MAX_START_BYTES: usize = 1 << 20;
 pub struct GuestStart {
     /// The size of the guest's /tmp (a tmpfs; Node's working directory).
     pub tmp_size_bytes: u64,
+    /// The job's memory limit: the sandbox's cgroup in the guest is held to its usage when
+    /// the job arrives plus this (`guest_memory.rs`).
+    pub memory_limit_bytes: u64,
     /// The launcher's spec (a `LaunchSpec` as JSON, without namespaces, `in_container`).
     pub spec: String,
 }
@@ -98,7 +103,8 @@ fn init() -> Result<i32, String> {
         Some(tmp.as_str()),
     )
     .map_err(|e| format!("mounting /tmp: {e}"))?;
-    super::in_container::run(&start.spec, port.as_fd(), port.as_fd())
+    let memory = GuestMemory::create(start.memory_limit_bytes)?;
+    super::in_container::run(&start.spec, port.as_fd(), port.as_fd(), Some(&memory))
         .map_err(|e| format!("the sandbox: {e}"))
 }
 

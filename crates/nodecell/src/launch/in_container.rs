@@ -32,6 +32,7 @@ use nix::unistd::Pid;
 
 use crate::sys::{self, Forked};
 
+use super::guest_memory::GuestMemory;
 use super::spec::{EVENT_FD, JOB_FD, SPEC_FD, STATUS_FD, WITHOUT_NAMESPACES};
 
 /// The launcher's argument for pid 1 of a container; the spec (JSON) follows it.
@@ -48,6 +49,9 @@ pub enum MuxStream {
     Stderr = 2,
     Events = 4,
     Status = 5,
+    /// The OOM kills in a microVM guest's memory cgroup (8 bytes, big endian), once, before
+    /// the end of the streams its kill ended (`guest_memory.rs`).
+    Oom = 8,
     /// The exit code of the sandbox (4 bytes, big endian), the last frame.
     Exit = 9,
 }
@@ -59,6 +63,7 @@ impl MuxStream {
             MuxStream::Stderr,
             MuxStream::Events,
             MuxStream::Status,
+            MuxStream::Oom,
             MuxStream::Exit,
         ]
         .into_iter()
@@ -76,7 +81,7 @@ pub const MUX_CHUNK: usize = 64 * 1024;
 /// Entry point of `nodecell-launcher --in-container SPEC`. Never returns.
 pub fn main(spec: &str) -> ! {
     let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
-    match run(spec, stdin.as_fd(), stdout.as_fd()) {
+    match run(spec, stdin.as_fd(), stdout.as_fd(), None) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("nodecell-launcher {IN_CONTAINER}: {e}");
@@ -112,11 +117,13 @@ fn frame(output: BorrowedFd<'_>, stream: MuxStream, payload: &[u8]) -> std::io::
 /// Starts the launcher with `spec` and multiplexes: `input` (the host's bytes) into the job
 /// pipe, the sandbox's streams framed onto `output`, until the host closes `input`; the
 /// launcher's exit code. `input` and `output` are a container's stdin and stdout, or a
-/// microVM guest's port (`guest.rs`).
+/// microVM guest's port (`guest.rs`); a guest's `memory` group takes the launcher, and is
+/// held to the job's limit when the job's first bytes arrive.
 pub(super) fn run(
     spec: &str,
     input: BorrowedFd<'_>,
     output: BorrowedFd<'_>,
+    memory: Option<&GuestMemory>,
 ) -> std::io::Result<i32> {
     // Only as pid 1 (of a container or a guest): killing "every process" below means its.
     if std::process::id() != 1 {
@@ -139,6 +146,10 @@ pub(super) fn run(
     let null = std::fs::File::open("/dev/null")?;
     match sys::fork_single_threaded()? {
         Forked::Child => {
+            if let Some(Err(e)) = memory.map(GuestMemory::join) {
+                eprintln!("nodecell-launcher {IN_CONTAINER}: joining the memory cgroup: {e}");
+                std::process::exit(super::EXIT_SETUP_FAILED)
+            }
             // The sandbox's fds, as the host gives them to the launcher elsewhere.
             let moves = [
                 (null.as_raw_fd(), 0),
@@ -162,6 +173,7 @@ pub(super) fn run(
                 job_w,
                 [out_r, err_r, ev_r, st_r],
                 Pid::from_raw(child),
+                memory,
             )
         }
     }
@@ -169,12 +181,14 @@ pub(super) fn run(
 
 /// Carries the host's input into the job pipe and the sandbox's streams onto the output until
 /// every stream has ended, then reaps the launcher and returns its exit code (after its exit
-/// frame).
+/// frame). Where `memory`'s OOM killer acted, the OOM frame comes before the first stream's
+/// end that follows the kill (or before the exit frame).
 fn pump(
     (input, output): (BorrowedFd<'_>, BorrowedFd<'_>),
     job: OwnedFd,
     streams: [OwnedFd; 4],
     launcher: Pid,
+    memory: Option<&GuestMemory>,
 ) -> std::io::Result<i32> {
     const TAGS: [MuxStream; 4] = [
         MuxStream::Stdout,
@@ -183,6 +197,9 @@ fn pump(
         MuxStream::Status,
     ];
     let mut job = Some(job);
+    // The memory limit waits for the job: until then the group holds the ready sandbox.
+    let mut unheld = memory;
+    let mut oom_said = false;
     let mut open: Vec<Option<OwnedFd>> = streams.into_iter().map(Some).collect();
     let mut buf = vec![0u8; MUX_CHUNK];
     while open.iter().any(Option::is_some) {
@@ -217,6 +234,15 @@ fn pump(
                         let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
                         return Ok(137);
                     }
+                    if let Some(m) = unheld.take() {
+                        if let Err(e) = m.hold() {
+                            // No job runs without its memory limit.
+                            let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+                            return Err(std::io::Error::other(format!(
+                                "holding the sandbox to its memory limit: {e}"
+                            )));
+                        }
+                    }
                     if let Some(j) = &job {
                         if write_all(j.as_fd(), &buf[..n]).is_err() {
                             // The runner no longer reads its job (it has ended).
@@ -227,10 +253,14 @@ fn pump(
                 Some(i) => {
                     let fd = open[i].as_ref().expect("polled only while open");
                     let n = read(fd.as_fd(), &mut buf)?;
-                    frame(output, TAGS[i], &buf[..n])?;
                     if n == 0 {
+                        // A stream ends when its writers are gone, perhaps killed by the OOM
+                        // killer (which counts the kill before its signal): said first, so
+                        // that the host knows why when it sees the end.
+                        say_oom(output, memory, &mut oom_said)?;
                         open[i] = None;
                     }
+                    frame(output, TAGS[i], &buf[..n])?;
                 }
             }
         }
@@ -248,11 +278,29 @@ fn pump(
     while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
         waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG))
     {}
+    say_oom(output, memory, &mut oom_said)?;
     frame(output, MuxStream::Exit, &code.to_be_bytes())?;
     // The container lives on, empty, until the host closes stdin: the host reads the run's
     // usage and OOM kills from its cgroup first, which the engine removes with it.
     while read(input, &mut buf)? > 0 {}
     Ok(code)
+}
+
+/// The OOM frame, once, where `memory`'s OOM killer has killed.
+fn say_oom(
+    output: BorrowedFd<'_>,
+    memory: Option<&GuestMemory>,
+    said: &mut bool,
+) -> std::io::Result<()> {
+    if let Some(kills) = memory
+        .filter(|_| !*said)
+        .map(GuestMemory::oom_kills)
+        .filter(|k| *k > 0)
+    {
+        frame(output, MuxStream::Oom, &kills.to_be_bytes())?;
+        *said = true;
+    }
+    Ok(())
 }
 
 fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -22,6 +22,7 @@
 //! Each step's name appears in the error the host gets when that step fails.
 
 pub mod guest;
+mod guest_memory;
 pub mod in_container;
 pub mod landlock;
 pub mod rootfs;

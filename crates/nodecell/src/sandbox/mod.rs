@@ -80,8 +80,8 @@ pub struct Sandbox {
     ready_at: std::time::Instant,
     /// V8's heap cap (MiB) Node was started with, where no memory cgroup holds the limit.
     heap_cap_mib: Option<u64>,
-    /// See [`plan::SandboxPlan::memory_ceiling_mib`].
-    memory_ceiling_mib: Option<u64>,
+    /// See [`plan::SandboxPlan::fixed_memory_mib`].
+    fixed_memory_mib: Option<u64>,
 }
 
 impl Sandbox {
@@ -119,15 +119,14 @@ impl Sandbox {
         self
     }
 
-    /// Whether a job held to `limits` can run here: a heap cap fixed at start must be the
-    /// job's memory limit (a warm sandbox was started for the default one), and the job's
-    /// memory must fit what the sandbox was given at its start (a microVM's RAM).
+    /// Whether a job held to `limits` can run here: a heap cap or a memory limit fixed at
+    /// start (a microVM's) must be the job's memory limit (a warm sandbox was started for
+    /// the default one).
     pub(crate) fn fits(&self, limits: &crate::Limits) -> bool {
-        self.heap_cap_mib
-            .map_or(true, |mib| mib == limits.memory_mib)
-            && self
-                .memory_ceiling_mib
-                .map_or(true, |mib| limits.memory_mib <= mib)
+        [self.heap_cap_mib, self.fixed_memory_mib]
+            .into_iter()
+            .flatten()
+            .all(|mib| mib == limits.memory_mib)
     }
 
     /// Whether it may still run a job (see [`SandboxProcess::alive`]).

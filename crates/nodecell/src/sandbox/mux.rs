@@ -3,6 +3,9 @@
 //! written into the unix socket its stream's reader in the sandbox core holds, as if the
 //! sandbox had written into that socket itself.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 
@@ -48,6 +51,10 @@ pub(crate) struct MuxEnds {
     ends: [Option<UnixStream>; 4],
     pending: Vec<u8>,
     exit: Option<i32>,
+    /// An OOM frame arrived: the guest's memory cgroup killed. Shared with the sandbox's
+    /// process ([`MuxEnds::oom_flag`]) and set before any later frame is taken in, so that
+    /// whoever sees a stream end that the kill caused sees the kill too.
+    oom: Arc<AtomicBool>,
     /// Which streams have had a payload (by [`MuxStream`] tag).
     seen: Vec<u8>,
 }
@@ -63,6 +70,7 @@ impl MuxEnds {
             ends: ends.map(Some),
             pending: Vec::new(),
             exit: None,
+            oom: Arc::new(AtomicBool::new(false)),
             seen: Vec::new(),
         }
     }
@@ -70,6 +78,13 @@ impl MuxEnds {
     /// The sandbox's exit code, once its exit frame has arrived.
     pub(crate) fn exit(&self) -> Option<i32> {
         self.exit
+    }
+
+    /// Whether pid 1 said the OOM killer of the sandbox's memory cgroup acted (a microVM
+    /// guest's, which the host cannot read), for the sandbox's process to answer
+    /// `SandboxProcess::oom_killed`.
+    pub(crate) fn oom_flag(&self) -> Arc<AtomicBool> {
+        self.oom.clone()
     }
 
     /// Whether a payload of `stream` has arrived.
@@ -115,6 +130,11 @@ impl MuxEnds {
                     at += MUX_HEADER + len;
                     continue;
                 }
+                MuxStream::Oom => {
+                    self.oom.store(true, Ordering::Release);
+                    at += MUX_HEADER + len;
+                    continue;
+                }
             };
             if len > 0 && !self.seen.contains(&(stream as u8)) {
                 self.seen.push(stream as u8);
@@ -148,20 +168,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn frames_split_anywhere_reach_their_streams_and_the_exit_code_is_kept() {
+    async fn frames_split_anywhere_reach_their_streams_and_the_exit_code_and_oom_are_kept() {
         let pairs: Vec<(UnixStream, UnixStream)> =
             (0..4).map(|_| UnixStream::pair().unwrap()).collect();
         let (host, mut readers): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
         let mut mux = MuxEnds::new(host.try_into().unwrap());
         let mut wire = frame(MuxStream::Stdout, b"out");
+        let oom = mux.oom_flag();
+        assert!(!oom.load(Ordering::Acquire));
         wire.extend(frame(MuxStream::Events, b"ev"));
         wire.extend(frame(MuxStream::Stdout, b""));
+        wire.extend(frame(MuxStream::Oom, &1u64.to_be_bytes()));
         wire.extend(frame(MuxStream::Exit, &7i32.to_be_bytes()));
         // One byte at a time: every header and payload split.
         for b in &wire {
             mux.push(std::slice::from_ref(b)).await.unwrap();
         }
         assert_eq!(mux.exit(), Some(7));
+        assert!(oom.load(Ordering::Acquire));
         assert!(mux.seen(MuxStream::Events) && !mux.seen(MuxStream::Stderr));
         let mut out = Vec::new();
         readers[0].read_to_end(&mut out).await.unwrap();

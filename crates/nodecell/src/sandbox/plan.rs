@@ -23,9 +23,9 @@ pub(crate) struct SandboxPlan {
     /// Forked from a zygote (backend native's zygote path): the engine falls back to the
     /// boot path where that fails (`Zygotes::failed`, in backend/zygote).
     pub from_zygote: bool,
-    /// The most memory (MiB) a job of this sandbox can be given, where that is fixed at its
-    /// start (a microVM's RAM): a job asking for more gets a sandbox of its own.
-    pub memory_ceiling_mib: Option<u64>,
+    /// The memory limit (MiB), where it is fixed at the sandbox's start (a microVM's RAM
+    /// and its guest's memory cgroup): a job with another limit gets a sandbox of its own.
+    pub fixed_memory_mib: Option<u64>,
 }
 
 /// How the sandbox's processes come to be.

@@ -28,7 +28,7 @@ impl Sandbox {
             accounting,
             scratch,
             from_zygote: _,
-            memory_ceiling_mib,
+            fixed_memory_mib,
         } = plan;
         let mut from_start = None;
         let Started {
@@ -191,7 +191,7 @@ impl Sandbox {
             startup: t0.elapsed(),
             ready_at: std::time::Instant::now(),
             heap_cap_mib: None,
-            memory_ceiling_mib,
+            fixed_memory_mib,
         })
     }
 }

@@ -44,9 +44,10 @@ pub(crate) async fn link(
 ) -> Result<Started, StartError> {
     let (reader, mut writer) = port.into_split();
     let (seen_tx, seen) = watch::channel(Seen::default());
-    let process = VmProcess {
+    let mut process = VmProcess {
         vmm,
         exit: Arc::new(Mutex::new(None)),
+        oom: Arc::new(AtomicBool::new(false)),
         linked: Arc::new(AtomicBool::new(true)),
         seen,
     };
@@ -59,6 +60,7 @@ pub(crate) async fn link(
             .await);
     }
     let sockets = MuxedSockets::new()?;
+    process.oom = sockets.ends.oom_flag();
     tokio::spawn(feed(sockets.job, writer, process.seen.clone()));
     tokio::spawn(demux(
         reader,
@@ -156,6 +158,9 @@ async fn demux(
 struct VmProcess {
     vmm: Child,
     exit: Arc<Mutex<Option<i32>>>,
+    /// Set once pid 1's OOM frame has come: the guest's memory cgroup killed (the flag of
+    /// the port's [`MuxEnds`]).
+    oom: Arc<AtomicBool>,
     /// Cleared when the port's frames end.
     linked: Arc<AtomicBool>,
     seen: watch::Receiver<Seen>,
@@ -187,6 +192,10 @@ impl SandboxProcess for VmProcess {
 
     fn alive(&self) -> bool {
         self.linked.load(Ordering::Acquire)
+    }
+
+    fn oom_killed(&self) -> bool {
+        self.oom.load(Ordering::Acquire)
     }
 
     fn wait(&mut self) -> Pin<Box<dyn Future<Output = std::io::Result<Option<i32>>> + Send + '_>> {

@@ -143,7 +143,7 @@ impl Backend for Nsjail {
             },
             scratch: None,
             from_zygote: false,
-            memory_ceiling_mib: None,
+            fixed_memory_mib: None,
         })
     }
 }
