@@ -203,15 +203,7 @@ async fn a_warm_vm_serves_its_limit_and_a_job_with_another_gets_its_own() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let o = pool
-        .run(
-            &req("return process.getBuiltinModule('os').totalmem()"),
-            None,
-        )
-        .await;
-    let o = o.unwrap();
-    assert_eq!(o.status, Status::Ok, "{o:?}");
-    let default_ram = o.result.unwrap().to_value().as_u64().unwrap() >> 20;
+    let default_ram = guest_ram_mib(&pool, None).await;
     // More memory than the warm VM has RAM for: a VM of its own, with that RAM.
     let wait = Instant::now();
     while pool.warm_count() < 1 {
@@ -219,16 +211,7 @@ async fn a_warm_vm_serves_its_limit_and_a_job_with_another_gets_its_own() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let more = engine.config().default_limits.memory_mib + 256;
-    let big = ExecRequest {
-        limits: LimitOverrides {
-            memory_mib: Some(more),
-            ..Default::default()
-        },
-        ..req("return process.getBuiltinModule('os').totalmem()")
-    };
-    let o = pool.run(&big, None).await.unwrap();
-    assert_eq!(o.status, Status::Ok, "{o:?}");
-    let big_ram = o.result.unwrap().to_value().as_u64().unwrap() >> 20;
+    let big_ram = guest_ram_mib(&pool, Some(more)).await;
     assert!(
         big_ram >= default_ram + 200,
         "{big_ram} MiB for a {more} MiB job, {default_ram} MiB warm"
@@ -237,16 +220,7 @@ async fn a_warm_vm_serves_its_limit_and_a_job_with_another_gets_its_own() {
     // Less memory: a VM of its own too (the guest's memory cgroup of the warm VM holds the
     // limit it was started for).
     let less = engine.config().default_limits.memory_mib - 64;
-    let small = ExecRequest {
-        limits: LimitOverrides {
-            memory_mib: Some(less),
-            ..Default::default()
-        },
-        ..req("return process.getBuiltinModule('os').totalmem()")
-    };
-    let o = pool.run(&small, None).await.unwrap();
-    assert_eq!(o.status, Status::Ok, "{o:?}");
-    let small_ram = o.result.unwrap().to_value().as_u64().unwrap() >> 20;
+    let small_ram = guest_ram_mib(&pool, Some(less)).await;
     assert!(
         small_ram + 32 <= default_ram,
         "{small_ram} MiB for a {less} MiB job, {default_ram} MiB warm"
@@ -254,6 +228,21 @@ async fn a_warm_vm_serves_its_limit_and_a_job_with_another_gets_its_own() {
     assert_eq!(pool.warm_count(), 1, "the warm VM was not used for it");
     pool.shutdown().await;
     assert_nothing_left();
+}
+
+/// The guest RAM (MiB) a job with memory limit `memory_mib` (the default where None) sees
+/// from `pool`.
+async fn guest_ram_mib(pool: &Pool, memory_mib: Option<u64>) -> u64 {
+    let job = ExecRequest {
+        limits: LimitOverrides {
+            memory_mib,
+            ..Default::default()
+        },
+        ..req("return process.getBuiltinModule('os').totalmem()")
+    };
+    let o = pool.run(&job, None).await.unwrap();
+    assert_eq!(o.status, Status::Ok, "{o:?}");
+    o.result.unwrap().to_value().as_u64().unwrap() >> 20
 }
 
 /// `nodecell run --backend qemu` SIGKILLed while its guest boots or runs: QEMU dies with it

@@ -7,10 +7,11 @@
 //! the link: the virtio-serial port named "nodecell" (QEMU), or with --vsock-port=P a vsock
 //! connection to the host's port P (Firecracker's hybrid vsock, which the host sees as a
 //! connection on its unix socket `<uds_path>_P`); read a GuestStart from it; mount a size-capped
-//! /tmp; make the sandbox's memory cgroup (guest_memory.rs); then exactly what pid 1 of a container does (in_container.rs): the launcher started
-//! without namespaces (uid, capabilities, rlimits, no_new_privs, Landlock, seccomp; Node), the
-//! host's bytes on the port into the job pipe, the sandbox's streams framed back onto the port,
-//! the exit code last; once the host closes the port, every process killed and the guest off.
+//! /tmp; make the sandbox's memory cgroup (guest_memory.rs); then exactly what pid 1 of a
+//! container does (in_container.rs): the launcher started without namespaces (uid,
+//! capabilities, rlimits, no_new_privs, Landlock, seccomp; Node), in that cgroup, the host's
+//! bytes on the port into the job pipe, the sandbox's streams framed back onto the port, the
+//! exit code last; once the host closes the port, every process killed and the guest off.
 //! ```
 //!
 //! The link is pid 1's alone: the port's device is root's, the vsock connection is pid 1's
