@@ -152,14 +152,12 @@ async fn the_limits_end_a_run_and_the_vm_goes_with_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guests_memory_cgroup_holds_the_limit_without_the_hosts() {
     let _serial = SERIAL.lock().await;
-    if common::guest_dir().is_none() {
+    let Some(guest_dir) = common::guest_dir() else {
         return;
-    }
+    };
     let mut config = common::config();
     config.cgroup_root = "/nonexistent/nodecell-test-no-cgroups".into();
-    if let Some(dir) = common::guest_dir() {
-        config.backends.qemu.guest_dir = dir;
-    }
+    config.backends.qemu.guest_dir = guest_dir;
     let engine = Engine::new(config).expect("engine starts");
     if common::backend_or_skip(&engine, "qemu").is_none() {
         return;

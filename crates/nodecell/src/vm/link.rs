@@ -44,10 +44,11 @@ pub(crate) async fn link(
 ) -> Result<Started, StartError> {
     let (reader, mut writer) = port.into_split();
     let (seen_tx, seen) = watch::channel(Seen::default());
-    let mut process = VmProcess {
+    let sockets = MuxedSockets::new()?;
+    let process = VmProcess {
         vmm,
         exit: Arc::new(Mutex::new(None)),
-        oom: Arc::new(AtomicBool::new(false)),
+        oom: sockets.ends.oom_flag(),
         linked: Arc::new(AtomicBool::new(true)),
         seen,
     };
@@ -59,8 +60,6 @@ pub(crate) async fn link(
             .gone(StartError::NotReady(format!("the guest's port: {e}")))
             .await);
     }
-    let sockets = MuxedSockets::new()?;
-    process.oom = sockets.ends.oom_flag();
     tokio::spawn(feed(sockets.job, writer, process.seen.clone()));
     tokio::spawn(demux(
         reader,
