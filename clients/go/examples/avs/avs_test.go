@@ -41,11 +41,11 @@ func TestAVS(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			srv := testserver.Start(t, bin, backend)
 			client := dial(t, srv)
-			t.Run("custom_code", func(t *testing.T) { testCustomCode(t, client) })
-			t.Run("state_across_runs", func(t *testing.T) { testState(t, client) })
-			t.Run("fetch", func(t *testing.T) { testFetch(t, client) })
-			t.Run("chain", func(t *testing.T) { testChain(t, client) })
-			t.Run("handler_error", func(t *testing.T) { testHandlerError(t, client) })
+			t.Run("custom_code", func(t *testing.T) { testCustomCode(t, client, backend) })
+			t.Run("state_across_runs", func(t *testing.T) { testState(t, client, backend) })
+			t.Run("fetch", func(t *testing.T) { testFetch(t, client, backend) })
+			t.Run("chain", func(t *testing.T) { testChain(t, client, backend) })
+			t.Run("handler_error", func(t *testing.T) { testHandlerError(t, client, backend) })
 			t.Run("slow_host", func(t *testing.T) { testSlowHost(t, client, srv) })
 			t.Run("cancel_in_handler", func(t *testing.T) { testCancelInHandler(t, client, srv) })
 			t.Run("cancel_busy_loop", func(t *testing.T) { testCancelBusyLoop(t, client, srv) })
@@ -62,6 +62,18 @@ func dial(t *testing.T, srv *testserver.Server) *nodecell.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// runsCtx is the deadline of a subtest that makes n runs on backend: 30 s, and on a VM backend
+// a minute more per run, since each run there may wait for a VM to boot (under TCG that takes
+// seconds on an idle host and tens of them on a loaded one: CI saw six runs outlast 30 s).
+// It guards against a hang; it does not measure speed.
+func runsCtx(t *testing.T, backend string, n int) context.Context {
+	d := 30 * time.Second
+	if vmBackends[backend] {
+		d += time.Duration(n) * time.Minute
+	}
+	return ctxFor(t, d)
 }
 
 func ctxFor(t *testing.T, d time.Duration) context.Context {
@@ -92,8 +104,8 @@ func execErr(t *testing.T, err error) *avs.ExecutionError {
 	return e
 }
 
-func testCustomCode(t *testing.T, c *nodecell.Client) {
-	ctx := ctxFor(t, 30*time.Second)
+func testCustomCode(t *testing.T, c *nodecell.Client, backend string) {
+	ctx := runsCtx(t, backend, 6)
 	cases := []struct {
 		code string
 		vars map[string]any
@@ -137,8 +149,8 @@ func (c chain) LatestRoundData(context.Context, string) ([]any, error) {
 
 // testChain: upstream's TestExpressionDynamic shapes (readContractData and chainlinkPrice
 // compared with bigCmp), a failed read as null, and a stale feed's error in user code.
-func testChain(t *testing.T, c *nodecell.Client) {
-	ctx := ctxFor(t, 30*time.Second)
+func testChain(t *testing.T, c *nodecell.Client, backend string) {
+	ctx := runsCtx(t, backend, 2)
 	code := `return [
 		bigCmp(readContractData("0x9aCb42Ac07C72cFc29Cd95d9DEaC807E93ada1F6", "0x2e64cec1", "retrieve", "[]")[0], toBigInt("2000")) > 0,
 		bigCmp(priceChainlink("0x694AA1769357215DE4FAC081bf1f309aDC325306"), toBigInt("2000")) > 0,
@@ -159,8 +171,8 @@ func testChain(t *testing.T, c *nodecell.Client) {
 	equalJSON(t, got, `"chainlink feed 0xfeed: stale price: last updated 2h0m0s ago, exceeds max age 1h0m0s"`)
 }
 
-func testState(t *testing.T, c *nodecell.Client) {
-	ctx := ctxFor(t, 30*time.Second)
+func testState(t *testing.T, c *nodecell.Client, backend string) {
+	ctx := runsCtx(t, backend, 3)
 	store := avs.NewStore()
 	got, err := avs.RunCustomCode(ctx, c, `
 		state.set("ntfy:a", {x: 1});
@@ -189,8 +201,8 @@ func testState(t *testing.T, c *nodecell.Client) {
 	equalJSON(t, got, `[]`)
 }
 
-func testFetch(t *testing.T, c *nodecell.Client) {
-	ctx := ctxFor(t, 30*time.Second)
+func testFetch(t *testing.T, c *nodecell.Client, backend string) {
+	ctx := runsCtx(t, backend, 1)
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/ok":
@@ -235,8 +247,8 @@ func deadURL(t *testing.T) string {
 	return "http://" + addr + "/"
 }
 
-func testHandlerError(t *testing.T, c *nodecell.Client) {
-	ctx := ctxFor(t, 30*time.Second)
+func testHandlerError(t *testing.T, c *nodecell.Client, backend string) {
+	ctx := runsCtx(t, backend, 2)
 	const msg = "chainlink feed 0xabc: stale price: last updated 2h0m0s ago, exceeds max age 1h0m0s"
 	failing := avs.WithHandler("chainlinkPrice", func(context.Context, []*structpb.Value) (*structpb.Value, error) {
 		return nil, errors.New(msg)
@@ -331,19 +343,31 @@ func testCancelInHandler(t *testing.T, c *nodecell.Client, srv *testserver.Serve
 // testCancelBusyLoop: the code spins; the caller cancels; the spinning sandbox (found by
 // its CPU use) and its launcher chain are gone within 100 ms.
 func testCancelBusyLoop(t *testing.T, c *nodecell.Client, srv *testserver.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// The loop must outlast the wait below: on a VM backend that is a boot, and under TCG on a
+	// loaded host that took over 15 s.
+	spin := 20 * time.Second
+	if vmBackends[srv.Backend] {
+		spin = 3 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), spin+10*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := avs.RunCustomCode(ctx, c, `while (true) {}`, nil, avs.WithLimits(nodecell.Limits{TimeoutMs: 20000}))
+		_, err := avs.RunCustomCode(ctx, c, `while (true) {}`, nil,
+			avs.WithLimits(nodecell.Limits{TimeoutMs: uint64(spin.Milliseconds())}))
 		done <- err
 	}()
 	// Let the pool's replacement sandbox finish starting, then find the busy one.
 	if vmBackends[srv.Backend] {
 		// A booting VM is busy too: wait until the pool is full again.
-		srv.WaitWarm(t, 2, 15*time.Second)
+		srv.WaitWarm(t, 2, spin-30*time.Second)
 	} else {
 		time.Sleep(1500 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the spinning run ended before the cancel: %v", err)
+	default:
 	}
 	var chain []int
 	if containerBackends[srv.Backend] {
@@ -414,6 +438,13 @@ func waitGone(t *testing.T, since time.Time, cond func() bool, what string) {
 // *nodecell.Error "draining"; once the server has exited, a call gets a connection error.
 func testDraining(t *testing.T, bin, backend string) {
 	srv := testserver.Start(t, bin, backend)
+	if vmBackends[backend] {
+		// Both runs below (the one in flight and a probe taken in the signal's first moment)
+		// get a warm VM: one left waiting for a boot (tens of seconds under TCG on a loaded
+		// host) could outlast the run in flight, and the server would be gone before a probe
+		// is refused, as CI saw.
+		srv.WaitWarm(t, 2, 3*time.Minute)
+	}
 	c := dial(t, srv)
 	ctx := ctxFor(t, 60*time.Second)
 	var once sync.Once
