@@ -20,8 +20,10 @@ use tonic::Status;
 use crate::admission;
 use crate::grpc::{pb, to_status};
 
-/// Methods of the service whose request is a stream, not one message: not timed.
-const STREAMING_REQUESTS: &[&str] = &[];
+/// Methods of the service whose request is a stream, not one message: not timed here.
+/// `ExecuteSession`'s requests stream replies for as long as its run lasts; its first message
+/// (the run) is held to the deadline by `grpc_session::session` itself.
+const STREAMING_REQUESTS: &[&str] = &["ExecuteSession"];
 
 /// Puts every request body of nodecell's service under the deadline.
 #[derive(Clone, Copy)]
@@ -127,6 +129,7 @@ mod tests {
         let service = pb::sandbox_service_server::SERVICE_NAME;
         assert!(timed(&format!("/{service}/Execute")));
         assert!(timed(&format!("/{service}/ExecuteStream")));
+        assert!(!timed(&format!("/{service}/ExecuteSession")));
         assert!(!timed(
             "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
         ));

@@ -166,7 +166,14 @@ pub(crate) async fn session(
     context: Option<Arc<RequestContext>>,
 ) -> Result<RunStream<pb::ExecuteSessionResponse>, Status> {
     use pb::execute_session_request::Message;
-    let start = match inbound.message().await? {
+    // The start is one message, held to `body_timeout_ms` as every run request is; the
+    // replies after it come for as long as the run lasts (`body_deadline.rs` leaves this
+    // method's stream untimed).
+    let body_timeout = state.config.body_timeout_ms;
+    let first = tokio::time::timeout(Duration::from_millis(body_timeout), inbound.message())
+        .await
+        .map_err(|_| to_status(admission::body_timed_out(body_timeout)))?;
+    let start = match first? {
         Some(pb::ExecuteSessionRequest {
             message: Some(Message::Start(req)),
         }) => req,

@@ -506,3 +506,41 @@ async fn host_calls_work_on_every_available_backend() {
     }
     server.shutdown().await;
 }
+
+/// `body_timeout_ms` holds a session's start, not the session: a run that lasts longer than
+/// it still gets its replies and its outcome, while a start that never comes is cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_body_timeout_holds_a_sessions_start_not_its_run() {
+    let _serial = SERIAL.lock().await;
+    let mut c = one_warm();
+    c.body_timeout_ms = 500;
+    let (server, _) = start_ready(c).await;
+    let mut client = client(&server).await;
+    let start = pb::ExecuteRequest {
+        code: "await new Promise(r => setTimeout(r, 1500)); return state.get('k')".into(),
+        profile: "avs".into(),
+        host_functions: declare(&["state.get"]),
+        ..Default::default()
+    };
+    let (calls, o) = session(&mut client, start, |call| Some(ok(call.id, json!(7)))).await;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(result(&o), json!(7));
+
+    // A stream that never sends its start.
+    let (_tx, rx) = mpsc::channel::<pb::ExecuteSessionRequest>(1);
+    let t0 = Instant::now();
+    let status = client
+        .execute_session(ReceiverStream::new(rx))
+        .await
+        .expect_err("a session without its start");
+    assert!(
+        status.message().starts_with("request_timeout:"),
+        "{status:?}"
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_millis(450),
+        "{:?}",
+        t0.elapsed()
+    );
+    server.shutdown().await;
+}

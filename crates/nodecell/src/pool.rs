@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::engine::{BackendId, CheckedRequest, Engine};
 use crate::error::{RunError, StartError};
@@ -34,6 +34,8 @@ pub struct Pool {
     started_one: AtomicBool,
     wake: Notify,
     closed: AtomicBool,
+    /// Set with `closed`, for the starts under way (which shutdown drops, not waits for).
+    closing: watch::Sender<bool>,
     /// Teardowns of finished sandboxes still running in the background.
     cleanups: Arc<Cleanups>,
 }
@@ -53,6 +55,7 @@ impl Pool {
             started_one: AtomicBool::new(false),
             wake: Notify::new(),
             closed: AtomicBool::new(false),
+            closing: watch::Sender::new(false),
             cleanups: Arc::new(Cleanups::default()),
         });
         tokio::spawn(Pool::refill(pool.clone()));
@@ -117,7 +120,18 @@ impl Pool {
 
     /// Starts one sandbox for the warm queue.
     async fn start_warm(pool: Arc<Pool>) {
-        match pool.start_one(ModuleLoading::Eager).await {
+        let mut closing = pool.closing.subscribe();
+        let started = tokio::select! {
+            started = pool.start_one(ModuleLoading::Eager) => started,
+            // Shutdown does not wait for a start under way (a VM's boot takes seconds, tens
+            // under TCG on a loaded host): the start is dropped, and what it had made so far
+            // goes with it, as when a request's own start is dropped with its client.
+            _ = closing.wait_for(|closed| *closed) => {
+                pool.starting.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
+        };
+        match started {
             Ok(sandbox) if !pool.closed.load(Ordering::Acquire) => {
                 *pool.last_error.lock().expect("pool lock") = None;
                 pool.failing.store(false, Ordering::Release);
@@ -267,10 +281,11 @@ impl Pool {
         Ok((sandbox, refill))
     }
 
-    /// Stops refilling, destroys every warm sandbox and waits for every teardown still in
-    /// progress: afterwards nothing of the pool's sandboxes is left.
+    /// Stops refilling, drops the starts under way, destroys every warm sandbox and waits for
+    /// every teardown still in progress: afterwards nothing of the pool's sandboxes is left.
     pub async fn shutdown(&self) {
         self.closed.store(true, Ordering::Release);
+        self.closing.send_replace(true);
         self.wake.notify_one();
         while self.starting.load(Ordering::Acquire) > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -289,6 +289,70 @@ fn a_killed_command_takes_its_vm_with_it() {
     }
 }
 
+/// A pool's shutdown does not wait for a VM still booting: the start is dropped, its QEMU
+/// killed, and nothing of it is left. Here the guest never boots at all (QEMU started with
+/// `-S`, its CPU stopped, under a 10 min boot limit), so a shutdown that waited for the start
+/// would not return within the minute allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pools_shutdown_drops_a_vm_still_booting() {
+    let _serial = SERIAL.lock().await;
+    let Some(guest) = common::guest_dir() else {
+        return;
+    };
+    let (dir, wrapper) = qemu_wrapper("-S");
+    let mut config = common::config();
+    config.backends.qemu.guest_dir = guest;
+    config.backends.qemu.binary = wrapper;
+    config.backends.qemu.boot_timeout_ms = 600_000;
+    let engine = Arc::new(Engine::new(config).unwrap());
+    let pool = Pool::new(engine.clone(), engine.backend("qemu").unwrap(), 1);
+    let t = Instant::now();
+    while common::leftover_processes(&[]).is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(60), "no QEMU started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // QEMU is up (and, stopped, stays short of a guest): the start is under way.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(pool.warm_count(), 0);
+    tokio::time::timeout(Duration::from_secs(60), pool.shutdown())
+        .await
+        .expect("the shutdown waited for a VM that never boots");
+    std::fs::remove_dir_all(&dir).unwrap();
+    // The killed QEMU is reaped by the runtime in the background.
+    let t = Instant::now();
+    while !common::leftovers(&[]).is_empty() && t.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_nothing_left();
+}
+
+/// A wrapper that runs this host's QEMU with `extra` after the arguments it is given, in a
+/// temporary directory of its own: (that directory, the wrapper).
+fn qemu_wrapper(extra: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let qemu = std::process::Command::new("sh")
+        .args(["-c", "command -v qemu-system-x86_64"])
+        .output()
+        .unwrap();
+    let qemu = String::from_utf8(qemu.stdout).unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "nodecell-qemu-wrapper-{}",
+        nodecell::protocol::new_nonce()
+    ));
+    std::fs::create_dir(&dir).unwrap();
+    let wrapper = dir.join("qemu");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec {} \"$@\" {extra}\n", qemu.trim()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    (dir, wrapper)
+}
+
 /// A QEMU that fails at its start (here: a device it does not have): the start fails at once
 /// with what QEMU said, and nothing is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,30 +361,7 @@ async fn a_vmm_that_fails_says_why() {
     let Some(guest) = common::guest_dir() else {
         return;
     };
-    let qemu = std::process::Command::new("sh")
-        .args(["-c", "command -v qemu-system-x86_64"])
-        .output()
-        .unwrap();
-    let qemu = String::from_utf8(qemu.stdout).unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "nodecell-badqemu-{}",
-        nodecell::protocol::new_nonce()
-    ));
-    std::fs::create_dir(&dir).unwrap();
-    let wrapper = dir.join("qemu");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nexec {} \"$@\" -device no-such-device\n",
-            qemu.trim()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let (dir, wrapper) = qemu_wrapper("-device no-such-device");
     let mut config = common::config();
     config.backends.qemu.guest_dir = guest;
     config.backends.qemu.binary = wrapper;
