@@ -33,9 +33,9 @@ pub struct Pool {
     /// A sandbox has started since the pool was made.
     started_one: AtomicBool,
     wake: Notify,
-    closed: AtomicBool,
-    /// Set with `closed`, for the starts under way (which shutdown drops, not waits for).
-    closing: watch::Sender<bool>,
+    /// Set by shutdown: the refill stops, and the starts under way (which shutdown drops,
+    /// not waits for) wait on it.
+    closed: watch::Sender<bool>,
     /// Teardowns of finished sandboxes still running in the background.
     cleanups: Arc<Cleanups>,
 }
@@ -54,15 +54,18 @@ impl Pool {
             last_error: Mutex::new(None),
             started_one: AtomicBool::new(false),
             wake: Notify::new(),
-            closed: AtomicBool::new(false),
-            closing: watch::Sender::new(false),
+            closed: watch::Sender::new(false),
             cleanups: Arc::new(Cleanups::default()),
         });
         tokio::spawn(Pool::refill(pool.clone()));
         pool
     }
 
-    /// Sandboxes ready for a job now.
+    /// Shutdown has begun.
+    fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
     /// Discards the warm sandboxes that can no longer run a job.
     fn discard_dead(&self) {
         let dead: Vec<Sandbox> = {
@@ -76,6 +79,7 @@ impl Pool {
         }
     }
 
+    /// Sandboxes ready for a job now.
     pub fn warm_count(&self) -> usize {
         let warm = self.warm.lock().expect("pool lock");
         warm.iter().filter(|s| s.alive()).count()
@@ -96,7 +100,7 @@ impl Pool {
     /// while starts fail.
     async fn refill(pool: Arc<Pool>) {
         let mut backoff = Duration::from_millis(50);
-        while !pool.closed.load(Ordering::Acquire) {
+        while !pool.is_closed() {
             let starting = pool.starting.load(Ordering::Acquire);
             pool.discard_dead();
             if pool.warm_count() + starting >= pool.target || starting >= pool.parallel_starts {
@@ -120,19 +124,19 @@ impl Pool {
 
     /// Starts one sandbox for the warm queue.
     async fn start_warm(pool: Arc<Pool>) {
-        let mut closing = pool.closing.subscribe();
+        let mut closed = pool.closed.subscribe();
         let started = tokio::select! {
             started = pool.start_one(ModuleLoading::Eager) => started,
             // Shutdown does not wait for a start under way (a VM's boot takes seconds, tens
             // under TCG on a loaded host): the start is dropped, and what it had made so far
             // goes with it, as when a request's own start is dropped with its client.
-            _ = closing.wait_for(|closed| *closed) => {
+            _ = closed.wait_for(|closed| *closed) => {
                 pool.starting.fetch_sub(1, Ordering::AcqRel);
                 return;
             }
         };
         match started {
-            Ok(sandbox) if !pool.closed.load(Ordering::Acquire) => {
+            Ok(sandbox) if !pool.is_closed() => {
                 *pool.last_error.lock().expect("pool lock") = None;
                 pool.failing.store(false, Ordering::Release);
                 pool.started_one.store(true, Ordering::Release);
@@ -284,8 +288,7 @@ impl Pool {
     /// Stops refilling, drops the starts under way, destroys every warm sandbox and waits for
     /// every teardown still in progress: afterwards nothing of the pool's sandboxes is left.
     pub async fn shutdown(&self) {
-        self.closed.store(true, Ordering::Release);
-        self.closing.send_replace(true);
+        self.closed.send_replace(true);
         self.wake.notify_one();
         while self.starting.load(Ordering::Acquire) > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
