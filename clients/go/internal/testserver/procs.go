@@ -122,10 +122,11 @@ func startedAsZygote(pid int) bool {
 	return false
 }
 
-// IsNode reports whether p is a Node process: its command is "node", or "MainThread", the
-// name Node 22 and later give their main thread.
+// IsNode reports whether p is a Node process: its command is "node", or the name Node gives
+// its main thread, which becomes the process's command: "MainThread" (Node 22 and 24 in
+// sandboxes) or "node-MainThread" (Node 26).
 func IsNode(p Proc) bool {
-	return p.Comm == "node" || p.Comm == "MainThread"
+	return p.Comm == "node" || p.Comm == "MainThread" || p.Comm == "node-MainThread"
 }
 
 // IsVMM reports whether p is a microVM sandbox's VMM: QEMU (its command name is cut to 15
