@@ -66,10 +66,15 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "NODECELL_LOG_FORMAT")]
         log_format: LogFormat,
     },
-    /// Print what this host enforces for each backend.
+    /// Print what this host enforces for each backend; exit 0 when Node is supported and
+    /// every backend shown is available, else 1.
     Check {
         #[arg(long)]
         json: bool,
+        /// Only this backend (repeatable): the exit status then says whether the backends a
+        /// deployment uses are available, whatever the others (firecracker needs hardware KVM).
+        #[arg(long = "backend", value_name = "name")]
+        backends: Vec<String>,
     },
     /// The sandbox image of the docker and gvisor backends.
     Image {
@@ -251,15 +256,26 @@ async fn zygote_line(engine: &nodecell::Engine) -> String {
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Cmd::Serve { .. } => unreachable!("serve runs on its own runtime"),
-        Cmd::Check { json } => {
+        Cmd::Check { json, backends } => {
             let engine = match probed_engine() {
                 Ok(e) => e,
                 Err(code) => return code,
             };
-            let reports: Vec<_> = engine
-                .backends()
-                .map(|b| engine.report(b).clone())
-                .collect();
+            let shown: Vec<_> = if backends.is_empty() {
+                engine.backends().collect()
+            } else {
+                let mut shown = Vec::new();
+                for name in &backends {
+                    match engine.backend(name) {
+                        Ok(b) if !shown.contains(&b) => shown.push(b),
+                        Ok(_) => {}
+                        Err(e) => return usage_error(e),
+                    }
+                }
+                shown
+            };
+            let reports: Vec<_> = shown.iter().map(|&b| engine.report(b).clone()).collect();
+            let shows = |name: &str| shown.iter().any(|b| b.as_str() == name);
             let node = engine.layout().supported_node_version();
             if json {
                 if let Err(e) = &node {
@@ -276,8 +292,12 @@ async fn run(cli: Cli) -> ExitCode {
                 for r in &reports {
                     text.push_str(&r.to_string());
                 }
-                text.push_str(&zygote_line(&engine).await);
-                text.push_str(&docker_engine_line(&engine).await);
+                if shows("native") {
+                    text.push_str(&zygote_line(&engine).await);
+                }
+                if shows("docker") || shows("gvisor") {
+                    text.push_str(&docker_engine_line(&engine).await);
+                }
                 print_line(text.trim_end());
             }
             if node.is_ok() && reports.iter().all(|r| r.available) {

@@ -220,6 +220,36 @@ fn check_reports_the_host() {
     ] {
         assert!(text.contains(needle), "missing {needle}: {text}");
     }
+    // Named backends: only they are shown, and only they decide the exit status.
+    let o = nodecell(
+        &["check", "--backend", "landlock", "--backend", "native"],
+        "",
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    let shown: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("backend ")?.split(':').next())
+        .collect();
+    assert_eq!(shown, ["landlock", "native"], "{text}");
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("zygote: "), "{text}");
+    assert!(!text.contains("docker engine: "), "{text}");
+    let o = nodecell(&["check", "--backend", "firecracker"], "");
+    assert_eq!(
+        o.status.code(),
+        Some(i32::from(!expected.is_empty())),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = nodecell(&["check", "--backend", "bogus"], "");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unknown backend \"bogus\" (known: native,")
+    );
+    let o = nodecell(&["check", "--json", "--backend", "nsjail"], "");
+    let v = json(&o);
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v[0]["backend"], "nsjail");
     let o = nodecell(&["check", "--json"], "");
     let v = json(&o);
     assert_eq!(v[0]["backend"], "native");
