@@ -179,13 +179,12 @@ impl RunnerEvent {
     }
 }
 
-/// A fresh random nonce (128 bits, hex).
+/// A fresh random nonce (128 bits, hex), from getrandom(2): no file descriptor, so it cannot
+/// fail for want of one (a service out of fds still answers its requests with errors).
 pub fn new_nonce() -> String {
-    use std::io::Read;
     let mut b = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .expect("reading /dev/urandom");
+    // getrandom(2) fails only on kernels older than 3.17, which nothing of nodecell runs on.
+    getrandom::fill(&mut b).expect("getrandom(2)");
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -276,6 +275,20 @@ pub async fn read_event<R: AsyncRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nonces_are_128_random_bits_in_hex() {
+        let (a, b) = (new_nonce(), new_nonce());
+        for n in [&a, &b] {
+            assert_eq!(n.len(), 32, "{n}");
+            assert!(
+                n.bytes()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+                "{n}"
+            );
+        }
+        assert_ne!(a, b);
+    }
 
     async fn parse(bytes: Vec<u8>, cap: u64) -> Result<Option<RunnerEvent>, FrameError> {
         read_event(&mut bytes.as_slice(), cap).await
