@@ -170,8 +170,9 @@ function loadMain() {
 
 // `--zygote=ADDON`: this Node is a zygote (crates/nodecell/src/launch/zygote.rs). It loads
 // the runner as for a job, then, instead of reading one, serves fork requests through the
-// addon; each child, confined by the addon, returns from serve() and runs one job. Null
-// for a plain runner.
+// addon; each child, confined by the addon, returns from serve() with its pid and runs one
+// job (serve() returns false in the zygote once the host is done with it). Null for a plain
+// runner.
 function zygoteAddon() {
   const arg = process.argv.find((a) => a.startsWith('--zygote='));
   if (arg === undefined) return null;
@@ -198,6 +199,11 @@ function noAddons() {
 function reseedChild() {
   const seed = require('crypto').randomFillSync(new Int32Array(1))[0] || 1;
   require('v8').setFlagsFromString(`--random-seed=${seed}`);
+}
+
+// process.pid is the child's own (Node read it once, in the zygote).
+function ownPid(pid) {
+  Object.defineProperty(process, 'pid', { value: pid, writable: false, enumerable: true, configurable: true });
 }
 
 // process.uptime() counts from the child's fork, as it would from a plain sandbox's start
@@ -228,7 +234,9 @@ if (require.main === module) {
   if (zygote !== null) {
     main.warmUp(); // compiled once here, inherited by every child
     require('./lib/protocol').writeFrame('{"type":"ready"}'); // to the host, on fd 4
-    if (!zygote.serve()) process.reallyExit(0); // the host closed the control socket
+    const pid = zygote.serve();
+    if (pid === false) process.reallyExit(0); // the host closed the control socket
+    ownPid(pid);
     noAddons();
     reseedChild();
     rebaseUptime();

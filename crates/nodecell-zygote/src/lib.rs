@@ -3,8 +3,8 @@
 //!
 //! `serve()` blocks while the zygote serves fork requests on fd 3
 //! ([`nodecell::launch::zygote::serve`]); it returns `false` in the zygote once the host
-//! closes the control socket, and `true` in each child, confined, with its fds in place and
-//! libuv's loop made anew.
+//! closes the control socket, and in each child, confined, with its fds in place and
+//! libuv's loop made anew, the child's pid (Node read its own once, in the zygote).
 
 use std::ffi::{c_int, CString};
 use std::ptr;
@@ -36,15 +36,21 @@ unsafe extern "C" fn serve_callback(env: napi_env, _info: napi_callback_info) ->
             code => Err(format!("uv_loop_fork failed with {code}")),
         }
     };
-    let child = match serve(&mut in_child) {
-        Ok(Served::Child) => true,
-        Ok(Served::Closed) => false,
+    let served = match serve(&mut in_child) {
+        Ok(served) => served,
         // SAFETY: as above.
         Err(e) => return unsafe { throw(env, &format!("serving fork requests: {e}")) },
     };
     let mut result: napi_value = ptr::null_mut();
     // SAFETY: as above; `result` is written by Node.
-    unsafe { napi_sys::napi_get_boolean(env, child, &mut result) };
+    unsafe {
+        match served {
+            Served::Child => {
+                napi_sys::napi_create_int32(env, std::process::id() as i32, &mut result)
+            }
+            Served::Closed => napi_sys::napi_get_boolean(env, false, &mut result),
+        }
+    };
     result
 }
 

@@ -45,16 +45,18 @@ async fn run(engine: &Engine, code: &str) -> Value {
     serde_json::from_str(outcome.result.as_ref().expect("a result").get()).unwrap()
 }
 
-/// The Node processes of this test process's zygotes.
+/// The Node processes of this test process's zygotes (not their fork servers, whose parent
+/// is one).
 fn zygote_nodes() -> BTreeSet<i32> {
+    let forked_node = |p: i32| {
+        std::fs::read(format!("/proc/{p}/cmdline"))
+            .unwrap_or_default()
+            .split(|&b| b == 0)
+            .any(|a| a.starts_with(b"--zygote="))
+    };
     common::zygote_processes()
         .into_iter()
-        .filter(|&p| {
-            std::fs::read(format!("/proc/{p}/cmdline"))
-                .unwrap_or_default()
-                .split(|&b| b == 0)
-                .any(|a| a.starts_with(b"--zygote="))
-        })
+        .filter(|&p| forked_node(p) && !common::parent(p).is_some_and(forked_node))
         .collect()
 }
 
@@ -90,7 +92,8 @@ async fn first_child() -> Option<i32> {
     }
 }
 
-/// The fds of `children` that are open files of a zygote (kcmp), None without children.
+/// The fds of `children` that are open files of a zygote or of their parent, its fork
+/// server (kcmp), None without children.
 fn shared_with_zygote(children: &[i32]) -> Option<Vec<String>> {
     if children.is_empty() {
         return None;
@@ -104,7 +107,9 @@ fn shared_with_zygote(children: &[i32]) -> Option<Vec<String>> {
             .unwrap_or_default()
     };
     let mut shared = Vec::new();
-    for &z in &zygote_nodes() {
+    let servers = children.iter().filter_map(|&c| common::parent(c));
+    let holders: BTreeSet<i32> = zygote_nodes().into_iter().chain(servers).collect();
+    for &z in &holders {
         for &c in children {
             for cf in fds(c) {
                 for zf in fds(z) {
@@ -390,40 +395,62 @@ fn memory_group(pid: i32) -> Option<std::path::PathBuf> {
     }
 }
 
-/// The process that waits for a child (its parent, the intermediate) has exec'd
-/// nodecell-launcher: it keeps none of the zygote's memory.
+/// A zygote's children all have one parent, its fork server: a single-threaded process
+/// below the zygote's Node, not a process per child. No child holds an open file of that
+/// server's (its siblings' pidfds and links among them) or of the zygote's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_child_s_waiter_keeps_none_of_the_zygote_s_memory() {
+async fn a_zygote_s_children_share_one_fork_server_and_none_of_its_files() {
     let _one = ONE_AT_A_TIME.lock().await;
     wait_for_no_zygotes();
     let engine = Engine::new(zygote_config()).unwrap();
-    let busy = "const t = Date.now(); while (Date.now() - t < 1000) {} return 1";
-    let (waiter, ran) = tokio::join!(
+    let busy = "const t = Date.now(); while (Date.now() - t < 1500) {} return 1";
+    let (seen, a, b) = tokio::join!(
         async {
-            let child = first_child().await.expect("a running child");
-            let ppid = common::parent(child).expect("the child's parent");
-            // Once it has exec'd (right after the fork, so well before the job).
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let exe = std::fs::metadata(format!("/proc/{ppid}/exe")).ok();
-            let rss = std::fs::read_to_string(format!("/proc/{ppid}/status"))
-                .unwrap_or_default()
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| {
-                    l.split_whitespace()
-                        .nth(1)
-                        .and_then(|v| v.parse::<u64>().ok())
-                });
-            (exe, rss)
+            let t0 = Instant::now();
+            let mut children = zygote_children();
+            while children.len() < 2 && t0.elapsed() < Duration::from_secs(5) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                children = zygote_children();
+            }
+            let parents: BTreeSet<i32> =
+                children.iter().filter_map(|&c| common::parent(c)).collect();
+            let threads = |p: i32| {
+                std::fs::read_to_string(format!("/proc/{p}/status"))
+                    .unwrap_or_default()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Threads:").map(|n| n.trim().to_string()))
+            };
+            let servers: Vec<_> = parents
+                .iter()
+                .map(|&p| (p, common::parent(p), threads(p)))
+                .collect();
+            (children.len(), servers, shared_with_zygote(&children))
         },
+        run(&engine, busy),
         run(&engine, busy)
     );
-    assert_eq!(ran, 1);
-    use std::os::unix::fs::MetadataExt;
-    let launcher = std::fs::metadata(env!("CARGO_BIN_EXE_nodecell-launcher")).unwrap();
-    let (exe, rss) = waiter;
-    let exe = exe.expect("the waiter's executable");
-    assert_eq!((exe.dev(), exe.ino()), (launcher.dev(), launcher.ino()));
-    let rss = rss.expect("the waiter's resident memory");
-    assert!(rss < 8 * 1024, "the waiter holds {rss} KiB");
+    assert_eq!((a, b), (1.into(), 1.into()));
+    let (children, servers, shared) = seen;
+    assert!(children >= 2, "{children} children ran at once");
+    assert_eq!(servers.len(), 1, "the children's parents: {servers:?}");
+    let (_, above, threads) = &servers[0];
+    let zygotes = zygote_nodes();
+    assert!(
+        above.is_some_and(|z| zygotes.contains(&z)),
+        "the fork server's parent {above:?} is no zygote's Node ({zygotes:?})"
+    );
+    assert_eq!(threads.as_deref(), Some("1"), "the fork server's threads");
+    assert_eq!(
+        shared,
+        Some(vec![]),
+        "fds the children share with their zygote"
+    );
+    // libuv's signal lock, which each child makes anew (its siblings' and its server's are
+    // other pipes), works: signal listeners take and free it, and a signal arrives. The
+    // child's process.pid is its own: pid 1 of its namespace.
+    let listen = "const h = () => {}; process.on('SIGUSR2', h); process.off('SIGUSR2', h); \
+                  await new Promise((r) => { process.on('SIGUSR2', r); \
+                  process.kill(process.pid, 'SIGUSR2'); }); \
+                  return [process.pid, process.listenerCount('SIGUSR2')]";
+    assert_eq!(run(&engine, listen).await, serde_json::json!([1, 1]));
 }

@@ -87,19 +87,10 @@ const ZYGOTE_ADDON_DIR: &str = "/nodecell-zygote";
 fn zygote_plan(cx: &PlanContext<'_>, accounting: AccountingPlan) -> SandboxPlan {
     let mut zygote = launch_spec(cx);
     let addon = Path::new(ZYGOTE_ADDON_DIR).join("zygote.node");
-    // The launcher, which each intermediate execs to wait for its child with none of the
-    // zygote's memory (docs/architecture.md, "Zygotes").
-    let reaper = Path::new(ZYGOTE_ADDON_DIR).join("reaper");
     if let Some(rootfs) = zygote.rootfs.as_mut() {
         rootfs.entries.push(RootEntry::Bind {
             source: cx.config.zygote_addon_path(),
             path: addon.clone(),
-            dir: false,
-            exec: true,
-        });
-        rootfs.entries.push(RootEntry::Bind {
-            source: cx.config.launcher_path.clone(),
-            path: reaper.clone(),
             dir: false,
             exec: true,
         });
@@ -141,7 +132,6 @@ fn zygote_plan(cx: &PlanContext<'_>, accounting: AccountingPlan) -> SandboxPlan 
         seccomp: std::mem::replace(&mut zygote.seccomp, false),
         hostname: zygote.hostname.clone(),
         hide: vec![ZYGOTE_ADDON_DIR.into()],
-        reaper: Some(reaper),
     };
     // The zygote's own: open files and no core dumps (its children set theirs).
     zygote.rlimits = launcher::rlimits(cx.limits, u64::MAX, None)

@@ -102,7 +102,6 @@ pub fn main() -> ! {
     let mut args = std::env::args().skip(1);
     let namespaces = match args.next().as_deref() {
         Some(in_container::IN_CONTAINER) => in_container::main(&args.next().unwrap_or_default()),
-        Some(zygote::REAP_ARG) => zygote::reap_main(args.next()),
         Some(guest::GUEST_ARG) => guest::guest_main(),
         Some(WITH_NAMESPACES) => true,
         Some(WITHOUT_NAMESPACES) => false,

@@ -6,24 +6,25 @@
 //!
 //! ```text
 //! host ── request (ChildSpec + 6 fds) on the control socket (fd 3) ──▶ zygote
-//! zygote: fork() ──▶ intermediate: fds 1-5 placed; unshare(user, pid, mount, net, ipc, uts,
-//!                    cgroup); "unshared" on the link ──▶ the host opens its /proc entry
-//!                    ◀── "proc" with that directory's fd: it writes its own id maps
-//!                    (only an opener inside the zygote's user namespace may); fork(); it
-//!                    then execs nodecell-launcher --reap, which reaps the child and
-//!                    sends "exit <code>" on the link
-//!                    └─▶ child, pid 1 of its pid namespace: "born" on the link (the host
-//!                        learns its pid from the socket's credentials); libuv's loop made
-//!                        anew; a fresh /tmp; the addon hidden; then the launcher's
-//!                        confinement (identity, capabilities, rlimits, no_new_privs,
-//!                        Landlock, seccomp) and its report on fd 5; back to JavaScript,
-//!                        which runs the runner's start(): "ready", then the job on fd 3.
+//! zygote, at its first request: fork() ──▶ fork server (single-threaded; serves until the
+//!     control socket closes, while the zygote's Node waits for it)
+//! fork server: clone(user, pid, mount, net, ipc, uts, cgroup namespaces) ──▶ child, pid 1
+//!     of its pid namespace: fds 1-5 placed; "unshared" on the link ──▶ the host learns its
+//!     pid from the socket's credentials and opens its /proc entry
+//!     ◀── "proc" with that directory's fd: the child writes its own id maps (only an
+//!     opener inside the zygote's user namespace or the new one may); libuv's loop made
+//!     anew; a fresh /tmp; the addon hidden; then the launcher's confinement (identity,
+//!     capabilities, rlimits, no_new_privs, Landlock, seccomp) and its report on fd 5; back
+//!     to JavaScript, which runs the runner's start(): "ready", then the job on fd 3.
+//! fork server, once the child has exited: reaps it, "exit <code>" on the link.
 //! ```
 //!
 //! The zygote only reads requests and forks: it never writes to the control socket, and
-//! never sees a job. Forks use glibc's `fork()`, so that the at-fork handlers of glibc,
-//! libuv and OpenSSL run; the zygote's Node runs V8 single-threaded, so its idle platform
-//! threads hold no lock a child could need.
+//! never sees a job. The zygote's Node has threads of its own, so it forks once, with
+//! glibc's `fork()` (the at-fork handlers of glibc, libuv and OpenSSL run); that copy, the
+//! fork server, has one thread, and makes each child with one `clone(2)` into its new
+//! namespaces (`sys::clone_sandbox`). The zygote's Node runs V8 single-threaded, so its
+//! idle platform threads hold no lock the fork server could need.
 
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -31,6 +32,7 @@ use std::path::PathBuf;
 
 use nix::mount::{mount, MsFlags};
 use nix::sys::socket::{recvmsg, send, ControlMessageOwned, MsgFlags};
+use nix::unistd::{Gid, Uid};
 use serde::{Deserialize, Serialize};
 
 use super::spec::{
@@ -48,15 +50,13 @@ pub const REQUEST_FDS: usize = 6;
 /// The largest request (its [`ChildSpec`] as JSON).
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
-/// On the link, intermediate → host: its namespaces exist (its pid in the credentials).
+/// On the link, child → host: it exists, in its namespaces (its pid in the credentials).
 pub const LINK_UNSHARED: &[u8] = b"unshared";
-/// On the link, host → intermediate, with the fd of its /proc/<pid> directory: write your
-/// id maps. (Their writer must have opened them from inside the zygote's user namespace or
-/// the new one; the sandbox has no /proc of its own.)
+/// On the link, host → child, with the fd of its /proc/<pid> directory: write your id
+/// maps. (Their writer must have opened them from inside the zygote's user namespace or the
+/// new one; the sandbox has no /proc of its own.)
 pub const LINK_PROC: &[u8] = b"proc";
-/// On the link, child → host: the child exists (its pid in the message's credentials).
-pub const LINK_BORN: &[u8] = b"born";
-/// On the link, intermediate → host, once the child has exited and been reaped: this
+/// On the link, fork server → host, once the child has exited and been reaped: this
 /// followed by its exit code (128 + the signal that killed it).
 pub const LINK_EXIT: &str = "exit ";
 
@@ -73,16 +73,7 @@ pub struct ChildSpec {
     pub hostname: String,
     /// Directories the child must not see (the addon's): an empty read-only tmpfs on each.
     pub hide: Vec<PathBuf>,
-    /// nodecell-launcher as the zygote sees it: the intermediate execs it ([`REAP_ARG`]) to
-    /// wait for the child, dropping its copy of the zygote's memory. Without it (or where
-    /// the exec fails) the intermediate waits as it is.
-    #[serde(default)]
-    pub reaper: Option<PathBuf>,
 }
-
-/// nodecell-launcher's first argument in an intermediate that waits for its child (the
-/// child's pid next, the link on fd 0).
-pub const REAP_ARG: &str = "--reap";
 
 /// Where [`serve`] returned.
 pub enum Served {
@@ -96,29 +87,115 @@ pub enum Served {
 /// first (the addon makes libuv's loop anew there). A child whose setup fails reports the
 /// step on its status fd and exits; [`Served::Child`] means everything is in force.
 pub fn serve(in_child: &mut dyn FnMut() -> Result<(), String>) -> std::io::Result<Served> {
-    // Intermediates exit at once; the kernel reaps them.
-    sys::reap_children_automatically(true)?;
     // V8's heap is marked not to be copied by fork (official Node builds): children need it.
     // (Nothing of the zygote's allocates while it serves.)
     sys::copy_all_mappings_on_fork();
     // The zygote's own fds above the sandbox's (Node's event loops, V8's platform): each
     // child closes those it still shares with the zygote once its loop is made anew.
     let zygote_fds = sys::duplicate_fds_from(STATUS_FD + 1);
+    sys::default_sigchld()?;
+    // The fork server is forked at the first request: by then the host has moved the
+    // zygote into its cgroup, where the server and its children start.
+    sys::wait_readable(&[CONTROL_FD])?;
+    match sys::fork_zygote()? {
+        Forked::Parent(server) => {
+            wait_for(server);
+            Ok(Served::Closed)
+        }
+        Forked::Child => {
+            // The fork server never returns to JavaScript but in a child.
+            let served = fork_server(&zygote_fds, in_child);
+            match served {
+                Ok(()) => Ok(Served::Child),
+                Err(_) => sys::exit_now(0),
+            }
+        }
+    }
+}
+
+/// Waits for the fork server to end.
+fn wait_for(server: libc::pid_t) {
+    let pid = nix::unistd::Pid::from_raw(server);
+    while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitpid(pid, None) {}
+}
+
+/// A live child of the fork server: its pidfd (readable once it has exited) and the
+/// server's end of its link, for the exit report.
+struct LiveChild {
+    pidfd: OwnedFd,
+    link: OwnedFd,
+}
+
+/// The fork server (single-threaded): one child per request, each reaped and reported once
+/// it ends. Returns `Ok` in a child, ready to run its job; `Err` in the server once the
+/// control socket has closed (or failed).
+fn fork_server(
+    zygote_fds: &[(RawFd, RawFd)],
+    in_child: &mut dyn FnMut() -> Result<(), String>,
+) -> Result<(), std::io::Error> {
+    // It dies with the zygote (which only ends after it, or killed).
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+    // What a child needs of its server; without it, each request is answered with why.
+    let setup = sys::ThreadRecord::current()
+        .and_then(|t| Ok((t, sys::LockPipe::find(zygote_fds, STATUS_FD + 1)?)))
+        .map_err(|e| format!("the zygote's fork server cannot fork: {e}"));
+    let mut live: Vec<LiveChild> = Vec::new();
     loop {
+        let mut fds = vec![CONTROL_FD];
+        fds.extend(live.iter().map(|c| c.pidfd.as_raw_fd()));
+        let ready = sys::wait_readable(&fds)?;
+        // Exits first: their reports, then the fds let go.
+        let mut i = 0;
+        live.retain(|c| {
+            i += 1;
+            if !ready[i] {
+                return true;
+            }
+            let code = sys::reap_pidfd(&c.pidfd).unwrap_or(-1);
+            let _ = send(
+                c.link.as_raw_fd(),
+                format!("{LINK_EXIT}{code}").as_bytes(),
+                MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+            );
+            false
+        });
+        if !ready[0] {
+            continue;
+        }
         let Some((spec, fds)) = receive()? else {
-            return Ok(Served::Closed);
+            return Err(std::io::Error::other("the control socket closed"));
         };
-        match sys::fork_zygote()? {
-            Forked::Parent(_) => drop(fds),
-            Forked::Child => {
-                let Err(e) = intermediate(&spec, fds, &zygote_fds, in_child) else {
-                    return Ok(Served::Child);
+        let mut fds = fds.into_iter();
+        let placed: Vec<OwnedFd> = fds.by_ref().take(REQUEST_FDS - 1).collect();
+        let link = fds.next().expect("REQUEST_FDS fds");
+        let (thread, lock_pipe) = match &setup {
+            Ok(setup) => setup,
+            Err(why) => {
+                let _ = send(link.as_raw_fd(), why.as_bytes(), MsgFlags::MSG_NOSIGNAL);
+                continue;
+            }
+        };
+        let ids = (nix::unistd::geteuid(), nix::unistd::getegid());
+        match sys::clone_sandbox(thread) {
+            Ok((Forked::Parent(_), Some(pidfd))) => live.push(LiveChild { pidfd, link }),
+            Ok((Forked::Parent(_), None)) => {} // (never: CLONE_PIDFD gives one)
+            Ok((Forked::Child, _)) => {
+                // Nothing of its siblings' stays open here.
+                live.clear();
+                let Err(e) = child(&spec, placed, link, ids, zygote_fds, lock_pipe, in_child)
+                else {
+                    return Ok(());
                 };
                 report(&LaunchMessage::Failed {
                     step: e.step,
                     message: e.message,
                 });
                 sys::exit_now(super::EXIT_SETUP_FAILED)
+            }
+            Err(e) => {
+                // The host's handshake reads this instead of "unshared", and says it.
+                let why = format!("the zygote's fork server: clone: {e}");
+                let _ = send(link.as_raw_fd(), why.as_bytes(), MsgFlags::MSG_NOSIGNAL);
             }
         }
     }
@@ -160,97 +237,6 @@ fn receive() -> std::io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
     }
 }
 
-fn intermediate(
-    spec: &[u8],
-    fds: Vec<OwnedFd>,
-    zygote_fds: &[(RawFd, RawFd)],
-    in_child: &mut dyn FnMut() -> Result<(), String>,
-) -> Result<(), StepError> {
-    let mut fds = fds.into_iter();
-    // fds 1-5 first: from here on, failures go to the child's status fd.
-    for target in [1, 2, JOB_FD, EVENT_FD, STATUS_FD] {
-        let fd = fds.next().expect("REQUEST_FDS fds");
-        sys::place_fd(fd, target).step(LaunchStep::PlaceFds)?;
-    }
-    let link = fds.next().expect("REQUEST_FDS fds");
-    let spec: ChildSpec = serde_json::from_slice(spec).step(LaunchStep::ParseSpec)?;
-    sys::reap_children_automatically(false).step(LaunchStep::PlaceFds)?;
-    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
-        sys::SANDBOX_NAMESPACES,
-    ))
-    .step(LaunchStep::CreateNamespaces)?;
-    send(link.as_raw_fd(), LINK_UNSHARED, MsgFlags::empty()).step(LaunchStep::WaitIdMaps)?;
-    let proc = receive_proc(&link).step(LaunchStep::WaitIdMaps)?;
-    write_id_maps(&proc).step(LaunchStep::WriteIdMaps)?;
-    drop(proc);
-    // Opened before the fork: the child hides its directory.
-    let reaper = spec.reaper.as_ref().and_then(|path| {
-        nix::fcntl::open(
-            path,
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .ok()
-    });
-    // The child is pid 1 of the new pid namespace. This process waits for it (so that it is
-    // reaped at once) and tells the host how it ended.
-    match sys::fork_single_threaded().step(LaunchStep::ForkNode)? {
-        Forked::Parent(child) => wait_and_report(child, link, reaper),
-        Forked::Child => {
-            drop(reaper);
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-                .step(LaunchStep::DieWithLauncher)?;
-            child(&spec, link, zygote_fds, in_child)
-        }
-    }
-}
-
-/// The intermediate, once the child exists: nothing of the child's kept, dies with the
-/// zygote; then, as nodecell-launcher `--reap` where `reaper` is that binary (a fresh
-/// address space: its copy of the zygote's memory is gone) or as it is, reaps the child,
-/// sends `exit <code>` on the link and exits.
-fn wait_and_report(child: libc::pid_t, link: OwnedFd, reaper: Option<OwnedFd>) -> ! {
-    if sys::place_fd(link, 0).is_err() {
-        sys::exit_now(1);
-    }
-    let reaper = reaper.and_then(|fd| sys::place_fd(fd, 1).ok());
-    let _ = sys::close_fds_from(if reaper.is_some() { 2 } else { 1 });
-    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
-    if reaper.is_some() {
-        // Only returns where the exec failed: then this process waits as it is.
-        let _ = sys::exec_fd(1, &["nodecell-reaper", REAP_ARG, &child.to_string()]);
-    }
-    report_exit(child)
-}
-
-/// nodecell-launcher `--reap <pid>`: an intermediate that exec'd the launcher (see
-/// [`wait_and_report`]), with the link on fd 0.
-pub fn reap_main(child: Option<String>) -> ! {
-    match child.and_then(|c| c.parse::<libc::pid_t>().ok()) {
-        Some(pid) if pid > 0 => report_exit(pid),
-        _ => sys::exit_now(1),
-    }
-}
-
-/// Reaps `child`, sends `exit <code>` on the link (fd 0) and exits.
-fn report_exit(child: libc::pid_t) -> ! {
-    let link = 0;
-    let code = loop {
-        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None) {
-            Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => break code,
-            Ok(nix::sys::wait::WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
-            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => break -1,
-        }
-    };
-    let _ = send(
-        link,
-        format!("exit {code}").as_bytes(),
-        MsgFlags::MSG_NOSIGNAL,
-    );
-    sys::exit_now(0)
-}
-
 /// The host's answer on the link: the fd of this process's /proc directory.
 fn receive_proc(link: &OwnedFd) -> std::io::Result<OwnedFd> {
     let mut buf = [0u8; 16];
@@ -275,12 +261,11 @@ fn receive_proc(link: &OwnedFd) -> std::io::Result<OwnedFd> {
     }
 }
 
-/// The sandbox's nobody inside is this process's own uid and gid outside (in the zygote's
-/// user namespace): the one mapping an unprivileged process may write for itself.
-fn write_id_maps(proc: &OwnedFd) -> std::io::Result<()> {
+/// The sandbox's nobody inside is `uid` and `gid` outside, the fork server's (in the
+/// zygote's user namespace): the one mapping an unprivileged process may write for itself.
+fn write_id_maps(proc: &OwnedFd, (uid, gid): (Uid, Gid)) -> std::io::Result<()> {
     use nix::fcntl::{openat, OFlag};
     use nix::sys::stat::Mode;
-    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
     for (file, text) in [
         ("setgroups", "deny".to_string()),
         ("uid_map", format!("{SANDBOX_ID} {uid} 1\n")),
@@ -297,14 +282,32 @@ fn write_id_maps(proc: &OwnedFd) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A fresh child of the fork server, pid 1 of its namespaces: its fds, its id maps, then
+/// everything it must not keep of the zygote's, its mounts and its confinement.
 fn child(
-    spec: &ChildSpec,
+    spec: &[u8],
+    placed: Vec<OwnedFd>,
     link: OwnedFd,
+    ids: (Uid, Gid),
     zygote_fds: &[(RawFd, RawFd)],
+    lock_pipe: &Option<sys::LockPipe>,
     in_child: &mut dyn FnMut() -> Result<(), String>,
 ) -> Result<(), StepError> {
-    send(link.as_raw_fd(), LINK_BORN, MsgFlags::empty()).step(LaunchStep::WaitIdMaps)?;
-    drop(link);
+    // fds 1-5 first: from here on, failures go to the child's status fd.
+    for (fd, target) in placed.into_iter().zip([1, 2, JOB_FD, EVENT_FD, STATUS_FD]) {
+        sys::place_fd(fd, target).step(LaunchStep::PlaceFds)?;
+    }
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .step(LaunchStep::DieWithLauncher)?;
+    let spec: ChildSpec = serde_json::from_slice(spec).step(LaunchStep::ParseSpec)?;
+    let spec = &spec;
+    send(link.as_raw_fd(), LINK_UNSHARED, MsgFlags::empty()).step(LaunchStep::WaitIdMaps)?;
+    let proc = receive_proc(&link).step(LaunchStep::WaitIdMaps)?;
+    write_id_maps(&proc, ids).step(LaunchStep::WriteIdMaps)?;
+    drop((proc, link));
+    if let Some(pipe) = lock_pipe {
+        pipe.renew().step(LaunchStep::LoopFork)?;
+    }
     in_child().step(LaunchStep::LoopFork)?;
     // fd 0: a /dev/null of its own (the zygote's would share its file offset and flags).
     let null = nix::fcntl::open(

@@ -319,8 +319,8 @@ pub fn leftover_processes(except: &[u32]) -> Vec<i32> {
 }
 
 /// The processes of this test process's zygotes (backend native's zygote path), which live
-/// as long as their engine: each zygote's Node, its sandbox's init and its launcher. (Not
-/// its children, which must be gone after their run like any sandbox.)
+/// as long as their engine: each zygote's Node, its fork server, its sandbox's init and its
+/// launcher. (Not its children, which must be gone after their run like any sandbox.)
 pub fn zygote_processes() -> Vec<i32> {
     let me = std::process::id() as i32;
     let forked_node = |p: i32| {
@@ -329,18 +329,25 @@ pub fn zygote_processes() -> Vec<i32> {
             .split(|&b| b == 0)
             .any(|arg| arg.starts_with(b"--zygote="))
     };
+    // A zygote's forks have its command line, but a zygote for a parent (its fork server)
+    // or a pid namespace of their own (its children).
+    let zygote_node = |p: i32| {
+        forked_node(p)
+            && !parent(p).is_some_and(forked_node)
+            && nspid_depth(p) == nspid_depth(me) + 1
+    };
     let mut out = Vec::new();
     for p in nodecell::procfs::tree(me) {
-        // A zygote's forks have its command line, but a zygote for a parent (its
-        // intermediates) or a pid namespace of their own (its children).
-        let zygote = forked_node(p)
-            && !parent(p).is_some_and(forked_node)
-            && nspid_depth(p) == nspid_depth(me) + 1;
-        if zygote {
+        if zygote_node(p) {
             out.push(p);
             let init = parent(p);
             out.extend(init);
             out.extend(init.and_then(parent));
+        } else if forked_node(p)
+            && nspid_depth(p) == nspid_depth(me) + 1
+            && parent(p).is_some_and(zygote_node)
+        {
+            out.push(p);
         }
     }
     out

@@ -18,7 +18,7 @@ use tokio::net::unix::pipe;
 use super::Zygote;
 use crate::cgroup::RunCgroup;
 use crate::error::StartError;
-use crate::launch::zygote::{ChildSpec, LINK_BORN, LINK_EXIT, LINK_PROC, LINK_UNSHARED};
+use crate::launch::zygote::{ChildSpec, LINK_EXIT, LINK_PROC, LINK_UNSHARED};
 use crate::sandbox::channel::RunnerChannel;
 use crate::sandbox::process::{SandboxProcess, Started};
 
@@ -57,7 +57,7 @@ pub(crate) async fn fork(
     let handshake = tokio::task::spawn_blocking(move || handshake(link, timeout))
         .await
         .map_err(|e| StartError::NotReady(format!("the zygote's handshake: {e}")))?;
-    let (pid, link, intermediate) = match handshake {
+    let (pid, pidfd, link) = match handshake {
         Ok(h) => h,
         Err(e) => {
             // A zygote that died as it was asked: a fresh one may serve.
@@ -69,12 +69,10 @@ pub(crate) async fn fork(
             });
         }
     };
-    let pidfd = crate::sys::pidfd_open(pid).map_err(StartError::Spawn)?;
     let process = ZygoteChild {
         pid: pid as u32,
         pidfd,
         link: crate::sys::async_reader(link).map_err(StartError::Spawn)?,
-        intermediate: crate::sys::async_reader(intermediate).map_err(StartError::Spawn)?,
         _zygote: zygote,
     };
     Ok((
@@ -143,17 +141,17 @@ fn request(zygote: &Zygote, spec: &ChildSpec) -> Result<Request, ForkError> {
     Ok((channel, Box::new(receiver(st_r)?), link))
 }
 
-/// The host's half of the link: the intermediate's /proc directory (for its id maps), then
-/// the child's pid; the link, non-blocking, for the exit report, and the intermediate's
-/// pidfd.
+/// The host's half of the link: the child's pid (from the credentials of its first
+/// message) and a pidfd of it, then its /proc directory sent (for its id maps); the link,
+/// non-blocking, for the exit report.
 fn handshake(link: OwnedFd, timeout: Duration) -> std::io::Result<(libc::pid_t, OwnedFd, OwnedFd)> {
     let tv = nix::sys::time::TimeVal::new(timeout.as_secs() as _, timeout.subsec_micros() as _);
     setsockopt(&link, sockopt::ReceiveTimeout, &tv)?;
-    let intermediate = expect(&link, LINK_UNSHARED)?;
+    let child = expect(&link, LINK_UNSHARED)?;
     // (It waits for this answer: its pid cannot have been reused yet.)
-    let intermediate_fd = crate::sys::pidfd_open(intermediate)?;
+    let pidfd = crate::sys::pidfd_open(child)?;
     let proc = nix::fcntl::open(
-        format!("/proc/{intermediate}").as_str(),
+        format!("/proc/{child}").as_str(),
         nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )?;
@@ -165,17 +163,17 @@ fn handshake(link: OwnedFd, timeout: Duration) -> std::io::Result<(libc::pid_t, 
         None,
     )?;
     drop(proc);
-    let child = expect(&link, LINK_BORN)?;
     let flags = nix::fcntl::fcntl(&link, nix::fcntl::FcntlArg::F_GETFL)?;
     let flags = nix::fcntl::OFlag::from_bits_retain(flags) | nix::fcntl::OFlag::O_NONBLOCK;
     nix::fcntl::fcntl(&link, nix::fcntl::FcntlArg::F_SETFL(flags))?;
-    Ok((child, link, intermediate_fd))
+    Ok((child, pidfd, link))
 }
 
 /// Reads one link message, which must be `what`; the sender's pid (in the host's pid
 /// namespace, from the socket's credentials).
 fn expect(link: &OwnedFd, what: &[u8]) -> std::io::Result<libc::pid_t> {
-    let mut buf = [0u8; 32];
+    // (Room for the fork server's reason, where it could not fork.)
+    let mut buf = [0u8; 512];
     let mut space = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let msg = recvmsg::<()>(
@@ -205,14 +203,12 @@ fn expect(link: &OwnedFd, what: &[u8]) -> std::io::Result<libc::pid_t> {
 }
 
 /// The host's handle on a zygote's child: pid 1 of its own pid namespace, so killing it
-/// kills everything it started; its end is reported on the link by the intermediate that
+/// kills everything it started; its end is reported on the link by the fork server that
 /// reaped it. It keeps its zygote alive (its pid namespace holds it).
 struct ZygoteChild {
     pid: u32,
     pidfd: OwnedFd,
     link: AsyncFd<OwnedFd>,
-    /// The intermediate's pidfd: readable once it has exited (its zygote reaps it at once).
-    intermediate: AsyncFd<OwnedFd>,
     _zygote: Arc<Zygote>,
 }
 
@@ -234,9 +230,9 @@ impl SandboxProcess for ZygoteChild {
     ) -> std::pin::Pin<
         Box<dyn std::future::Future<Output = std::io::Result<Option<i32>>> + Send + '_>,
     > {
-        // The intermediate writes "exit <code>" once it has reaped the child (which, as the
+        // The fork server writes "exit <code>" once it has reaped the child (which, as the
         // first process of its pid namespace, exits only once the namespace is empty), then
-        // exits, closing the link.
+        // closes the link; a link that closes without it (the zygote died) says nothing.
         Box::pin(async move {
             let mut buf = [0u8; 32];
             loop {
@@ -249,7 +245,6 @@ impl SandboxProcess for ZygoteChild {
                     Ok(Ok(n)) => {
                         let text = String::from_utf8_lossy(&buf[..n]);
                         let code = text.strip_prefix(LINK_EXIT).and_then(|c| c.parse().ok());
-                        let _gone = self.intermediate.readable().await?;
                         return Ok(code);
                     }
                     Ok(Err(e)) => return Err(e),

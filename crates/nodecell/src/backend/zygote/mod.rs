@@ -36,8 +36,9 @@ use crate::sandbox::channel::{ready_frame, ReadHalf};
 pub(crate) use child::{fork, ForkError};
 
 /// A zygote's own cgroup: its memory (Node with every module loaded, and what its children
-/// dirty before they join their run's cgroup) and its processes (one intermediate per live
-/// child). It never runs user code: these bound a fault of nodecell's, not a user's.
+/// dirty before they join their run's cgroup) and its processes (its fork server, and each
+/// child until it joins its run's cgroup). It never runs user code: these bound a fault of
+/// nodecell's, not a user's.
 pub(crate) const ZYGOTE_MEMORY_BYTES: u64 = 512 << 20;
 pub(crate) const ZYGOTE_PROCESSES: u64 = 4096;
 
