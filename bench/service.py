@@ -361,11 +361,15 @@ def warm_sandbox_rss(server, settle):
         raise RuntimeError(f"no descendant of server {server.proc.pid} runs {NODE}: "
                            f"{server.descendants()}")
     if ZYGOTE:
-        # One warm unit: every process below the zygote (the warm child, a fork of it, and
-        # the intermediate waiting for it, which has exec'd nodecell-launcher), by PSS,
-        # which splits pages shared with the zygote among those that map them.
+        # One warm unit: the warm child, a fork of the zygote's fork server, by PSS, which
+        # splits pages shared with the zygote among those that map them. The zygote and its
+        # fork server are one per zygote, whatever the pool's size: shown, not counted.
         zygotes = [p for p in nodes if is_zygote(p)]
-        units = [p for z in zygotes for p in below(z)]
+        servers = [p for z in zygotes for p in children(z)]
+        units = [p for s in servers for p in below(s)]
+        shared = sum(pss_kb(p) for p in zygotes + servers)
+        print(f"  zygote and fork server: PSS {shared / 1024:.1f} MiB (one each per zygote, "
+              f"not counted per unit)", flush=True)
         return sum(pss_kb(p) for p in units), units
     if len(nodes) != 1:
         problem(f"--pool-size 1 server has {len(nodes)} node descendants {nodes}; "
@@ -373,29 +377,35 @@ def warm_sandbox_rss(server, settle):
     return min((vmrss_kb(p), p) for p in nodes)
 
 
+def children(pid):
+    """The children of pid."""
+    out = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            continue
+    return out
+
+
 def below(pid):
     """Every descendant of pid."""
     out, todo = [], [pid]
     while todo:
-        p = todo.pop()
-        try:
-            tids = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{p}/task/{tid}/children") as f:
-                    kids = [int(x) for x in f.read().split()]
-            except OSError:
-                continue
-            out += kids
-            todo += kids
+        kids = children(todo.pop())
+        out += kids
+        todo += kids
     return out
 
 
 def is_zygote(pid):
     """The zygote itself: started with --zygote= and below no process that was (its forks,
-    the sandboxes, keep its command line; their parents have exec'd nodecell-launcher)."""
+    its fork server and the sandboxes, keep its command line)."""
     def zygote_cmd(p):
         try:
             with open(f"/proc/{p}/cmdline", "rb") as f:
