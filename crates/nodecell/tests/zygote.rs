@@ -424,13 +424,35 @@ async fn a_zygote_s_children_share_one_fork_server_and_none_of_its_files() {
                 .iter()
                 .map(|&p| (p, common::parent(p), threads(p)))
                 .collect();
-            (children.len(), servers, shared_with_zygote(&children))
+            // The run's cgroup files each child wrote itself into are closed before its job.
+            let cgroup_fds: Vec<String> = children
+                .iter()
+                .flat_map(|&c| {
+                    std::fs::read_dir(format!("/proc/{c}/fd"))
+                        .into_iter()
+                        .flatten()
+                })
+                .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|t| t.starts_with("/sys/fs/cgroup"))
+                .map(|t| t.display().to_string())
+                .collect();
+            (
+                children.len(),
+                servers,
+                shared_with_zygote(&children),
+                cgroup_fds,
+            )
         },
         run(&engine, busy),
         run(&engine, busy)
     );
     assert_eq!((a, b), (1.into(), 1.into()));
-    let (children, servers, shared) = seen;
+    let (children, servers, shared, cgroup_fds) = seen;
+    assert_eq!(
+        cgroup_fds,
+        Vec::<String>::new(),
+        "cgroup files open in a child"
+    );
     assert!(children >= 2, "{children} children ran at once");
     assert_eq!(servers.len(), 1, "the children's parents: {servers:?}");
     let (_, above, threads) = &servers[0];

@@ -132,6 +132,7 @@ fn zygote_plan(cx: &PlanContext<'_>, accounting: AccountingPlan) -> SandboxPlan 
         seccomp: std::mem::replace(&mut zygote.seccomp, false),
         hostname: zygote.hostname.clone(),
         hide: vec![ZYGOTE_ADDON_DIR.into()],
+        join_cgroups: 0,
     };
     // The zygote's own: open files and no core dumps (its children set theirs).
     zygote.rlimits = launcher::rlimits(cx.limits, u64::MAX, None)
@@ -151,19 +152,33 @@ fn zygote_plan(cx: &PlanContext<'_>, accounting: AccountingPlan) -> SandboxPlan 
         }),
         _ => None,
     };
+    // The run's own cgroup is made before the fork, so that the child moves itself into it
+    // (cgroup v1: sandbox/plan.rs, `AccountingPlan::OwnCgroupFromStart`).
+    let (run_cgroup, accounting) = match accounting {
+        AccountingPlan::OwnCgroup(run) => (Some(run), AccountingPlan::OwnCgroupFromStart),
+        other => (None, other),
+    };
     SandboxPlan {
         program: Program::Starting(Box::pin(async move {
+            let run_cgroup = run_cgroup.map(|plan| plan.make()).transpose()?;
+            let joins = match run_cgroup.as_ref().and_then(|cg| cg.self_join_files()) {
+                Some(files) => open_for_writing(&files)?,
+                None => Vec::new(),
+            };
+            let child = ChildSpec {
+                join_cgroups: joins.len(),
+                ..child
+            };
             // A zygote found gone when asked (killed, or its launcher ended) is replaced once.
             let z = zygotes.get(&config, &zygote, cgroup.as_ref()).await?;
-            match zygote::fork(z, child.clone(), timeout_ms).await {
+            let started = match zygote::fork(z, child.clone(), &joins, timeout_ms).await {
                 Err(zygote::ForkError::Gone(_)) => {
                     let z = zygotes.get(&config, &zygote, cgroup.as_ref()).await?;
-                    zygote::fork(z, child, timeout_ms)
-                        .await
-                        .map_err(StartError::from)
+                    zygote::fork(z, child, &joins, timeout_ms).await
                 }
-                other => other.map_err(StartError::from),
-            }
+                other => other,
+            };
+            Ok((started.map_err(StartError::from)?, run_cgroup))
         })),
         confirmation: Confirmation::LauncherReport { node_depth: 0 },
         accounting,
@@ -171,6 +186,20 @@ fn zygote_plan(cx: &PlanContext<'_>, accounting: AccountingPlan) -> SandboxPlan 
         from_zygote: true,
         fixed_memory_mib: None,
     }
+}
+
+/// Each of `files`, opened for writing (close-on-exec).
+fn open_for_writing(files: &[std::path::PathBuf]) -> Result<Vec<std::os::fd::OwnedFd>, StartError> {
+    files
+        .iter()
+        .map(|f| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(f)
+                .map(std::os::fd::OwnedFd::from)
+                .map_err(|e| StartError::NotReady(format!("opening {}: {e}", f.display())))
+        })
+        .collect()
 }
 
 fn launch_spec(cx: &PlanContext<'_>) -> LaunchSpec {

@@ -396,6 +396,17 @@ impl RunCgroup {
         controller_dir.join(&self.name).join(file)
     }
 
+    /// The files through which a process with one thread moves itself into this group by
+    /// writing `0`: cgroup v1's `tasks`. A thread that moves itself skips the kernel's global
+    /// threadgroup lock, whose writers wait for an RCU grace period (~8 ms here; a write of
+    /// a pid to `cgroup.procs` waits for it). None on cgroup v2, which has no such file.
+    pub fn self_join_files(&self) -> Option<Vec<PathBuf>> {
+        match &self.parent {
+            Layout::V1 { .. } => Some(self.dirs().into_iter().map(|d| d.join("tasks")).collect()),
+            Layout::V2 { .. } => None,
+        }
+    }
+
     /// The files a process writes its pid into to join this group.
     pub fn procs_files(&self) -> Vec<PathBuf> {
         self.dirs()

@@ -219,6 +219,7 @@ pub enum LaunchStep {
     ExecNode,
     // A zygote's child (launch/zygote.rs), before it returns to JavaScript.
     PlaceFds,
+    JoinCgroup,
     LoopFork,
 }
 

@@ -47,6 +47,9 @@ pub const CONTROL_FD: RawFd = JOB_FD;
 /// and its end of the link (a SOCK_SEQPACKET pair whose other end the host holds, with
 /// SO_PASSCRED set).
 pub const REQUEST_FDS: usize = 6;
+/// The most fds a request adds after those: the run's cgroup files the child moves itself
+/// into ([`ChildSpec::join_cgroups`]; one per cgroup v1 hierarchy nodecell uses).
+pub const MAX_JOIN_FDS: usize = 4;
 /// The largest request (its [`ChildSpec`] as JSON).
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
@@ -73,6 +76,11 @@ pub struct ChildSpec {
     pub hostname: String,
     /// Directories the child must not see (the addon's): an empty read-only tmpfs on each.
     pub hide: Vec<PathBuf>,
+    /// How many fds follow the request's own: open cgroup v1 `tasks` files of the run's
+    /// groups, opened by the host, into which the child moves itself (a single thread
+    /// writing `0`) before anything else of its setup.
+    #[serde(default)]
+    pub join_cgroups: usize,
 }
 
 /// Where [`serve`] returned.
@@ -168,6 +176,7 @@ fn fork_server(
         let mut fds = fds.into_iter();
         let placed: Vec<OwnedFd> = fds.by_ref().take(REQUEST_FDS - 1).collect();
         let link = fds.next().expect("REQUEST_FDS fds");
+        let joins: Vec<OwnedFd> = fds.collect();
         let (thread, lock_pipe) = match &setup {
             Ok(setup) => setup,
             Err(why) => {
@@ -182,8 +191,12 @@ fn fork_server(
             Ok((Forked::Child, _)) => {
                 // Nothing of its siblings' stays open here.
                 live.clear();
-                let Err(e) = child(&spec, placed, link, ids, zygote_fds, lock_pipe, in_child)
-                else {
+                let fds = ChildFds {
+                    placed,
+                    link,
+                    joins,
+                };
+                let Err(e) = child(&spec, fds, ids, zygote_fds, lock_pipe, in_child) else {
                     return Ok(());
                 };
                 report(&LaunchMessage::Failed {
@@ -204,7 +217,7 @@ fn fork_server(
 /// One request: the spec's bytes and the fds; None at EOF.
 fn receive() -> std::io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
     let mut buf = vec![0u8; MAX_REQUEST_BYTES];
-    let mut space = nix::cmsg_space!([RawFd; REQUEST_FDS]);
+    let mut space = nix::cmsg_space!([RawFd; REQUEST_FDS + MAX_JOIN_FDS]);
     loop {
         let mut iov = [IoSliceMut::new(&mut buf)];
         let msg = match recvmsg::<()>(
@@ -228,7 +241,8 @@ fn receive() -> std::io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
         if len == 0 && fds.is_empty() {
             return Ok(None);
         }
-        if truncated || fds.len() != REQUEST_FDS {
+        let truncated = truncated || msg.flags.contains(MsgFlags::MSG_CTRUNC);
+        if truncated || !(REQUEST_FDS..=REQUEST_FDS + MAX_JOIN_FDS).contains(&fds.len()) {
             // Not a request the host sends: dropped (its fds closed), the next one read.
             continue;
         }
@@ -284,10 +298,21 @@ fn write_id_maps(proc: &OwnedFd, (uid, gid): (Uid, Gid)) -> std::io::Result<()> 
 
 /// A fresh child of the fork server, pid 1 of its namespaces: its fds, its id maps, then
 /// everything it must not keep of the zygote's, its mounts and its confinement.
-fn child(
-    spec: &[u8],
+/// What a child gets of its request: its fds 1-5, its end of the link, and the cgroup files
+/// it joins.
+struct ChildFds {
     placed: Vec<OwnedFd>,
     link: OwnedFd,
+    joins: Vec<OwnedFd>,
+}
+
+fn child(
+    spec: &[u8],
+    ChildFds {
+        placed,
+        link,
+        joins,
+    }: ChildFds,
     ids: (Uid, Gid),
     zygote_fds: &[(RawFd, RawFd)],
     lock_pipe: &Option<sys::LockPipe>,
@@ -301,6 +326,19 @@ fn child(
         .step(LaunchStep::DieWithLauncher)?;
     let spec: ChildSpec = serde_json::from_slice(spec).step(LaunchStep::ParseSpec)?;
     let spec = &spec;
+    // Into the run's cgroups first, while it has one thread: what it dirties from here on is
+    // the run's.
+    if joins.len() != spec.join_cgroups {
+        return Err(std::io::Error::other(format!(
+            "{} cgroup files for {} to join",
+            joins.len(),
+            spec.join_cgroups
+        )))
+        .step(LaunchStep::JoinCgroup);
+    }
+    for tasks in joins {
+        nix::unistd::write(&tasks, b"0").step(LaunchStep::JoinCgroup)?;
+    }
     send(link.as_raw_fd(), LINK_UNSHARED, MsgFlags::empty()).step(LaunchStep::WaitIdMaps)?;
     let proc = receive_proc(&link).step(LaunchStep::WaitIdMaps)?;
     write_id_maps(&proc, ids).step(LaunchStep::WriteIdMaps)?;

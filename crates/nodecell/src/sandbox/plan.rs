@@ -87,6 +87,10 @@ pub(crate) enum AccountingPlan {
     /// nodecell's own cgroup, made right after the program is spawned (making it overlaps
     /// the program's work); the host moves Node into it while Node boots.
     OwnCgroup(CgroupPlan),
+    /// nodecell's own cgroup, made by [`Program::Starting`] before the program existed and
+    /// given back with it: a zygote's child, which moves itself into it where it can
+    /// (`RunCgroup::self_join_files`); the host moves Node into it otherwise.
+    OwnCgroupFromStart,
     /// A group nodecell made, in which the program creates Node's own group (named by
     /// `inner` from Node's host pid): usage and OOM kills are read from `outer` (they are
     /// hierarchical, and outlive the inner group), job limits set on the inner one.

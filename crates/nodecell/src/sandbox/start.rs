@@ -72,6 +72,16 @@ impl Sandbox {
         // program is killed on drop if that fails).
         let accounting = match accounting {
             AccountingPlan::OwnCgroup(plan) => Made::Own(plan.make()?),
+            AccountingPlan::OwnCgroupFromStart => match from_start {
+                // Node joined it itself, before its report.
+                Some(cg) if cg.self_join_files().is_some() => Made::Joined(cg),
+                Some(cg) => Made::Own(cg),
+                None => {
+                    return Err(StartError::NotReady(
+                        "the sandbox's start made no cgroup".into(),
+                    ))
+                }
+            },
             AccountingPlan::NestedCgroup { outer, inner } => Made::Nested(outer, inner),
             AccountingPlan::Watchdog => Made::Plain(Accounting::Watchdog),
             AccountingPlan::Unmetered => Made::Plain(Accounting::Unmetered),
@@ -165,7 +175,7 @@ impl Sandbox {
             (None, _) => unreachable!("only an inspected sandbox has no report yet"),
         };
         let accounting = match accounting {
-            Made::Own(cg) => Accounting::OwnCgroup(cg),
+            Made::Own(cg) | Made::Joined(cg) => Accounting::OwnCgroup(cg),
             Made::Nested(outer, inner) => {
                 let inner = outer.attach_child(inner(node_pid));
                 Accounting::NestedCgroup { outer, inner }
@@ -200,6 +210,8 @@ impl Sandbox {
 /// group is known once Node's pid is.
 enum Made {
     Own(crate::cgroup::RunCgroup),
+    /// Made, and joined by Node itself.
+    Joined(crate::cgroup::RunCgroup),
     Nested(crate::cgroup::RunCgroup, fn(i32) -> String),
     Plain(Accounting),
 }

@@ -16,7 +16,6 @@ use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
 
 use super::Zygote;
-use crate::cgroup::RunCgroup;
 use crate::error::StartError;
 use crate::launch::zygote::{ChildSpec, LINK_EXIT, LINK_PROC, LINK_UNSHARED};
 use crate::sandbox::channel::RunnerChannel;
@@ -46,13 +45,16 @@ impl From<ForkError> for StartError {
 
 /// Asks `zygote` for one child confined as `spec` says; the sandbox once its link says it
 /// was born (the report on its status fd and its "ready" are read by the sandbox core).
+/// `joins` are the run's cgroup files the child moves itself into (`spec.join_cgroups` of
+/// them), sent with the request.
 pub(crate) async fn fork(
     zygote: Arc<Zygote>,
     spec: ChildSpec,
+    joins: &[OwnedFd],
     timeout_ms: u64,
-) -> Result<(Started, Option<RunCgroup>), ForkError> {
+) -> Result<Started, ForkError> {
     let started = Instant::now();
-    let (channel, status, link) = request(&zygote, &spec)?;
+    let (channel, status, link) = request(&zygote, &spec, joins)?;
     let timeout = Duration::from_millis(timeout_ms.max(1));
     let handshake = tokio::task::spawn_blocking(move || handshake(link, timeout))
         .await
@@ -75,15 +77,12 @@ pub(crate) async fn fork(
         link: crate::sys::async_reader(link).map_err(StartError::Spawn)?,
         _zygote: zygote,
     };
-    Ok((
-        Started {
-            process: Box::new(process),
-            channel,
-            status: Some(status),
-            started,
-        },
-        None,
-    ))
+    Ok(Started {
+        process: Box::new(process),
+        channel,
+        status: Some(status),
+        started,
+    })
 }
 
 type Request = (
@@ -93,7 +92,7 @@ type Request = (
 );
 
 /// Sends the request; the host's ends of the child's fds and of its link.
-fn request(zygote: &Zygote, spec: &ChildSpec) -> Result<Request, ForkError> {
+fn request(zygote: &Zygote, spec: &ChildSpec, joins: &[OwnedFd]) -> Result<Request, ForkError> {
     let spawn = |e: nix::Error| StartError::Spawn(e.into());
     let pipe_pair = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(spawn);
     let (out_r, out_w) = pipe_pair()?;
@@ -110,7 +109,7 @@ fn request(zygote: &Zygote, spec: &ChildSpec) -> Result<Request, ForkError> {
     .map_err(spawn)?;
     setsockopt(&link, sockopt::PassCred, &true).map_err(spawn)?;
     let text = serde_json::to_vec(spec).map_err(|e| StartError::Spawn(e.into()))?;
-    let fds = [
+    let mut fds = vec![
         out_w.as_raw_fd(),
         err_w.as_raw_fd(),
         job_r.as_raw_fd(),
@@ -118,6 +117,7 @@ fn request(zygote: &Zygote, spec: &ChildSpec) -> Result<Request, ForkError> {
         st_w.as_raw_fd(),
         link_child.as_raw_fd(),
     ];
+    fds.extend(joins.iter().map(|f| f.as_raw_fd()));
     zygote.forks.fetch_add(1, Ordering::Relaxed);
     let sent = sendmsg::<()>(
         zygote.control.as_raw_fd(),
