@@ -69,7 +69,7 @@ func NodeDescendants(root int) map[int][]int {
 	procs := Scan()
 	found := map[int][]int{}
 	for pid, p := range procs {
-		if !(IsNode(p) || IsVMM(p)) || p.Gone() || IsZygote(procs, pid) {
+		if !(IsNode(p) || IsVMM(p)) || p.Gone() || IsZygote(procs, pid) || IsForkServer(procs, pid) {
 			continue
 		}
 		chain := []int{pid}
@@ -82,7 +82,7 @@ func NodeDescendants(root int) map[int][]int {
 			if _, ok := procs[cur]; !ok {
 				break
 			}
-			belowZygote = belowZygote || IsZygote(procs, cur)
+			belowZygote = belowZygote || IsZygote(procs, cur) || IsForkServer(procs, cur)
 			if !belowZygote {
 				chain = append([]int{cur}, chain...)
 			}
@@ -92,8 +92,7 @@ func NodeDescendants(root int) map[int][]int {
 }
 
 // IsZygote reports whether pid is a zygote's Node: started with --zygote=, and below no
-// process that was (its forks, the sandboxes, keep its command line; their parents, which
-// wait for them, have exec'd nodecell-launcher).
+// process that was (its forks, its fork server and the sandboxes, keep its command line).
 func IsZygote(procs map[int]Proc, pid int) bool {
 	if !startedAsZygote(pid) {
 		return false
@@ -107,6 +106,14 @@ func IsZygote(procs map[int]Proc, pid int) bool {
 		}
 	}
 	return true
+}
+
+// IsForkServer reports whether pid is a zygote's fork server: a fork of the zygote's Node
+// (its command line) whose parent is that Node. It lives as long as its zygote and is the
+// parent of every sandbox forked from it, so it is no sandbox's own process.
+func IsForkServer(procs map[int]Proc, pid int) bool {
+	p, ok := procs[pid]
+	return ok && startedAsZygote(pid) && IsZygote(procs, p.PPID)
 }
 
 func startedAsZygote(pid int) bool {

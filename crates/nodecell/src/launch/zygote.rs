@@ -296,8 +296,6 @@ fn write_id_maps(proc: &OwnedFd, (uid, gid): (Uid, Gid)) -> std::io::Result<()> 
     Ok(())
 }
 
-/// A fresh child of the fork server, pid 1 of its namespaces: its fds, its id maps, then
-/// everything it must not keep of the zygote's, its mounts and its confinement.
 /// What a child gets of its request: its fds 1-5, its end of the link, and the cgroup files
 /// it joins.
 struct ChildFds {
@@ -306,6 +304,8 @@ struct ChildFds {
     joins: Vec<OwnedFd>,
 }
 
+/// A fresh child of the fork server, pid 1 of its namespaces: its fds, its cgroups, its id
+/// maps, then everything it must not keep of the zygote's, its mounts and its confinement.
 fn child(
     spec: &[u8],
     ChildFds {

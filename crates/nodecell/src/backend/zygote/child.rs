@@ -43,8 +43,9 @@ impl From<ForkError> for StartError {
     }
 }
 
-/// Asks `zygote` for one child confined as `spec` says; the sandbox once its link says it
-/// was born (the report on its status fd and its "ready" are read by the sandbox core).
+/// Asks `zygote` for one child confined as `spec` says; the sandbox once the child said on
+/// its link that it exists and was sent its /proc directory (the report on its status fd
+/// and its "ready" are read by the sandbox core).
 /// `joins` are the run's cgroup files the child moves itself into (`spec.join_cgroups` of
 /// them), sent with the request.
 pub(crate) async fn fork(
