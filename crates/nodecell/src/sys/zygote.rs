@@ -111,40 +111,24 @@ pub fn clone_sandbox(thread: &ThreadRecord) -> io::Result<(Forked, Option<OwnedF
         | libc::SIGCHLD) as libc::c_ulong;
     let mut pidfd: libc::c_int = -1;
     let pidfd_at = &mut pidfd as *mut libc::c_int as usize;
-    // SAFETY: a null stack means "the current stack, copied", as for fork; the kernel writes
-    // the pidfd to `pidfd_at` (a live local) in the parent, and the child's id to the
-    // calling thread's own descriptor in the child's copy. What the child then runs is the
-    // caller's contract above: the copy of a single-threaded process.
+    // clone's last two arguments, the child's tid address and its TLS, in x86_64's order;
+    // arm64 takes them the other way round.
     #[cfg(target_arch = "x86_64")]
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            flags,
-            0usize,
-            pidfd_at,
-            thread.tid_address,
-            0usize,
-        )
-    };
-    // SAFETY: as above (arm64 passes the child's tid address last).
+    let (fourth, fifth) = (thread.tid_address, 0usize);
     #[cfg(target_arch = "aarch64")]
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            flags,
-            0usize,
-            pidfd_at,
-            0usize,
-            thread.tid_address,
-        )
-    };
+    let (fourth, fifth) = (0usize, thread.tid_address);
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    let ret: i64 = {
+    let (fourth, fifth): (usize, usize) = {
         let _ = (flags, pidfd_at);
         return Err(io::Error::other(
             "zygote children are built on x86_64 and arm64 only",
         ));
     };
+    // SAFETY: a null stack means "the current stack, copied", as for fork; the kernel writes
+    // the pidfd to `pidfd_at` (a live local) in the parent, and the child's id to the
+    // calling thread's own descriptor in the child's copy. What the child then runs is the
+    // caller's contract above: the copy of a single-threaded process.
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, pidfd_at, fourth, fifth) };
     let forked = forked(ret);
     if let Ok(Forked::Child) = forked {
         // SAFETY: set_robust_list takes the head glibc registered for this very thread
